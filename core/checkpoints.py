@@ -1,0 +1,77 @@
+"""Checkpoints: written atomically, read with weights_only so a file cannot run code."""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.config import RunConfig
+from core.models import build_model
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated, corrupt or not a plain-weights file."""
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+                    config: RunConfig, epoch: int, loss: float, accuracy: float) -> None:
+    """Write the labs' checkpoint fields plus the config; the old file survives a failed write."""
+    payload = {
+        "model_state_dict": model.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else {},
+        "epoch": epoch,
+        "loss": loss,
+        "accuracy": accuracy,
+        "config": config.to_dict(),
+    }
+    write_atomically(path, payload)
+
+
+def write_atomically(path: Path, payload: dict) -> None:
+    # write beside the target, fsync, then rename: readers see the old file or the new, never half
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint with weights_only=True; any problem is a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"checkpoint refused: {path} holds more than plain weights "
+                              f"(it would run code when loaded): {err}") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CheckpointError(f"checkpoint is corrupt or truncated: {path}: {err}") from err
+    missing = {"model_state_dict", "config", "epoch"} - set(data if isinstance(data, dict) else ())
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(sorted(missing))}")
+    return data
+
+
+def load_model(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, dict]:
+    """The model saved in a checkpoint, in eval mode, with its config and the raw checkpoint."""
+    data = load_checkpoint(path, device)
+    config = RunConfig.from_dict(data["config"])
+    model = build_model(config)
+    try:
+        model.load_state_dict(data["model_state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} does not fit model {config.model!r}: {err}") from err
+    return model.to(device).eval(), config, data

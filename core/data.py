@@ -1,0 +1,164 @@
+"""MNIST from the IDX files shipped in the repo, held as tensors; batches by shuffled index."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+MEAN, STD = 0.1307, 0.3081
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+
+# md5 of the decompressed IDX bytes: the checksums published with the original files.
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing or does not match its checksum."""
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # (N, 1, 28, 28) float32, normalized
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Datasets:
+    train: Split
+    val: Split
+    test: Split
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """Read one gzip'd IDX file into a uint8 tensor, checking its checksum."""
+    if not path.exists():
+        raise DataError(f"MNIST file missing: {path}")
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as err:
+        raise DataError(f"MNIST file is corrupt (not a readable gzip file): {path}: {err}") from err
+    expected = MNIST_FILES.get(path.name)
+    if expected and hashlib.md5(raw).hexdigest() != expected:
+        raise DataError(f"MNIST file is corrupt (checksum mismatch, expected md5 {expected}): {path}")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8)
+    return data.reshape(dims)
+
+
+def _download_fallback(data_dir: Path) -> Path:
+    """Fetch MNIST with torchvision when the shipped files are missing (needs a network)."""
+    from torchvision.datasets import MNIST
+
+    root = Path.home() / ".cache" / "mnist-dashboard"
+    MNIST(root=str(root), train=True, download=True)
+    return root / "MNIST" / "raw"
+
+
+def load_mnist_uint8(data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
+    """The four MNIST arrays as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
+    data_dir = Path(data_dir)
+    missing = [name for name in MNIST_FILES if not (data_dir / name).exists()]
+    if missing:
+        try:
+            data_dir = _download_fallback(data_dir)
+        except Exception as err:  # no network here is the usual case
+            raise DataError(f"MNIST file missing: {data_dir / missing[0]} (download fallback "
+                            f"failed too: {err})") from err
+    return {
+        "train_images": read_idx(data_dir / "train-images-idx3-ubyte.gz"),
+        "train_labels": read_idx(data_dir / "train-labels-idx1-ubyte.gz").long(),
+        "test_images": read_idx(data_dir / "t10k-images-idx3-ubyte.gz"),
+        "test_labels": read_idx(data_dir / "t10k-labels-idx1-ubyte.gz").long(),
+    }
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) with MNIST's mean and std."""
+    return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
+
+
+def synthetic_uint8(train_size: int = 600, test_size: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A tiny learnable stand-in for MNIST: one bright bar per class, plus noise."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.randint(0, 10, (n,), generator=gen)
+        images = torch.randint(0, 60, (n, 28, 28), generator=gen, dtype=torch.uint8)
+        for i, label in enumerate(labels.tolist()):
+            images[i, 2 + 2 * label: 5 + 2 * label, 4:24] = 255
+        return images, labels
+
+    train_images, train_labels = make(train_size)
+    test_images, test_labels = make(test_size)
+    return {"train_images": train_images, "train_labels": train_labels,
+            "test_images": test_images, "test_labels": test_labels}
+
+
+def build_datasets(arrays: dict[str, torch.Tensor], val_size: int, seed: int,
+                   train_samples: int | None = None, device: str | torch.device = "cpu") -> Datasets:
+    """Normalize, carve a seeded validation split from the training images, move to the device."""
+    n = len(arrays["train_labels"])
+    if val_size >= n:
+        raise DataError(f"val_size {val_size} leaves no training images (the set has {n})")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = order[:val_size], order[val_size:]
+    if train_samples is not None:
+        train_idx = train_idx[:train_samples]
+    images = normalize(arrays["train_images"])
+
+    def split(imgs: torch.Tensor, labels: torch.Tensor) -> Split:
+        return Split(imgs.to(device), labels.to(device))
+
+    return Datasets(
+        train=split(images[train_idx], arrays["train_labels"][train_idx]),
+        val=split(images[val_idx], arrays["train_labels"][val_idx]),
+        test=split(normalize(arrays["test_images"]), arrays["test_labels"]),
+    )
+
+
+def load_arrays(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
+    """The raw uint8 arrays of a dataset by name ('mnist' or 'synthetic')."""
+    if dataset == "synthetic":
+        return synthetic_uint8()
+    return load_mnist_uint8(data_dir)
+
+
+def batches(split: Split, batch_size: int, generator: torch.Generator | None = None,
+            shuffle: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images, labels) batches by a fresh random permutation each call."""
+    n = len(split)
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(split.labels.device)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            yield split.images[idx], split.labels[idx]
+    else:
+        for start in range(0, n, batch_size):
+            yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image by up to max_shift pixels in x and y, filling with the background value."""
+    if max_shift == 0:
+        return images
+    b, _, h, w = images.shape
+    background = -MEAN / STD
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4, value=background)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator).to(images.device)
+    rows = offsets[0][:, None] + torch.arange(h, device=images.device)  # (B, H)
+    cols = offsets[1][:, None] + torch.arange(w, device=images.device)  # (B, W)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)

@@ -1,0 +1,90 @@
+"""Models by name: the labs' MLP and SimpleCNN, and a small fast CNN for CPUs."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from core.config import RunConfig
+
+
+class MLP(nn.Module):
+    """784 -> hidden sizes (ReLU) -> 10; the labs' default is 784-128-10."""
+
+    def __init__(self, hidden_sizes: tuple[int, ...] = (128,)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = 28 * 28
+        for size in hidden_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 10))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SimpleCNN(nn.Module):
+    """The labs' SimpleCNN, layer for layer: 421,642 parameters (the lab text says 421,226)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.dropout1 = nn.Dropout(0.25)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.conv1(x)))  # (B, 32, 14, 14)
+        x = self.pool(torch.relu(self.conv2(x)))  # (B, 64, 7, 7)
+        x = self.dropout1(x).flatten(1)           # (B, 3136)
+        x = self.dropout2(torch.relu(self.fc1(x)))
+        return self.fc2(x)
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+
+
+class FastCNN(nn.Module):
+    """Three conv-BN-ReLU-pool blocks that shrink the image early: few FLOPs, high accuracy."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            _conv_block(1, width),              # (B, w, 14, 14)
+            _conv_block(width, 2 * width),      # (B, 2w, 7, 7)
+            _conv_block(2 * width, 4 * width),  # (B, 4w, 3, 3)
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * width * 9, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+MODEL_BUILDERS: dict[str, Callable[[RunConfig], nn.Module]] = {
+    "mlp": lambda config: MLP(config.hidden_sizes),
+    "cnn": lambda config: SimpleCNN(),
+    "fastcnn": lambda config: FastCNN(),
+}
+
+MODEL_DESCRIPTIONS = {
+    "mlp": "MLP: 784 -> hidden -> 10, the labs' first model",
+    "cnn": "SimpleCNN: the labs' two-conv network, 421,642 parameters",
+    "fastcnn": "FastCNN: three conv-BN blocks, the best accuracy per CPU second",
+}
+
+
+def build_model(config: RunConfig) -> nn.Module:
+    """A fresh model for the config's model name."""
+    return MODEL_BUILDERS[config.model](config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

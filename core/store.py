@@ -1,0 +1,331 @@
+"""The run store: runs and metrics in SQLite (WAL), checkpoints as files beside it."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+from core.config import RunConfig
+
+STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
+ACTIVE = ("queued", "running")
+# A worker beats every second; one silent for this long is taken for dead.
+HEARTBEAT_TIMEOUT_S = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    environment TEXT NOT NULL DEFAULT '{}',
+    tags TEXT NOT NULL DEFAULT '[]',
+    notes TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '{}',
+    evaluation TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    pid INTEGER,
+    heartbeat_at REAL,
+    stop_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    wall_time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
+"""
+
+
+class RunNotFound(KeyError):
+    """No run has this id."""
+
+
+class RunActive(RuntimeError):
+    """The operation needs a run that is not queued or running."""
+
+
+class Metric(NamedTuple):
+    """One point: split is 'train' (per batch and per epoch), 'val' or 'test'."""
+    step: int
+    epoch: int
+    split: str
+    name: str
+    value: float | None
+    wall_time: float
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    name: str
+    config: dict
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    environment: dict
+    tags: list[str]
+    notes: str
+    summary: dict
+    evaluation: dict | None
+    message: str
+    pid: int | None
+    heartbeat_at: float | None
+    stop_requested: bool
+
+    @property
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.config)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+
+def _row_to_run(row: sqlite3.Row) -> Run:
+    data = dict(row)
+    for key in ("config", "environment", "tags", "summary"):
+        data[key] = json.loads(data[key])
+    data["evaluation"] = json.loads(data["evaluation"]) if data["evaluation"] else None
+    data["stop_requested"] = bool(data["stop_requested"])
+    return Run(**data)
+
+
+def new_run_id() -> str:
+    """A sortable id made only of digits, letters and '-': safe as a folder name."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True while the process exists and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class RunStore:
+    """All runs under one root folder: runs.db plus one folder of checkpoints per run."""
+
+    def __init__(self, root: Path | str = "runs"):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.db"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # --- runs -------------------------------------------------------------------------------
+    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = (),
+                   status: str = "queued") -> str:
+        run_id = new_run_id()
+        with self._transaction() as db:
+            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags) VALUES (?,?,?,?,?,?)",
+                       (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), status,
+                        time.time(), json.dumps(sorted(set(tags)))))
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def get_run(self, run_id: str) -> Run:
+        self.mark_dead_runs()
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _row_to_run(row)
+
+    def list_runs(self) -> list[Run]:
+        """All runs, newest first; runs whose worker died are marked interrupted first."""
+        self.mark_dead_runs()
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return [_row_to_run(row) for row in rows]
+
+    def _update(self, run_id: str, **fields) -> None:
+        columns = ", ".join(f"{key} = ?" for key in fields)
+        with self._transaction() as db:
+            cursor = db.execute(f"UPDATE runs SET {columns} WHERE id = ?", (*fields.values(), run_id))
+        if cursor.rowcount == 0:
+            raise RunNotFound(run_id)
+
+    def rename(self, run_id: str, name: str) -> None:
+        self._update(run_id, name=name)
+
+    def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
+        self._update(run_id, tags=json.dumps(sorted({t.strip() for t in tags if t.strip()})))
+
+    def set_notes(self, run_id: str, notes: str) -> None:
+        self._update(run_id, notes=notes)
+
+    def set_summary(self, run_id: str, summary: dict) -> None:
+        self._update(run_id, summary=json.dumps(summary))
+
+    def set_evaluation(self, run_id: str, evaluation: dict) -> None:
+        self._update(run_id, evaluation=json.dumps(evaluation))
+
+    def claim(self, run_id: str, pid: int, environment: dict) -> bool:
+        """Move a queued run to running for this worker; False if it is no longer queued."""
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE runs SET status='running', pid=?, started_at=?, heartbeat_at=?, environment=? "
+                "WHERE id=? AND status='queued' AND stop_requested=0",
+                (pid, now, now, json.dumps(environment), run_id))
+        return cursor.rowcount == 1
+
+    def assign_worker(self, run_id: str, pid: int) -> None:
+        """Record the process that will run a queued run, so a dead one is noticed."""
+        self._update(run_id, pid=pid, heartbeat_at=time.time())
+
+    def set_environment(self, run_id: str, environment: dict) -> None:
+        self._update(run_id, environment=json.dumps(environment))
+
+    def heartbeat(self, run_id: str) -> None:
+        self._update(run_id, heartbeat_at=time.time())
+
+    def finish(self, run_id: str, status: str, message: str = "") -> None:
+        if status not in STATUSES or status in ACTIVE:
+            raise ValueError(f"status: {status!r} is not a final status")
+        self._update(run_id, status=status, message=message, ended_at=time.time())
+
+    def next_queued(self) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT id FROM runs WHERE status='queued' AND stop_requested=0 "
+                             "ORDER BY created_at, id LIMIT 1").fetchone()
+        return row["id"] if row else None
+
+    def request_stop(self, run_id: str) -> str:
+        """Ask a run to stop. Returns what happened: 'requested', 'cancelled' or 'not active'.
+
+        A running run stops at its next flush and keeps its checkpoints; a queued run is
+        cancelled at once (status 'stopped'); a finished run is left as it is. Asking twice
+        is the same as asking once.
+        """
+        run = self.get_run(run_id)
+        if run.status == "queued":
+            with self._transaction() as db:
+                cursor = db.execute("UPDATE runs SET status='stopped', stop_requested=1, ended_at=?, "
+                                    "message='cancelled before it started' WHERE id=? AND status='queued'",
+                                    (time.time(), run_id))
+            if cursor.rowcount == 1:
+                return "cancelled"
+            run = self.get_run(run_id)
+        if run.status == "running":
+            self._update(run_id, stop_requested=1)
+            return "requested"
+        return "not active"
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row["stop_requested"])
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run, its metrics and its files. A queued or running run must be stopped first."""
+        run = self.get_run(run_id)
+        if run.status in ACTIVE:
+            raise RunActive(f"run {run.name!r} is {run.status}: stop it before deleting it")
+        with self._transaction() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def mark_dead_runs(self) -> list[str]:
+        """Mark active runs whose worker process is gone (or silent) as interrupted."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, status, pid, heartbeat_at FROM runs "
+                              "WHERE status IN ('queued', 'running') AND pid IS NOT NULL").fetchall()
+        now, dead = time.time(), []
+        for row in rows:
+            # a queued run's worker may wait its turn without beating; only its process counts
+            silent = (row["status"] == "running" and row["heartbeat_at"] is not None
+                      and now - row["heartbeat_at"] > HEARTBEAT_TIMEOUT_S)
+            if not pid_alive(row["pid"]) or silent:
+                dead.append(row["id"])
+        for run_id in dead:
+            with self._transaction() as db:
+                db.execute("UPDATE runs SET status='interrupted', ended_at=?, message=? "
+                           "WHERE id=? AND status IN ('queued', 'running')",
+                           (now, "the worker process ended without finishing the run", run_id))
+        return dead
+
+    # --- metrics ----------------------------------------------------------------------------
+    def add_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
+        rows = [(run_id, *m) for m in metrics]
+        if not rows:
+            return
+        with self._transaction() as db:
+            db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
+                           "VALUES (?,?,?,?,?,?,?)", rows)
+            db.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+
+    def read_metrics(self, run_id: str, after: int = 0) -> tuple[list[Metric], int]:
+        """Metrics written after the cursor, and the new cursor: a live chart reads only new rows."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, step, epoch, split, name, value, wall_time FROM metrics "
+                              "WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)).fetchall()
+        cursor = rows[-1]["id"] if rows else after
+        return [Metric(*tuple(row)[1:]) for row in rows], cursor
+
+    # --- files ------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        path = (self.root / run_id).resolve()
+        if path.parent != self.root:
+            raise ValueError(f"run id {run_id!r} does not name a folder inside the runs folder")
+        return path
+
+    def checkpoint_path(self, run_id: str, which: str | int = "best") -> Path:
+        """'best', 'last' or an epoch number."""
+        name = f"epoch_{which:03d}.pt" if isinstance(which, int) else f"{which}.pt"
+        return self.run_dir(run_id) / name
+
+    def epoch_checkpoints(self, run_id: str) -> list[Path]:
+        return sorted(self.run_dir(run_id).glob("epoch_*.pt"))
