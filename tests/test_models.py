@@ -1,0 +1,47 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from core.config import RunConfig
+from core.models import MLP, FastCNN, SimpleCNN, build_model, count_parameters
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+def test_models_map_a_batch_of_images_to_ten_logits(name):
+    model = build_model(RunConfig(model=name))
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_parameter_counts():
+    # SimpleCNN: conv1 320 + conv2 18,496 + fc1 401,536 + fc2 1,290 (the lab text's 421,226 is wrong)
+    assert count_parameters(SimpleCNN()) == 421_642
+    assert count_parameters(MLP((128,))) == 784 * 128 + 128 + 128 * 10 + 10
+    assert count_parameters(MLP((64, 32))) == 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
+    assert 0 < count_parameters(FastCNN()) < count_parameters(SimpleCNN())
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+def test_loss_at_initialization_is_near_ln_10(name):
+    torch.manual_seed(0)
+    model = build_model(RunConfig(model=name)).eval()
+    images, labels = torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
+    loss = nn.functional.cross_entropy(model(images), labels).item()
+    assert abs(loss - math.log(10)) < 0.25
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+def test_a_model_can_overfit_one_small_batch(name):
+    torch.manual_seed(0)
+    model = build_model(RunConfig(model=name))
+    model.eval()  # no dropout: the point is capacity and wiring, not regularization
+    images, labels = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    assert (model(images).argmax(1) == labels).all()
