@@ -55,14 +55,25 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dic
     try:
         data = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"checkpoint refused: {path} holds more than plain weights "
-                              f"(it would run code when loaded): {err}") from err
+        reason = _unpickler_reason(err)
+        if "global" in reason.lower():
+            raise CheckpointError(f"checkpoint refused: {path} holds more than plain weights and "
+                                  f"would run code when loaded ({reason})") from err
+        raise CheckpointError(f"checkpoint is corrupt or truncated: {path} ({reason})") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         raise CheckpointError(f"checkpoint is corrupt or truncated: {path}: {err}") from err
     missing = {"model_state_dict", "config", "epoch"} - set(data if isinstance(data, dict) else ())
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(sorted(missing))}")
     return data
+
+
+def _unpickler_reason(err: Exception) -> str:
+    """The one informative line of torch's long weights_only error."""
+    noise = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(noise)]
+    return (useful or lines or [type(err).__name__])[0].removeprefix("WeightsUnpickler error: ")
 
 
 def load_model(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, dict]:

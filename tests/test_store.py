@@ -1,0 +1,184 @@
+import os
+import pickle
+import sqlite3
+import time
+
+import pytest
+import torch
+
+from core import checkpoints
+from core.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from core.config import RunConfig
+from core.models import build_model
+from core.store import Metric, RunActive, RunNotFound, RunStore
+
+
+def test_a_run_round_trips_through_the_store(store, tiny_config):
+    run_id = store.create_run(tiny_config, name="first try", tags=["b", "a", "a"])
+    run = store.get_run(run_id)
+    assert (run.name, run.status, run.tags, run.run_config) == ("first try", "queued", ["a", "b"], tiny_config)
+    assert store.claim(run_id, os.getpid(), {"torch": "x"})
+    assert not store.claim(run_id, os.getpid(), {})  # only a queued run can be claimed
+    store.set_summary(run_id, {"test_accuracy": 0.5})
+    store.finish(run_id, "finished")
+    run = store.get_run(run_id)
+    assert run.status == "finished" and run.summary == {"test_accuracy": 0.5}
+    assert run.ended_at >= run.started_at >= run.created_at
+    assert [r.id for r in RunStore(store.root).list_runs()] == [run_id]
+
+
+def test_the_database_is_in_wal_mode(store):
+    with sqlite3.connect(store.db_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_metrics_are_read_by_cursor(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    store.add_metrics(run_id, [Metric(s, 1, "train", "loss", 1.0 / s, time.time()) for s in range(1, 4)])
+    first, cursor = store.read_metrics(run_id)
+    assert [m.step for m in first] == [1, 2, 3]
+    assert store.read_metrics(run_id, after=cursor) == ([], cursor)
+    store.add_metrics(run_id, [Metric(4, 1, "val", "accuracy", 0.9, time.time())])
+    new, newer = store.read_metrics(run_id, after=cursor)
+    assert [(m.step, m.split, m.name, m.value) for m in new] == [(4, "val", "accuracy", 0.9)] and newer > cursor
+
+
+def test_rename_tag_note_and_unknown_run(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    store.rename(run_id, "renamed")
+    store.set_tags(run_id, [" cnn ", "", "fast"])
+    store.set_notes(run_id, "a note")
+    run = store.get_run(run_id)
+    assert (run.name, run.tags, run.notes) == ("renamed", ["cnn", "fast"], "a note")
+    with pytest.raises(RunNotFound):
+        store.get_run("nope")
+    with pytest.raises(RunNotFound):
+        store.rename("nope", "x")
+
+
+def test_stop_requests_have_defined_outcomes(store, tiny_config):
+    queued = store.create_run(tiny_config)
+    assert store.request_stop(queued) == "cancelled"
+    assert store.get_run(queued).status == "stopped"
+    running = store.create_run(tiny_config)
+    store.claim(running, os.getpid(), {})
+    assert store.request_stop(running) == "requested"
+    assert store.request_stop(running) == "requested"  # twice is the same as once
+    assert store.stop_requested(running)
+    store.finish(running, "stopped")
+    assert store.request_stop(running) == "not active"
+
+
+def test_delete_removes_rows_and_files_but_refuses_an_active_run(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    store.claim(run_id, os.getpid(), {})
+    with pytest.raises(RunActive, match="stop it before deleting"):
+        store.delete_run(run_id)
+    store.finish(run_id, "stopped")
+    store.add_metrics(run_id, [Metric(1, 1, "train", "loss", 1.0, time.time())])
+    (store.run_dir(run_id) / "best.pt").write_bytes(b"x")
+    store.delete_run(run_id)
+    assert not store.run_dir(run_id).exists()
+    assert store.list_runs() == []
+    with sqlite3.connect(store.db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 0
+
+
+def test_a_run_whose_worker_is_gone_is_marked_interrupted(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    dead_pid = os.fork()
+    if dead_pid == 0:
+        os._exit(0)
+    os.waitpid(dead_pid, 0)
+    store.claim(run_id, dead_pid, {})
+    run = store.get_run(run_id)
+    assert run.status == "interrupted" and "worker process ended" in run.message
+
+
+def test_a_silent_worker_is_marked_interrupted(store, tiny_config, monkeypatch):
+    run_id = store.create_run(tiny_config)
+    store.claim(run_id, os.getpid(), {})
+    assert store.get_run(run_id).status == "running"
+    monkeypatch.setattr("core.store.HEARTBEAT_TIMEOUT_S", -1.0)
+    assert store.get_run(run_id).status == "interrupted"
+
+
+def test_run_folders_stay_inside_the_store(store):
+    with pytest.raises(ValueError):
+        store.run_dir("../outside")
+    with pytest.raises(ValueError):
+        store.run_dir("a/b")
+
+
+def test_a_checkpoint_round_trips_with_the_model_that_wrote_it(tmp_path, tiny_config):
+    model = build_model(tiny_config)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 1, 28, 28)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, model, optimizer, tiny_config, epoch=3, loss=0.25, accuracy=0.9)
+    loaded, config, data = load_model(path)
+    assert config == tiny_config and (data["epoch"], data["loss"], data["accuracy"]) == (3, 0.25, 0.9)
+    assert set(data["optimizer_state_dict"]) == {"state", "param_groups"}
+    images = torch.randn(4, 1, 28, 28)
+    assert torch.equal(loaded(images), model.eval()(images))
+    assert not loaded.training
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, tiny_config, monkeypatch):
+    model = build_model(tiny_config)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, model, None, tiny_config, 1, 0.5, 0.8)
+    before = path.read_bytes()
+
+    def disk_full(obj, f):
+        f.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(path, model, None, tiny_config, 2, 0.4, 0.9)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temporary file left behind
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/should-not-exist",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, tiny_config):
+    marker = "/tmp/should-not-exist"
+    if os.path.exists(marker):
+        os.remove(marker)
+    path = tmp_path / "evil.pt"
+    torch.save({"model_state_dict": {}, "config": tiny_config.to_dict(), "epoch": 1, "x": Exploit()}, path)
+    with pytest.raises(CheckpointError, match="would run code"):
+        load_checkpoint(path)
+    assert not os.path.exists(marker)
+
+
+def test_truncated_corrupt_and_missing_checkpoints_are_refused(tmp_path, tiny_config):
+    model = build_model(tiny_config)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, model, None, tiny_config, 1, 0.5, 0.8)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(2048))
+    for path in (truncated, garbage):
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(1)}, plain)
+    with pytest.raises(CheckpointError, match="lacks config, epoch, model_state_dict"):
+        load_checkpoint(plain)
+
+
+def test_a_checkpoint_for_another_model_is_refused(tmp_path, tiny_config):
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, build_model(RunConfig(model="cnn")), None, tiny_config, 1, 0.5, 0.8)
+    with pytest.raises(CheckpointError, match="does not fit model 'mlp'"):
+        load_model(path)
