@@ -89,8 +89,9 @@ class _Pending:
 
 def _drain(pending: _Pending, first_step: int, epoch: int) -> list[BatchEnded]:
     # note: this is the CPU-GPU sync point, once every sync_every batches
-    losses = torch.stack(pending.losses).tolist()
-    corrects = torch.stack(pending.corrects).tolist()
+    values = torch.stack(pending.losses + pending.corrects).tolist()
+    count = len(pending.sizes)
+    losses, corrects = values[:count], values[count:]
     rate = sum(pending.sizes) / max(time.perf_counter() - pending.started, 1e-9)
     return [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
             for i, (loss, c, n, lr) in enumerate(zip(losses, corrects, pending.sizes, pending.lrs))]
@@ -154,27 +155,26 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
     """Yield this epoch's BatchEnded events; return (step, mean loss, accuracy) or a RunEnded."""
     state.model.train()
     per_batch_schedule = config.scheduler in PER_BATCH_SCHEDULERS
-    sums = torch.zeros(2, device=datasets.train.images.device)  # summed loss, correct count
+    loss_sum = correct_sum = 0.0
     pending = _Pending([], [], [], [], time.perf_counter())
     for images, labels in batches(datasets.train, config.batch_size, order):
         images = random_shift(images, config.augment_shift, order)
         pending.lrs.append(current_lr(state.optimizer))
         loss, correct = _train_step(state, criterion, images, labels, per_batch_schedule)
-        sums += torch.stack([loss * len(labels), correct])
         pending.losses.append(loss), pending.corrects.append(correct), pending.sizes.append(len(labels))
         step += 1
         if len(pending.sizes) < sync_every and step % state.steps_per_epoch != 0:
             continue
-        for event in _drain(pending, step - len(pending.sizes) + 1, epoch):
+        for event, size in zip(_drain(pending, step - len(pending.sizes) + 1, epoch), pending.sizes):
             if not math.isfinite(event.loss):
                 return RunEnded("diverged", epoch - 1, event.step,
                                 f"loss became {event.loss} at step {event.step}; try a lower lr")
+            loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
             yield event
         pending = _Pending([], [], [], [], time.perf_counter())
         if should_stop is not None and should_stop():
             return RunEnded("stopped", epoch - 1, step, "stopped on request")
-    mean_loss, accuracy = (sums / len(datasets.train)).tolist()
-    return step, mean_loss, accuracy
+    return step, loss_sum / len(datasets.train), correct_sum / len(datasets.train)
 
 
 def _train_step(state: TrainingState, criterion: nn.Module, images: torch.Tensor, labels: torch.Tensor,

@@ -1,0 +1,118 @@
+"""One epoch, three ways: the conventional torchvision pipeline, this project's loop, and the bare floor.
+
+    python -m benchmarks.pipeline_speed            # SimpleCNN and MLP, batch 64, 60,000 images each
+
+- conventional: torchvision MNIST with ToTensor + Normalize, DataLoader(batch 64, shuffle, num_workers=2)
+- project: core's training generator consumed by the worker, writing metrics to a run store
+- floor: forward, backward and optimizer step on the same in-memory tensors, nothing else
+Project and floor epochs are repeated (--repeats) and interleaved; the fastest of each counts.
+Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.config import RunConfig
+from core.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
+from core.models import build_model
+from core.store import RunStore
+from core.training import EpochEnded
+from core.worker import execute_run
+
+
+def conventional_epoch(config: RunConfig, raw_root: Path) -> float:
+    """The labs' pipeline: per-sample PIL transforms in DataLoader worker processes."""
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    train_set = datasets.MNIST(str(raw_root), train=True, download=False, transform=transform)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=2)
+    torch.manual_seed(config.seed)
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    criterion = nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    model.train()
+    for images, labels in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - started
+
+
+def floor_epoch(config: RunConfig) -> float:
+    """Forward, backward and step over ready in-memory tensors: the compute floor."""
+    data = build_datasets(load_arrays("mnist"), 0, config.seed)
+    torch.manual_seed(config.seed)
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    criterion = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(config.seed)
+    started = time.perf_counter()
+    model.train()
+    for images, labels in batches(data.train, config.batch_size, generator):
+        optimizer.zero_grad()
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - started
+
+
+def project_epoch(config: RunConfig, runs_root: Path) -> float:
+    """The dashboard's path: the worker consumes the generator and writes to the run store."""
+    store = RunStore(runs_root)
+    seconds: list[float] = []
+    run_id = store.create_run(config)
+    execute_run(store, run_id, on_event=lambda e: seconds.append(e.seconds) if isinstance(e, EpochEnded) else None)
+    return seconds[0]
+
+
+def unpack_raw(target: Path) -> Path:
+    """torchvision's MNIST reads the raw IDX files from <root>/MNIST/raw."""
+    raw = target / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_FILES:
+        with gzip.open(DEFAULT_DATA_DIR / name) as src, open(raw / name.removesuffix(".gz"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["cnn", "mlp"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="project and floor epochs, interleaved; min kept")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+          f"one epoch of 60,000 images")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_root = unpack_raw(Path(tmp) / "torchvision")
+        for name in args.models:
+            config = RunConfig(model=name, batch_size=args.batch_size, epochs=1, val_size=0, lr=1e-3)
+            conventional = conventional_epoch(config, raw_root)
+            # interleaved so that a busy moment on the machine hurts both alike; the minimum is kept
+            project, floor = float("inf"), float("inf")
+            for i in range(args.repeats):
+                project = min(project, project_epoch(config, Path(tmp) / f"runs-{name}-{i}"))
+                floor = min(floor, floor_epoch(config))
+            rows.append((name, conventional, project, floor))
+            print(f"{name}: conventional {conventional:.2f}s, project {project:.2f}s, floor {floor:.2f}s", flush=True)
+    print()
+    print(f"{'model':<6} {'conventional':>13} {'project':>9} {'floor':>8} {'speed-up':>9} {'overhead':>9}")
+    for name, conventional, project, floor in rows:
+        print(f"{name:<6} {conventional:>12.2f}s {project:>8.2f}s {floor:>7.2f}s "
+              f"{conventional / project:>8.2f}x {100 * (project / floor - 1):>+8.1f}%")
+
+
+if __name__ == "__main__":
+    main()
