@@ -12,6 +12,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "plateau", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASETS = ("mnist", "synthetic")
+# training images before the validation split is carved out
+TRAIN_IMAGES = {"mnist": 60_000, "synthetic": 600}
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 8192
 MAX_VAL_SIZE = 30_000
@@ -119,6 +121,7 @@ def validate(config: RunConfig) -> None:
     _int_range("batch_size", config.batch_size, 1, MAX_BATCH_SIZE)
     _int_range("epochs", config.epochs, 1, MAX_EPOCHS)
     _validate_schedule(config)
+    _choice("dataset", config.dataset, DATASETS)
     _int_range("val_size", config.val_size, 0, MAX_VAL_SIZE)
     if config.train_samples is not None:
         _int_range("train_samples", config.train_samples, 1, 60_000)
@@ -126,7 +129,10 @@ def validate(config: RunConfig) -> None:
     _float_range("label_smoothing", config.label_smoothing, 0.0, 1.0, open_high=True)
     _int_range("seed", config.seed, 0, 2**32 - 1)
     _choice("device", config.device, DEVICES)
-    _choice("dataset", config.dataset, DATASETS)
+    images = TRAIN_IMAGES[config.dataset]
+    if config.val_size >= images:
+        raise ConfigError("val_size", f"must be below the {images:,} training images of {config.dataset!r}, "
+                                      f"got {config.val_size:,}")
 
 
 def _validate_schedule(config: RunConfig) -> None:
@@ -148,4 +154,4 @@ def field_names() -> list[str]:
 
 
 __all__ = ["RunConfig", "ConfigError", "validate", "field_names", "MODELS", "OPTIMIZERS",
-           "SCHEDULERS", "DEVICES", "DATASETS", "MAX_EPOCHS"]
+           "SCHEDULERS", "DEVICES", "DATASETS", "TRAIN_IMAGES", "MAX_EPOCHS"]

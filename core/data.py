@@ -9,6 +9,8 @@ from typing import Iterator
 
 import torch
 
+from core.config import TRAIN_IMAGES
+
 MEAN, STD = 0.1307, 0.3081
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
@@ -90,7 +92,7 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
 
 
-def synthetic_uint8(train_size: int = 600, test_size: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
+def synthetic_uint8(train_size: int = TRAIN_IMAGES["synthetic"], test_size: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
     """A tiny learnable stand-in for MNIST: one bright bar per class, plus noise."""
     gen = torch.Generator().manual_seed(seed)
 

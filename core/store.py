@@ -130,6 +130,21 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _switch_to_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
+    """Put the database in WAL mode, waiting out another process doing the same."""
+    # on a new file, a second process switching to WAL at the same moment gets "database is
+    # locked" at once: SQLite's busy timeout does not cover this pragma, so retry it here
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class RunStore:
     """All runs under one root folder: runs.db plus one folder of checkpoints per run."""
 
@@ -138,7 +153,7 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.db"
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(db)
             db.executescript(SCHEMA)
 
     @contextmanager

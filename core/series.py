@@ -1,0 +1,86 @@
+"""Metric series for charts: a table of points, x axes, smoothing and downsampling."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from core.store import Metric
+
+X_AXES = ("step", "epoch", "wall_time")
+MAX_POINTS = 2000
+COLUMNS = list(Metric._fields)
+
+
+def metrics_frame(metrics: Iterable[Metric]) -> pd.DataFrame:
+    """Metric points as a table with the columns step, epoch, split, name, value, wall_time."""
+    return pd.DataFrame(list(metrics), columns=COLUMNS)
+
+
+def metric_series(frame: pd.DataFrame, split: str, name: str, x: str = "step",
+                  start_time: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One metric's (x, y) in step order; x is the step, the (fractional) epoch or seconds since start."""
+    if x not in X_AXES:
+        raise ValueError(f"x: {x!r} is not one of {', '.join(X_AXES)}")
+    rows = frame[(frame["split"] == split) & (frame["name"] == name)].dropna(subset=["value"])
+    rows = rows.sort_values("step", kind="stable")
+    y = rows["value"].to_numpy(dtype=float)
+    if x == "step":
+        return rows["step"].to_numpy(dtype=float), y
+    if x == "wall_time":
+        start = start_time if start_time is not None else frame["wall_time"].min()
+        return rows["wall_time"].to_numpy(dtype=float) - start, y
+    return _epoch_axis(frame, rows), y
+
+
+def _epoch_axis(frame: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    if rows.empty or is_per_epoch(rows["split"].iloc[0], rows["name"].iloc[0]):
+        return rows["epoch"].to_numpy(dtype=float)
+    # per-batch points sit between epochs: step / steps per epoch (epoch 1's last step, or so far)
+    train = frame[frame["split"] == "train"]
+    first_epoch = train.loc[train["epoch"] == train["epoch"].min(), "step"]
+    steps_per_epoch = max(float(first_epoch.max()), 1.0)
+    return rows["step"].to_numpy(dtype=float) / steps_per_epoch
+
+
+def is_per_epoch(split: str, name: str) -> bool:
+    """True for metrics written once an epoch (epoch_* train metrics, validation, test)."""
+    return split != "train" or name.startswith("epoch_")
+
+
+def smooth_ema(values: Iterable[float], weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average; weight 0 returns the values unchanged."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"weight: must be in [0, 1), got {weight}")
+    values = np.asarray(values, dtype=float)
+    smoothed = np.empty_like(values)
+    last, count = 0.0, 0
+    for i, value in enumerate(values):
+        if not np.isfinite(value):
+            smoothed[i] = value  # a gap or inf stays visible and does not poison what follows
+            continue
+        last = last * weight + (1.0 - weight) * value
+        count += 1
+        # the average starts at 0; dividing by (1 - weight^count) removes that pull toward 0
+        smoothed[i] = last / (1.0 - weight ** count)
+    return smoothed
+
+
+def downsample_minmax(x: Iterable[float], y: Iterable[float],
+                      max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most max_points points: first, last, and each bucket's min and max in x order."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if max_points < 4:
+        raise ValueError(f"max_points: must be at least 4, got {max_points}")
+    if len(y) <= max_points:
+        return x, y
+    buckets = np.array_split(np.arange(1, len(y) - 1), (max_points - 2) // 2)
+    keep = [0, len(y) - 1]
+    for bucket in buckets:
+        values = y[bucket]
+        gaps = np.isnan(values)
+        keep += [bucket[np.argmin(np.where(gaps, np.inf, values))],
+                 bucket[np.argmax(np.where(gaps, -np.inf, values))]]
+    keep = np.unique(keep)  # sorted; a bucket whose min and max coincide gives one point
+    return x[keep], y[keep]

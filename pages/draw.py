@@ -1,0 +1,107 @@
+"""Draw: a digit on a canvas, preprocessed like MNIST, and what the chosen models make of it."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+from torch import nn
+
+from core.checkpoints import CheckpointError, load_model
+from core.inference import predict
+from core.preprocess import EmptyDrawing, mnist_image, to_tensor
+from core.store import Run, RunStore
+from ui.charts import image_figure, probability_figure
+from ui.common import route_through_app, get_store, run_label
+
+CANVAS_PX = 280
+STROKE_PX = 20
+MAX_SHOWN = 4
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def cached_model(path: str, mtime: float) -> nn.Module:
+    """A checkpoint's model in eval mode, loaded once per file version (mtime) and shared."""
+    return load_model(path)[0]
+
+
+def clear_canvas() -> None:
+    """A new key gives a new, empty canvas."""
+    st.session_state["draw_canvas_version"] = st.session_state.get("draw_canvas_version", 0) + 1
+
+
+def drawing() -> np.ndarray | None:
+    """The canvas, and its RGBA pixels (280, 280, 4) once something was drawn."""
+    version = st.session_state.get("draw_canvas_version", 0)
+    st.space("small")  # room for the canvas's toolbar, which floats above it
+    result = st_canvas(stroke_width=STROKE_PX, stroke_color="#ffffff", background_color="#000000",
+                       height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", return_image_data=True,
+                       key=f"draw_canvas_{version}")
+    st.button("Clear", on_click=clear_canvas, icon=":material/ink_eraser:", key="draw_clear")
+    st.caption("Draw one digit, large, in white on black; the models see it as MNIST would.")
+    return result.image_data
+
+
+def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
+    """The drawing as the 28x28 image a model sees, or None while the canvas is empty."""
+    try:
+        return None if pixels is None else mnist_image(pixels)
+    except EmptyDrawing:
+        return None
+
+
+def runs_with_checkpoints(store: RunStore) -> list[Run]:
+    """Runs that have a best checkpoint to predict with, newest first."""
+    return [run for run in store.list_runs() if store.checkpoint_path(run.id, "best").exists()]
+
+
+def choose_runs(runs: list[Run]) -> list[Run]:
+    """Pick up to MAX_SHOWN runs; the best tested one is picked to start with."""
+    by_id = {run.id: run for run in runs}
+    ranked = sorted(runs, key=lambda run: run.summary.get("test_accuracy") or 0.0, reverse=True)
+    chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
+                            format_func=lambda i: run_label(by_id[i]), key="draw_runs")
+    return [by_id[i] for i in chosen]
+
+
+def show_prediction(store: RunStore, run: Run, image: np.ndarray) -> None:
+    """One model's answer: top class, confidence, probability bars and saliency."""
+    path = store.checkpoint_path(run.id, "best")
+    try:
+        model = cached_model(str(path), path.stat().st_mtime)
+    except (CheckpointError, OSError, ValueError) as err:
+        st.error(f"Cannot load {run.name!r}: {err}")
+        return
+    prediction = predict(model, to_tensor(image))
+    st.metric(run.name, prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
+              delta_arrow="off")
+    if prediction.low_confidence:
+        st.warning("Low confidence: this may not look like a digit to the model.", icon=":material/help:")
+    st.plotly_chart(probability_figure(prediction.probabilities), key=f"draw_probs_{run.id}")
+    st.plotly_chart(image_figure(image, np.asarray(prediction.saliency), "Saliency (top class)"),
+                    key=f"draw_saliency_{run.id}")
+
+
+def show_predictions(store: RunStore, image: np.ndarray, runs: list[Run]) -> None:
+    """The chosen models' answers for a 28x28 image in [0, 1], side by side."""
+    for column, run in zip(st.columns(max(len(runs), 1)), runs):
+        with column:
+            show_prediction(store, run, image)
+
+
+route_through_app()
+st.header("Draw", divider="gray")
+store = get_store()
+candidates = runs_with_checkpoints(store)
+pad, results = st.columns([1, 2], gap="large")
+with pad:
+    seen = seen_image(drawing())
+    if seen is not None:
+        st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
+with results:
+    if not candidates:
+        st.info("No trained model yet: train one on the Train page first.", icon=":material/info:")
+    elif seen is None:
+        choose_runs(candidates)
+        st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
+    else:
+        show_predictions(store, seen, choose_runs(candidates))

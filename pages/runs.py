@@ -1,0 +1,300 @@
+"""Runs: every stored run in a table; manage one, compare the selected ones side by side."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.config import MODELS
+from core.data import load_arrays
+from core.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
+from core.store import ACTIVE, STATUSES, Run, RunActive, RunStore
+from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
+from ui.common import route_through_app, format_seconds, get_store, run_label, status_badge, store_at
+
+METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
+           ("train", "epoch_loss"): "train loss (epoch mean)",
+           ("train", "epoch_accuracy"): "train accuracy (epoch mean)",
+           ("val", "loss"): "validation loss", ("val", "accuracy"): "validation accuracy",
+           ("train", "lr"): "learning rate", ("train", "samples_per_s"): "samples per second",
+           ("train", "epoch_seconds"): "seconds per epoch"}
+X_LABELS = {"step": "step", "epoch": "epoch", "wall_time": "wall time (s)"}
+GALLERY_SIZE = 30
+TABLE_COLUMNS = {
+    "name": st.column_config.TextColumn("Name"),
+    "status": st.column_config.TextColumn("Status"),
+    "model": st.column_config.TextColumn("Model"),
+    "optimizer": st.column_config.TextColumn("Optimizer"),
+    "lr": st.column_config.NumberColumn("LR", format="%.0e"),
+    "epochs": st.column_config.NumberColumn("Epochs"),
+    "batch": st.column_config.NumberColumn("Batch"),
+    "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
+    "test acc": st.column_config.NumberColumn("Test acc", format="percent"),
+    "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
+    "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+    "tags": st.column_config.ListColumn("Tags"),
+}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _ended_frame(root: str, run_id: str, ended_at: float | None) -> pd.DataFrame:
+    return metrics_frame(store_at(root).read_metrics(run_id)[0])
+
+
+def run_frame(store: RunStore, run: Run) -> pd.DataFrame:
+    """All of a run's metrics; an ended run's never change, so they are cached."""
+    if run.status in ACTIVE:
+        return metrics_frame(store.read_metrics(run.id)[0])
+    return _ended_frame(str(store.root), run.id, run.ended_at)
+
+
+@st.cache_resource(show_spinner="Loading the test images...")
+def test_images(dataset: str) -> np.ndarray:
+    """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
+    return load_arrays(dataset)["test_images"].numpy()
+
+
+def display_names(runs: list[Run]) -> list[str]:
+    """Run names, with the id's tail added where two runs share a name."""
+    names = [run.name for run in runs]
+    return [f"{run.name} ({run.id[-6:]})" if names.count(run.name) > 1 else run.name for run in runs]
+
+
+def runs_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run with its settings and headline results."""
+    rows = [{"name": run.name, "status": run.status, "model": run.config["model"],
+             "optimizer": run.config["optimizer"], "lr": run.config["lr"], "batch": run.config["batch_size"],
+             "epochs": run.config["epochs"], "best val acc": run.summary.get("best_val_accuracy"),
+             "test acc": run.summary.get("test_accuracy"), "duration (s)": run.duration,
+             "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": run.tags} for run in runs]
+    return pd.DataFrame(rows, columns=["name", "status", "model", "optimizer", "lr", "batch", "epochs",
+                                       "best val acc", "test acc", "duration (s)", "created", "tags"])
+
+
+def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], text: str) -> bool:
+    """Whether a run passes the filters; an empty filter lets everything through."""
+    haystack = " ".join([run.name, run.id, run.notes, *run.tags]).lower()
+    return ((not statuses or run.status in statuses) and (not models or run.config["model"] in models)
+            and (not tags or bool(set(tags) & set(run.tags))) and text.lower().strip() in haystack)
+
+
+def filtered_runs(runs: list[Run]) -> list[Run]:
+    """The filter widgets, and the runs that pass them."""
+    status, model, tag, search = st.columns([1, 1, 1, 2])
+    statuses = status.multiselect("Status", STATUSES, key="runs_status", persist_state="session")
+    models = model.multiselect("Model", MODELS, key="runs_model", persist_state="session")
+    all_tags = sorted({t for run in runs for t in run.tags})
+    tags = tag.multiselect("Tag", all_tags, key="runs_tag", persist_state="session")
+    text = search.text_input("Search", key="runs_search", placeholder="name, id, tag or note",
+                             persist_state="session")
+    return [run for run in runs if matches(run, statuses, models, tags, text)]
+
+
+def selected_runs(runs: list[Run]) -> list[Run]:
+    """The table, and the runs selected in it."""
+    # the key follows the rows shown, so a selection never points at rows that moved
+    key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
+    event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
+                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch")
+    return [runs[i] for i in event.selection.rows if i < len(runs)]
+
+
+def flash(kind: str, text: str) -> None:
+    """Keep a message for the next rerun."""
+    st.session_state["runs_flash"] = (kind, text)
+
+
+def show_flash() -> None:
+    kind, text = st.session_state.pop("runs_flash", (None, None))
+    if kind:
+        getattr(st, kind)(text)
+
+
+def edit_form(store: RunStore, run: Run) -> None:
+    """Rename, tag and annotate a run."""
+    with st.form(f"runs_edit_{run.id}", border=False):
+        name = st.text_input("Name", run.name, key=f"runs_name_{run.id}")
+        tags = st.text_input("Tags", ", ".join(run.tags), key=f"runs_tags_{run.id}", help="comma separated")
+        notes = st.text_area("Notes", run.notes, key=f"runs_notes_{run.id}")
+        if st.form_submit_button("Save", icon=":material/save:"):
+            if not name.strip():
+                st.error("A run needs a name.")
+                return
+            store.rename(run.id, name.strip())
+            store.set_tags(run.id, tags.split(","))
+            store.set_notes(run.id, notes)
+            flash("success", f"Saved {name.strip()!r}.")
+            st.rerun()
+
+
+def delete_control(store: RunStore, run: Run) -> None:
+    """Delete a run after an explicit confirmation; an active run is refused with the reason."""
+    confirmed = st.checkbox("Yes, delete this run", key=f"runs_confirm_{run.id}",
+                            help="Its metrics and checkpoints go with it; this cannot be undone.")
+    if st.button("Delete run", key=f"runs_delete_{run.id}", disabled=not confirmed, type="primary",
+                 icon=":material/delete:"):
+        try:
+            store.delete_run(run.id)
+        except RunActive as err:
+            st.error(str(err))
+            return
+        flash("success", f"Deleted {run.name!r}.")
+        st.rerun()
+
+
+def downloads(store: RunStore, run: Run) -> None:
+    """The run's metrics as CSV and its best checkpoint, made only when asked for."""
+    st.download_button("Metrics (CSV)", lambda: run_frame(store, run).to_csv(index=False),
+                       file_name=f"{run.name}-metrics.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:", key=f"runs_csv_{run.id}")
+    best = store.checkpoint_path(run.id, "best")
+    if best.exists():
+        st.download_button("Best checkpoint", best.read_bytes, file_name=f"{run.name}-best.pt",
+                           mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+                           key=f"runs_ckpt_{run.id}")
+    else:
+        st.caption("No best checkpoint: the run ended before its first epoch.")
+
+
+def manage(store: RunStore, runs: list[Run]) -> None:
+    """Edit, download or delete one of the selected runs."""
+    with st.expander("Manage a run", icon=":material/edit:"):
+        by_id = {run.id: run for run in runs}
+        run_id = st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]),
+                              key="runs_manage") if len(runs) > 1 else runs[0].id
+        run = by_id[run_id]
+        status_badge(run)
+        edit, files = st.columns([2, 1])
+        with edit:
+            edit_form(store, run)
+        with files:
+            downloads(store, run)
+            delete_control(store, run)
+
+
+def curve_controls(frames: list[pd.DataFrame]) -> tuple[tuple[str, str], str, float, bool, bool]:
+    """Metric, x axis, smoothing weight, raw toggle and log-y toggle."""
+    present = {(s, n) for frame in frames for s, n in zip(frame["split"], frame["name"])}
+    options = [key for key in METRICS if key in present] or [("train", "loss")]
+    metric_col, x_col, smooth_col, toggles = st.columns([2, 2, 2, 1])
+    metric = metric_col.selectbox("Metric", options, format_func=METRICS.get, key="runs_metric")
+    x = x_col.segmented_control("x axis", X_AXES, format_func=X_LABELS.get, key="runs_x",
+                                default="step", required=True)
+    weight = smooth_col.slider("Smoothing", 0.0, 0.99, 0.6, step=0.01, key="runs_smoothing",
+                               help="Debiased exponential moving average, as in TensorBoard")
+    raw = toggles.toggle("Show raw", True, key="runs_raw")
+    log_y = toggles.toggle("Log y", False, key="runs_log_y")
+    return metric, x, weight, raw, log_y
+
+
+def run_curves(frame: pd.DataFrame, run: Run, name: str, index: int, metric: tuple[str, str], x: str,
+               weight: float, raw: bool) -> list[Curve]:
+    """One run's curve for the metric: smoothed over all points, then downsampled for drawing."""
+    xs, ys = metric_series(frame, *metric, x=x, start_time=run.started_at)
+    markers = is_per_epoch(*metric)
+    if weight == 0:
+        return [Curve(name, *downsample_minmax(xs, ys), color(index), markers=markers)]
+    curves = [Curve(f"{name} (raw)", *downsample_minmax(xs, ys), color(index), faint=True)] if raw else []
+    return curves + [Curve(name, *downsample_minmax(xs, smooth_ema(ys, weight)), color(index),
+                           markers=markers)]
+
+
+def curves_section(runs: list[Run], names: list[str], frames: list[pd.DataFrame]) -> None:
+    """The selected runs' curves overlaid on one chart."""
+    metric, x, weight, raw, log_y = curve_controls(frames)
+    curves = [curve for i, (run, name, frame) in enumerate(zip(runs, names, frames))
+              for curve in run_curves(frame, run, name, i, metric, x, weight, raw)]
+    st.plotly_chart(curves_figure(curves, METRICS.get(metric, metric[1]), X_LABELS[x], log_y=log_y,
+                                  height=420), key="runs_curves")
+
+
+def config_section(runs: list[Run], names: list[str]) -> None:
+    """The settings side by side: only those that differ unless asked for all."""
+    table = pd.DataFrame({name: {k: str(v) for k, v in run.config.items()} for run, name in zip(runs, names)})
+    differ = table.nunique(axis=1) > 1
+    if len(runs) > 1 and not st.toggle("Show all settings", key="runs_all_config"):
+        if not differ.any():
+            st.caption("The selected runs have the same settings.")
+            return
+        table = table[differ]
+    st.dataframe(table, width="stretch")
+
+
+def final_metrics(runs: list[Run], names: list[str]) -> None:
+    """Headline results, one row per run."""
+    rows = [{"run": name, "status": run.status, "end": run.summary.get("end_reason"),
+             "epochs": run.summary.get("epochs_completed"), "best epoch": run.summary.get("best_epoch"),
+             "best val acc": run.summary.get("best_val_accuracy"),
+             "val loss": run.summary.get("best_val_loss"),
+             "test acc": run.summary.get("test_accuracy"), "test loss": run.summary.get("test_loss"),
+             "time": format_seconds(run.duration), "parameters": run.environment.get("parameters"),
+             "device": run.environment.get("device")} for run, name in zip(runs, names)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "best val acc": st.column_config.NumberColumn(format="percent"),
+        "test acc": st.column_config.NumberColumn(format="percent"),
+        "val loss": st.column_config.NumberColumn(format="%.4f"),
+        "test loss": st.column_config.NumberColumn(format="%.4f")})
+
+
+def evaluation_section(runs: list[Run], names: list[str]) -> None:
+    """Per-class accuracy and confusion matrices of the runs that were tested."""
+    tested = [(run, name, color(i)) for i, (run, name) in enumerate(zip(runs, names)) if run.evaluation]
+    if not tested:
+        st.info("None of the selected runs has a test evaluation yet (it is made when a run ends).")
+        return
+    labels, accuracies, colors = zip(*[(name, run.evaluation["per_class_accuracy"], colour)
+                                       for run, name, colour in tested])
+    st.plotly_chart(per_class_figure(labels, accuracies, colors), key="runs_per_class")
+    for start in range(0, len(tested), 3):
+        for column, (run, name, _) in zip(st.columns(3), tested[start:start + 3]):
+            column.plotly_chart(confusion_figure(run.evaluation["confusion"], name),
+                                key=f"runs_confusion_{run.id}")
+
+
+def gallery(run: Run) -> None:
+    """The run's most confidently misclassified test images, with true and predicted labels."""
+    wrong = (run.evaluation or {}).get("misclassified", [])[:GALLERY_SIZE]
+    if not wrong:
+        st.caption("No misclassified test images." if run.evaluation else "Not tested yet.")
+        return
+    images = test_images(run.config["dataset"])
+    st.image([images[m["index"]] for m in wrong], width=84,
+             caption=[f"true {m['label']} -> {m['predicted']} ({m['confidence']:.0%})" for m in wrong])
+
+
+def compare(store: RunStore, runs: list[Run]) -> None:
+    """The selected runs side by side."""
+    runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
+    names = display_names(runs)
+    frames = [run_frame(store, run) for run in runs]
+    curves, config, results, wrong = st.tabs(["Curves", "Settings", "Results", "Misclassified"])
+    with curves:
+        curves_section(runs, names, frames)
+    with config:
+        config_section(runs, names)
+    with results:
+        final_metrics(runs, names)
+        evaluation_section(runs, names)
+    with wrong:
+        for run, name in zip(runs, names):
+            st.markdown(f"**{name}**")
+            gallery(run)
+
+
+route_through_app()
+st.header("Runs", divider="gray")
+show_flash()
+store = get_store()
+all_runs = store.list_runs()
+if not all_runs:
+    st.info("No runs yet: start one on the Train page.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+shown = filtered_runs(all_runs)
+st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
+chosen = selected_runs(shown)
+if chosen:
+    manage(store, chosen)
+    compare(store, chosen)

@@ -1,0 +1,326 @@
+"""Train: settings or a preset, Start, and the current run live (from the store, not the session)."""
+from __future__ import annotations
+
+import math
+import time
+
+import pandas as pd
+import streamlit as st
+
+from core.config import DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, TRAIN_IMAGES, ConfigError, RunConfig
+from core.devices import available_devices, resolve_device
+from core.models import MODEL_DESCRIPTIONS
+from core.presets import PRESETS
+from core.series import downsample_minmax, metric_series, metrics_frame
+from core.store import ACTIVE, Run, RunStore
+from core.worker import launch
+from ui.charts import Curve, color, curves_figure
+from ui.common import route_through_app, format_seconds, format_time, get_store, run_label, status_badge
+
+PREFIX = "train_"
+LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)}
+                    | {1.0} | {p.config.lr for p in PRESETS.values()})
+BATCH_CHOICES = sorted({16, 32, 64, 128, 256, 512, 1024} | {p.config.batch_size for p in PRESETS.values()})
+WEIGHT_DECAY_CHOICES = sorted({0.0, 1e-6, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2, 5e-2, 1e-1}
+                              | {p.config.weight_decay for p in PRESETS.values()})
+RECENT_RUNS = 20
+STOP_MESSAGES = {"requested": "Stop requested: the run ends at its next flush and keeps its checkpoints.",
+                 "cancelled": "Cancelled: the run had not started yet.",
+                 "not active": "Nothing to stop: the run had already ended."}
+
+
+def form_values(config: RunConfig) -> dict[str, object]:
+    """The form's widget values (by field name) for a config; the device stays the machine's."""
+    values = config.to_dict()
+    values.pop("device")
+    values["hidden_sizes"] = ", ".join(str(size) for size in config.hidden_sizes)
+    values["train_samples"] = config.train_samples or 0
+    return values
+
+
+def init_form() -> None:
+    """Fill the form with the defaults the first time this session sees it."""
+    for field, value in form_values(RunConfig()).items():
+        st.session_state.setdefault(PREFIX + field, value)
+    st.session_state.setdefault("train_device", resolve_device("auto").type)
+    st.session_state.setdefault("train_name", "")
+    st.session_state.setdefault("train_tags", "")
+
+
+def apply_preset(name: str) -> None:
+    """Button callback: a preset fills the form (before its widgets are drawn)."""
+    for field, value in form_values(PRESETS[name].config).items():
+        st.session_state[PREFIX + field] = value
+    st.session_state["train_preset"] = name
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'256, 128' -> (256, 128)."""
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError("hidden_sizes", f"write whole numbers separated by commas, e.g. 256, 128 "
+                                          f"(got {text!r})") from None
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """'a, b,,c ' -> ('a', 'b', 'c')."""
+    return tuple(tag.strip() for tag in text.split(",") if tag.strip())
+
+
+def config_from_form() -> RunConfig:
+    """The form's RunConfig; raises ConfigError naming the field that is wrong."""
+    state = st.session_state
+    values = {field: state[PREFIX + field] for field in form_values(RunConfig())}
+    values.update(hidden_sizes=parse_sizes(state.train_hidden_sizes), device=state.train_device,
+                  nesterov=bool(state.train_nesterov) and state.train_optimizer == "sgd",
+                  train_samples=int(state.train_train_samples) or None)
+    return RunConfig(**values)
+
+
+def preset_buttons() -> None:
+    """One button per preset with its description under it."""
+    st.markdown("**Presets**")
+    for column, (name, preset) in zip(st.columns(len(PRESETS)), PRESETS.items()):
+        with column:
+            st.button(preset.title, key=f"train_preset_{name}", on_click=apply_preset, args=(name,),
+                      width="stretch", type="primary" if st.session_state.get("train_preset") == name
+                      else "secondary")
+            st.caption(preset.description)
+
+
+def model_and_optimizer() -> None:
+    """Model, optimizer and the optimizer's own options."""
+    left, right = st.columns(2)
+    left.selectbox("Model", MODELS, key="train_model", help="\n\n".join(MODEL_DESCRIPTIONS.values()),
+                   persist_state="session")
+    if st.session_state.train_model == "mlp":
+        right.text_input("Hidden layer sizes", key="train_hidden_sizes", help="e.g. 256, 128",
+                         persist_state="session")
+    left, right = st.columns(2)
+    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", persist_state="session")
+    right.select_slider("Weight decay", WEIGHT_DECAY_CHOICES, key="train_weight_decay",
+                        format_func=lambda v: f"{v:g}", persist_state="session")
+    if optimizer in ("sgd", "rmsprop"):
+        left, right = st.columns(2)
+        left.slider("Momentum", 0.0, 0.99, step=0.01, key="train_momentum", persist_state="session")
+        if optimizer == "sgd":
+            right.checkbox("Nesterov", key="train_nesterov", persist_state="session")
+    st.select_slider("Learning rate (log scale)", LR_CHOICES, key="train_lr", format_func=lambda v: f"{v:g}",
+                     persist_state="session")
+
+
+def schedule_and_stopping() -> None:
+    """Epochs, batch size, the learning-rate schedule and early stopping."""
+    left, right = st.columns(2)
+    left.slider("Epochs", 1, 50, key="train_epochs", persist_state="session")
+    right.select_slider("Batch size", BATCH_CHOICES, key="train_batch_size", persist_state="session")
+    scheduler = st.selectbox("LR schedule", SCHEDULERS, key="train_scheduler", persist_state="session",
+                             help="cosine and onecycle step every batch; step and plateau once an epoch")
+    left, right = st.columns(2)
+    if scheduler == "step":
+        left.number_input("Step every (epochs)", 1, 100, key="train_step_size", persist_state="session")
+        right.number_input("Gamma", 0.01, 1.0, step=0.05, key="train_gamma", persist_state="session")
+    elif scheduler == "plateau":
+        left.number_input("Plateau patience", 0, 100, key="train_plateau_patience", persist_state="session")
+        right.slider("Plateau factor", 0.05, 0.95, step=0.05, key="train_plateau_factor",
+                     persist_state="session")
+    left, right = st.columns(2)
+    left.number_input("Early stopping patience", 0, 100, key="train_patience", persist_state="session",
+                      help="Epochs without a better validation loss before stopping; 0 turns it off")
+    right.number_input("Min delta", 0.0, 1.0, step=0.001, format="%.4f", key="train_min_delta",
+                       persist_state="session", help="The least drop in validation loss that counts")
+
+
+def run_settings() -> None:
+    """Seed, device, name and tags, then the advanced settings."""
+    left, right = st.columns(2)
+    left.number_input("Seed", 0, 2**32 - 1, key="train_seed", persist_state="session")
+    right.selectbox("Device", available_devices(), key="train_device", persist_state="session")
+    left, right = st.columns(2)
+    left.text_input("Run name", key="train_name", placeholder="optional", persist_state="session")
+    right.text_input("Tags", key="train_tags", placeholder="comma, separated", persist_state="session")
+    with st.expander("Advanced"):
+        left, right = st.columns(2)
+        left.selectbox("Dataset", DATASETS, key="train_dataset", persist_state="session",
+                       help="synthetic: 600 tiny bar images, a stand-in that trains in a second")
+        right.number_input("Validation images", 0, 30_000, step=500, key="train_val_size",
+                           persist_state="session")
+        left.number_input("Training images (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
+                          persist_state="session")
+        right.slider("Random shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
+        left.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
+                    persist_state="session")
+
+
+def start_run() -> None:
+    """Queue a run from the form and start its worker; a bad setting starts nothing."""
+    try:
+        config = config_from_form()
+    except ConfigError as err:
+        st.error(f"Not started: {err}", icon=":material/error:")
+        return
+    run_id = launch(get_store(), config, name=st.session_state.train_name.strip(),
+                    tags=parse_tags(st.session_state.train_tags))
+    st.session_state["train_launched"] = run_id
+    st.session_state["train_view"] = "current"
+    st.success(f"Queued run {run_id}.", icon=":material/check_circle:")
+
+
+def current_run(runs: list[Run], launched: str | None) -> Run | None:
+    """The running run, else the next queued one, else the last one started here, else the newest."""
+    running = [run for run in runs if run.status == "running"]
+    if running:
+        return running[0]
+    queued = [run for run in runs if run.status == "queued"]
+    if queued:
+        return queued[-1]  # runs come newest first; the queue takes the oldest next
+    by_id = {run.id: run for run in runs}
+    return by_id.get(launched) or (runs[0] if runs else None)
+
+
+def shown_run(runs: list[Run]) -> Run | None:
+    """The run the panel shows: the current one, or one picked from the recent runs."""
+    by_id = {run.id: run for run in runs[:RECENT_RUNS]}
+    choice = st.selectbox("Show", ["current", *by_id], key="train_view",
+                          format_func=lambda o: "Current run (follows the queue)" if o == "current"
+                          else run_label(by_id[o]))
+    if choice in by_id:
+        return by_id[choice]
+    return current_run(runs, st.session_state.get("train_launched"))
+
+
+def show_queue(runs: list[Run]) -> None:
+    """The queued and running runs, in the order they run."""
+    active = sorted((run for run in runs if run.status in ACTIVE),
+                    key=lambda run: (run.status != "running", run.created_at))
+    if not active:
+        return
+    rows = [{"name": run.name, "status": run.status, "model": run.config["model"],
+             "epochs": run.config["epochs"], "queued at": format_time(run.created_at)} for run in active]
+    st.markdown(f"**Queue** ({len(active)} active)")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
+    """The run's metrics so far, reading only rows written since the last call."""
+    live = st.session_state.get("train_live", {}).get(run.id)
+    if live is None:
+        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False}
+    if not live["complete"]:
+        new, live["cursor"] = store.read_metrics(run.id, after=live["cursor"])
+        if new:
+            live["frame"] = pd.concat([live["frame"], metrics_frame(new)], ignore_index=True)
+        # the status was read before these rows: a final one means no more rows will come
+        live["complete"] = run.status not in ACTIVE
+    st.session_state["train_live"] = {run.id: live}  # only the shown run's points are kept
+    return live["frame"]
+
+
+def total_steps(config: dict) -> int:
+    """Batches in the whole run, if it is not stopped early."""
+    images = TRAIN_IMAGES[config["dataset"]] - config["val_size"]
+    if config["train_samples"]:
+        images = min(images, config["train_samples"])
+    return config["epochs"] * math.ceil(max(images, 1) / config["batch_size"])
+
+
+def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
+    rows = frame[(frame["split"] == split) & (frame["name"] == name)]
+    return None if rows.empty else float(rows["value"].iloc[-1])
+
+
+def progress_text(run: Run, frame: pd.DataFrame) -> tuple[float, str]:
+    """Progress fraction and a line with the epoch, step, throughput and ETA."""
+    total = total_steps(run.config)
+    done = int(frame["step"].max()) if len(frame) else 0
+    fraction = min(done / total, 1.0)
+    if run.status == "queued":
+        return 0.0, "Waiting in the queue"
+    if run.status != "running":
+        return (1.0 if run.status == "finished" else fraction), \
+            f"{run.status} after {format_seconds(run.duration)} - {done:,} steps"
+    epoch = int(frame["epoch"].max()) if len(frame) else 1
+    rate = last_value(frame, "train", "samples_per_s")
+    eta = (time.time() - run.started_at) / done * (total - done) if done and run.started_at else None
+    return fraction, (f"epoch {epoch}/{run.config['epochs']} - step {done:,}/{total:,} - "
+                      f"{rate or 0:,.0f} samples/s - ETA {format_seconds(eta) or 'estimating'}")
+
+
+def stop_button(store: RunStore, run: Run) -> None:
+    """Stop a running run or cancel a queued one, and say what happened."""
+    if run.status in ACTIVE:
+        label = "Cancel" if run.status == "queued" else "Stop"
+        if st.button(label, key="train_stop", icon=":material/stop_circle:"):
+            st.session_state["train_stop_result"] = (run.id, store.request_stop(run.id))
+    result = st.session_state.get("train_stop_result")
+    if result and result[0] == run.id:
+        st.info(STOP_MESSAGES[result[1]], icon=":material/info:")
+
+
+def run_header(store: RunStore, run: Run, frame: pd.DataFrame) -> None:
+    """Name, status, message, progress and the headline numbers."""
+    title, stop = st.columns([4, 1], vertical_alignment="center")
+    with title:
+        st.subheader(run.name)
+        status_badge(run)
+    with stop:
+        stop_button(store, run)
+    if run.message and run.status in ("failed", "diverged"):
+        st.error(run.message)
+    elif run.message:
+        st.caption(run.message)
+    fraction, text = progress_text(run, frame)
+    st.progress(fraction, text=text)
+    best_val, test = run.summary.get("best_val_accuracy"), run.summary.get("test_accuracy")
+    val = best_val if best_val is not None else last_value(frame, "val", "accuracy")
+    columns = st.columns(3)
+    columns[0].metric("Validation accuracy", "-" if val is None else f"{val:.2%}")
+    columns[1].metric("Test accuracy", "-" if test is None else f"{test:.2%}")
+    columns[2].metric("Time", format_seconds(run.duration) or "-")
+
+
+def live_charts(frame: pd.DataFrame) -> None:
+    """Per-batch training loss and accuracy with per-epoch validation points, by step."""
+    for column, name in zip(st.columns(2), ("loss", "accuracy")):
+        x, y = downsample_minmax(*metric_series(frame, "train", name))
+        curves = [Curve("train (per batch)", x, y, color(0)),
+                  Curve("train (epoch mean)", *metric_series(frame, "train", f"epoch_{name}"), color(2),
+                        markers=True),
+                  Curve("validation", *metric_series(frame, "val", name), color(1), markers=True)]
+        column.plotly_chart(curves_figure(curves, name.capitalize(), "step"), key=f"train_chart_{name}")
+
+
+@st.fragment(run_every=1.0)
+def live_panel() -> None:
+    """Reruns every second: the queue and the shown run, reading only new metric rows."""
+    store = get_store()
+    runs = store.list_runs()
+    show_queue(runs)
+    run = shown_run(runs)
+    if run is None:
+        st.info("No runs yet: choose settings or a preset and press Start.", icon=":material/info:")
+        return
+    frame = live_frame(store, run)
+    run_header(store, run, frame)
+    if frame.empty:
+        st.caption("No metrics yet.")
+        return
+    live_charts(frame)
+
+
+route_through_app()
+st.header("Train", divider="gray")
+init_form()
+settings, monitor = st.columns([2, 3], gap="large")
+with settings:
+    preset_buttons()
+    with st.container(border=True):
+        model_and_optimizer()
+        schedule_and_stopping()
+        run_settings()
+    if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start",
+                 width="stretch"):
+        start_run()
+with monitor:
+    live_panel()

@@ -1,0 +1,61 @@
+"""Shared by the page tests: a temporary runs folder, tiny synthetic runs, the app under AppTest."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import RunConfig
+from core.store import ACTIVE, RunStore, pid_alive
+from core.worker import execute_run
+
+APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+
+
+def tiny_run_config(**overrides) -> RunConfig:
+    """An MLP on the 600 synthetic images: trains in well under a second."""
+    values = dict(model="mlp", dataset="synthetic", val_size=100, epochs=2, batch_size=64, device="cpu")
+    return RunConfig(**{**values, **overrides})
+
+
+def finished_run(store: RunStore, name: str, **overrides) -> str:
+    """A run trained to its end in this process."""
+    run_id = store.create_run(tiny_run_config(**overrides), name=name)
+    assert execute_run(store, run_id) == "finished"
+    return run_id
+
+
+def open_page(page: str) -> AppTest:
+    """The whole app, run once, switched to a page and run again."""
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    if page != "pages/train.py":
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_until_ended(store: RunStore, run_id: str, timeout: float = 60.0) -> str:
+    """Poll the store until the run leaves queued/running; returns its status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = store.get_run(run_id).status
+        if status not in ACTIVE:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {status} after {timeout}s")
+
+
+@pytest.fixture
+def app_store(tmp_path, monkeypatch) -> RunStore:
+    """A store in a temporary runs folder, which the app reads through MNIST_RUNS_DIR."""
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    store = RunStore(tmp_path / "runs")
+    yield store
+    # a failed test must not leave a worker behind: end the ones this store started, by pid
+    for run in store.list_runs():
+        if run.status in ACTIVE and run.pid and pid_alive(run.pid) and run.pid != os.getpid():
+            os.kill(run.pid, signal.SIGTERM)

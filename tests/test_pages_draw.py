@@ -1,0 +1,80 @@
+"""The Draw page under AppTest: a drawing goes in through the canvas's state, predictions come out."""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+
+from core.checkpoints import load_model
+from core.inference import predict
+from core.preprocess import preprocess
+from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+
+
+def stroke_image() -> np.ndarray:
+    """A 280x280 RGBA canvas, black, with a thick white vertical stroke: a '1'."""
+    image = np.zeros((280, 280, 4), dtype=np.uint8)
+    image[..., 3] = 255
+    image[60:220, 130:150, :3] = 255
+    return image
+
+
+def draw(at, image: np.ndarray):
+    """Put an image into the canvas's state, as the component sends it after a stroke."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    [key] = [k for k in at.session_state if k.startswith("draw_canvas_")]
+    at.session_state[key] = {"drawing": {"raw": {"objects": []}, "data": url}, "backgroundFit": None}
+    return at.run()
+
+
+def test_without_models_it_asks_for_a_training_run(app_store):
+    at = open_page("pages/draw.py")
+    assert any("No trained model yet" in info.value for info in at.info)
+
+
+def test_empty_canvas_asks_for_a_drawing(app_store):
+    finished_run(app_store, "model")
+    at = open_page("pages/draw.py")
+    assert any("Draw a digit" in info.value for info in at.info)
+    assert at.metric.len == 0
+
+
+def test_drawing_is_predicted_as_the_model_itself_predicts_it(app_store):
+    run_id = finished_run(app_store, "model")
+    at = draw(open_page("pages/draw.py"), stroke_image())
+    assert not at.exception
+    model = load_model(app_store.checkpoint_path(run_id, "best"))[0]
+    expected = predict(model, preprocess(stroke_image()))
+    [metric] = at.metric
+    assert metric.label == "model" and metric.value == str(expected.label)
+    assert f"{expected.confidence:.1%}" in metric.proto.delta
+    assert len(at.get("plotly_chart")) == 3  # the 28x28 input, the probabilities, the saliency
+
+
+def test_several_models_side_by_side(app_store):
+    finished_run(app_store, "first")
+    finished_run(app_store, "second", lr=3e-3)
+    at = open_page("pages/draw.py")
+    at.multiselect(key="draw_runs").set_value([run.id for run in app_store.list_runs()]).run()
+    at = draw(at, stroke_image())
+    assert sorted(metric.label for metric in at.metric) == ["first", "second"]
+
+
+def test_a_bad_checkpoint_is_reported(app_store):
+    run_id = finished_run(app_store, "broken")
+    app_store.checkpoint_path(run_id, "best").write_bytes(b"not a checkpoint")
+    at = draw(open_page("pages/draw.py"), stroke_image())
+    assert any("Cannot load 'broken'" in error.value for error in at.error)
+
+
+def test_clear_gives_an_empty_canvas(app_store):
+    finished_run(app_store, "model")
+    at = draw(open_page("pages/draw.py"), stroke_image())
+    assert at.metric.len == 1
+    at.button(key="draw_clear").click().run()
+    assert at.metric.len == 0
+    assert any("Draw a digit" in info.value for info in at.info)

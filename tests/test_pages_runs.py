@@ -1,0 +1,119 @@
+"""The Runs page under AppTest: the table, filters, comparison, editing and deleting."""
+from __future__ import annotations
+
+import pytest
+
+from pages_helpers import app_store, finished_run, open_page, tiny_run_config  # noqa: F401
+
+
+def select(at, rows: list[int]):
+    """Select table rows the way a click would (AppTest cannot click a dataframe)."""
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+@pytest.fixture
+def two_runs(app_store):
+    """Two finished runs that differ only in the learning rate; newest ('fast') first in the table."""
+    slow = finished_run(app_store, "slow", lr=1e-3)
+    fast = finished_run(app_store, "fast", lr=3e-3)
+    return app_store, slow, fast
+
+
+def test_empty_store_points_to_train(app_store):
+    at = open_page("pages/runs.py")
+    assert any("No runs yet" in info.value for info in at.info)
+
+
+def test_table_lists_every_run_with_its_results(two_runs):
+    app_store, slow, fast = two_runs
+    at = open_page("pages/runs.py")
+    table = at.dataframe[0].value
+    assert table["name"].tolist() == ["fast", "slow"]
+    assert table["test acc"].tolist() == [app_store.get_run(fast).summary["test_accuracy"],
+                                          app_store.get_run(slow).summary["test_accuracy"]]
+    assert {"status", "model", "optimizer", "lr", "batch", "epochs", "best val acc", "duration (s)",
+            "created", "tags"} <= set(table.columns)
+
+
+def test_filters_narrow_the_table(two_runs):
+    app_store, slow, _ = two_runs
+    app_store.set_tags(slow, ["keep"])
+    at = open_page("pages/runs.py")
+    at.text_input(key="runs_search").set_value("FAS").run()
+    assert at.dataframe[0].value["name"].tolist() == ["fast"]
+    at.text_input(key="runs_search").set_value("").run()
+    at.multiselect(key="runs_tag").set_value(["keep"]).run()
+    assert at.dataframe[0].value["name"].tolist() == ["slow"]
+    at.multiselect(key="runs_status").set_value(["failed"]).run()
+    assert at.dataframe[0].value.empty
+
+
+def test_selected_runs_are_compared_side_by_side(two_runs):
+    at = select(open_page("pages/runs.py"), [0, 1])
+    assert not at.exception
+    settings = at.dataframe[1].value  # only the settings that differ
+    assert settings.index.tolist() == ["lr"] and settings.columns.tolist() == ["fast", "slow"]
+    curves = at.get("plotly_chart")[0].proto.spec
+    assert '"fast"' in curves and '"slow"' in curves
+    assert len(at.get("plotly_chart")) == 4  # curves, per-class accuracy, two confusion matrices
+    at.toggle(key="runs_all_config").set_value(True).run()
+    assert len(at.dataframe[1].value) == len(tiny_run_config().to_dict())
+
+
+def test_smoothing_and_axes_controls_render(two_runs):
+    at = select(open_page("pages/runs.py"), [0, 1])
+    at.selectbox(key="runs_metric").set_value(("val", "accuracy"))
+    at.slider(key="runs_smoothing").set_value(0.0)
+    at.toggle(key="runs_log_y").set_value(True).run()
+    assert not at.exception
+    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")
+
+
+def test_rename_tag_and_note_a_run(two_runs):
+    app_store, slow, _ = two_runs
+    at = select(open_page("pages/runs.py"), [1])
+    at.text_input(key=f"runs_name_{slow}").set_value("renamed")
+    at.text_input(key=f"runs_tags_{slow}").set_value("a, b")
+    at.text_area(key=f"runs_notes_{slow}").set_value("lr too low")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    run = app_store.get_run(slow)
+    assert (run.name, run.tags, run.notes) == ("renamed", ["a", "b"], "lr too low")
+    assert any("Saved" in s.value for s in at.success)
+
+
+def test_downloads_offer_metrics_and_the_best_checkpoint(two_runs):
+    _, slow, _ = two_runs
+    at = select(open_page("pages/runs.py"), [1])
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Metrics (CSV)", "Best checkpoint"]
+
+
+def test_delete_needs_confirmation(two_runs):
+    app_store, slow, fast = two_runs
+    at = select(open_page("pages/runs.py"), [1])
+    assert at.button(key=f"runs_delete_{slow}").disabled
+    at.checkbox(key=f"runs_confirm_{slow}").check().run()
+    at.button(key=f"runs_delete_{slow}").click().run()
+    assert [run.id for run in app_store.list_runs()] == [fast]
+    assert at.dataframe[0].value["name"].tolist() == ["fast"]
+
+
+def test_deleting_an_active_run_shows_why_not(app_store):
+    queued = app_store.create_run(tiny_run_config(), name="waiting")
+    at = select(open_page("pages/runs.py"), [0])
+    at.checkbox(key=f"runs_confirm_{queued}").check().run()
+    at.button(key=f"runs_delete_{queued}").click().run()
+    assert any("stop it before deleting" in error.value for error in at.error)
+    assert app_store.get_run(queued).status == "queued"
+
+
+def test_gallery_shows_misclassified_test_images_with_labels(app_store):
+    run_id = finished_run(app_store, "untrained", lr=1e-5, epochs=1)  # too little training: many mistakes
+    wrong = app_store.get_run(run_id).evaluation["misclassified"]
+    at = select(open_page("pages/runs.py"), [0])
+    [gallery] = at.get("image")
+    captions = gallery.captions
+    first = wrong[0]
+    assert captions[0] == f"true {first['label']} -> {first['predicted']} ({first['confidence']:.0%})"
+    assert len(captions) == min(len(wrong), 30)

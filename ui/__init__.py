@@ -1,0 +1,1 @@
+"""Streamlit helpers the pages share; the logic itself lives in core."""

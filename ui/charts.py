@@ -1,0 +1,96 @@
+"""Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+COLORS = qualitative.Plotly
+DIGITS = [str(d) for d in range(10)]
+SALIENCY_SCALE = [[0.0, "rgba(255, 60, 0, 0)"], [1.0, "rgba(255, 60, 0, 0.9)"]]
+
+
+@dataclass(frozen=True)
+class Curve:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    color: str
+    markers: bool = False  # per-epoch series: few points, each worth seeing
+    faint: bool = False  # raw values drawn behind their smoothed curve
+
+
+def color(index: int) -> str:
+    """The index-th colour of the palette, cycling."""
+    return COLORS[index % len(COLORS)]
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    return fig
+
+
+def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "",
+                  log_y: bool = False, height: int = 320) -> go.Figure:
+    """Line chart of several curves sharing one x axis."""
+    fig = go.Figure()
+    for curve in curves:
+        fig.add_trace(go.Scatter(
+            x=curve.x, y=curve.y, name=curve.name, mode="lines+markers" if curve.markers else "lines",
+            line=dict(color=curve.color, width=1 if curve.faint else 2), opacity=0.3 if curve.faint else 1.0,
+            showlegend=not curve.faint, hoverinfo="skip" if curve.faint else None))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
+    return _layout(fig, title, height)
+
+
+def probability_figure(probabilities: Sequence[float], height: int = 220) -> go.Figure:
+    """Bars of the ten class probabilities, the top one highlighted."""
+    top = int(np.argmax(probabilities))
+    colors = [COLORS[0] if d == top else "#b8c0cc" for d in range(10)]
+    fig = go.Figure(go.Bar(x=DIGITS, y=list(probabilities), marker_color=colors,
+                           hovertemplate="digit %{x}: %{y:.1%}<extra></extra>"))
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    fig.update_xaxes(type="category")
+    return _layout(fig, "", height)
+
+
+def image_figure(image: np.ndarray, overlay: np.ndarray | None = None, title: str = "",
+                 height: int = 260) -> go.Figure:
+    """A grey image, optionally with a saliency map over it in orange."""
+    fig = go.Figure(go.Heatmap(z=image, colorscale="gray", showscale=False, zmin=0, zmax=1,
+                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
+    if overlay is not None:
+        fig.add_trace(go.Heatmap(z=overlay, colorscale=SALIENCY_SCALE, zmin=0, zmax=1, showscale=False,
+                                 hovertemplate="saliency %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(visible=False, constrain="domain")
+    return _layout(fig, title, height)
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height: int = 380) -> go.Figure:
+    """Confusion matrix: true digit down, predicted digit across, counts in the cells."""
+    z = np.asarray(confusion)
+    fig = go.Figure(go.Heatmap(z=np.log1p(z), x=DIGITS, y=DIGITS, text=z, texttemplate="%{text}",
+                               colorscale="Blues", showscale=False,
+                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(title="true", autorange="reversed", type="category")
+    fig.update_xaxes(title="predicted", type="category", side="top")
+    return _layout(fig, title, height)
+
+
+def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]], colors: Sequence[str],
+                     height: int = 300) -> go.Figure:
+    """Grouped bars: per-digit test accuracy, one colour per run."""
+    fig = go.Figure([go.Bar(x=DIGITS, y=list(acc), name=name, marker_color=colour,
+                            hovertemplate=f"{name}<br>digit %{{x}}: %{{y:.2%}}<extra></extra>")
+                     for name, acc, colour in zip(names, accuracies, colors)])
+    low = min((min(acc) for acc in accuracies), default=0.0)
+    fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), 1.0])
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category", title="digit")
+    return _layout(fig, "Per-class test accuracy", height)

@@ -1,0 +1,71 @@
+"""What every page needs: the run store for this app's runs folder, and run labels."""
+from __future__ import annotations
+
+import os
+import runpy
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core.store import Run, RunStore
+
+RUNS_DIR_ENV = "MNIST_RUNS_DIR"
+APP_ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+STATUS_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "stopped": "orange",
+                 "diverged": "red", "failed": "red", "interrupted": "orange"}
+
+
+def route_through_app() -> None:
+    """Run a page through streamlit_app.py's navigation even on a server's very first visit."""
+    # Streamlit takes a folder named pages/ for an old-style multipage app until the entry script
+    # has run once (its st.navigation clears the flag): a fresh server whose first visit is /runs
+    # would run this file alone, without the app's navigation. Run the entry script in this same
+    # script run instead (a rerun would drop the click that started it), then end this one.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        runpy.run_path(str(APP_ENTRY), run_name="__main__")
+        st.stop()
+
+
+def runs_root() -> Path:
+    """The runs folder: $MNIST_RUNS_DIR, or ./runs."""
+    return Path(os.environ.get(RUNS_DIR_ENV, "runs")).resolve()
+
+
+@st.cache_resource(show_spinner=False)
+def store_at(root: str) -> RunStore:
+    """One RunStore per runs folder, shared by every session."""
+    return RunStore(root)
+
+
+def get_store() -> RunStore:
+    """The store of this app's runs folder."""
+    return store_at(str(runs_root()))
+
+
+def run_label(run: Run) -> str:
+    """A run's name with its status, for pickers."""
+    return f"{run.name} ({run.status})"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """'1h 02m', '3m 05s' or '12.3s'; an empty string for None."""
+    if seconds is None:
+        return ""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
+    if seconds >= 60:
+        return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+    return f"{seconds:.1f}s"
+
+
+def format_time(timestamp: float | None) -> str:
+    """A local date and time, to the minute."""
+    return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def status_badge(run: Run) -> None:
+    """The run's status as a coloured badge."""
+    st.badge(run.status, color=STATUS_COLORS.get(run.status, "gray"))
