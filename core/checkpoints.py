@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, read with weights_only so a file cannot run code."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import tempfile
@@ -38,7 +39,11 @@ def write_atomically(path: Path, payload: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            # serialize in memory, then write: torch turns a failed write (a full disk) into an opaque
+            # RuntimeError, where a plain write raises the OSError that says what went wrong
+            buffer = io.BytesIO()
+            torch.save(payload, buffer)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -52,6 +57,7 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dic
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    _check_crcs(path)
     try:
         data = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -66,6 +72,17 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dic
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(sorted(missing))}")
     return data
+
+
+def _check_crcs(path: Path) -> None:
+    """Refuse a damaged file: torch.load does not check the CRCs, so flipped bits would load silently."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(f"checkpoint is corrupt or truncated: {path}: {err}") from err
+    if damaged is not None:
+        raise CheckpointError(f"checkpoint is corrupt or truncated: {path} ({damaged} fails its CRC check)")
 
 
 def _unpickler_reason(err: Exception) -> str:

@@ -1,6 +1,7 @@
 """The worker: consumes the training generator, writes metrics and checkpoints, sets the status."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
 import os
@@ -126,7 +127,8 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
     try:
         return _train_and_record(store, run_id, config, data_dir, on_event)
     except Exception as err:
-        (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError):  # a full disk fails the log too; the status must still be set
+            (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
         store.finish(run_id, "failed", f"{type(err).__name__}: {err}")
         return "failed"
     finally:
