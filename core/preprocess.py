@@ -12,10 +12,16 @@ BOX = 20
 # MNIST's mean center of mass, measured on its training images (row 14.00, column 14.00).
 CENTER = 14.0
 INK_THRESHOLD = 0.1
+# a drawing smaller than this share of the canvas (a dot, a tick) is not blown up into a digit
+MIN_EXTENT = 1 / 8
 
 
 class EmptyDrawing(ValueError):
     """Nothing was drawn: no pixel is brighter than the ink threshold."""
+
+
+class DrawingTooSmall(EmptyDrawing):
+    """The ink covers too little of the canvas to be read as a digit (a dot, a speck)."""
 
 
 def intensity(image: np.ndarray) -> np.ndarray:
@@ -40,6 +46,9 @@ def mnist_image(image: np.ndarray, threshold: float = INK_THRESHOLD) -> np.ndarr
     if len(rows) == 0:
         raise EmptyDrawing(f"nothing drawn: no pixel has ink above {threshold:g}")
     crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    if max(crop.shape) < MIN_EXTENT * max(ink.shape):
+        raise DrawingTooSmall(f"the drawing is too small to read ({max(crop.shape)} px across on a "
+                              f"{max(ink.shape)} px canvas): draw the digit larger")
     digit = _fit_box(crop)
     canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
     top, left = (SIZE - digit.shape[0]) // 2, (SIZE - digit.shape[1]) // 2

@@ -16,6 +16,11 @@ from core.models import build_model
 from core.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
 
 
+# Cross-entropy this far above ln 10 (a uniform guess) does not come back: call it diverged.
+# Adam at lr 10 can keep its loss finite (1e6 and more) while it learns nothing.
+DIVERGED_LOSS = 100.0
+
+
 @dataclass(frozen=True)
 class BatchEnded:
     step: int
@@ -166,9 +171,9 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
         if len(pending.sizes) < sync_every and step % state.steps_per_epoch != 0:
             continue
         for event, size in zip(_drain(pending, step - len(pending.sizes) + 1, epoch), pending.sizes):
-            if not math.isfinite(event.loss):
+            if not math.isfinite(event.loss) or event.loss > DIVERGED_LOSS:
                 return RunEnded("diverged", epoch - 1, event.step,
-                                f"loss became {event.loss} at step {event.step}; try a lower lr")
+                                f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
             loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
             yield event
         pending = _Pending([], [], [], [], time.perf_counter())

@@ -8,7 +8,7 @@ from torch import nn
 
 from core.checkpoints import CheckpointError, load_model
 from core.inference import predict
-from core.preprocess import EmptyDrawing, mnist_image, to_tensor
+from core.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
 from core.store import Run, RunStore
 from ui.charts import image_figure, probability_figure
 from ui.common import route_through_app, get_store, run_label
@@ -42,11 +42,14 @@ def drawing() -> np.ndarray | None:
 
 
 def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
-    """The drawing as the 28x28 image a model sees, or None while the canvas is empty."""
+    """The drawing as the 28x28 image a model sees, or None while there is nothing to read."""
     try:
         return None if pixels is None else mnist_image(pixels)
+    except DrawingTooSmall as err:
+        st.warning(str(err).capitalize(), icon=":material/zoom_in:")
     except EmptyDrawing:
-        return None
+        pass
+    return None
 
 
 def runs_with_checkpoints(store: RunStore) -> list[Run]:
@@ -55,9 +58,11 @@ def runs_with_checkpoints(store: RunStore) -> list[Run]:
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
-    """Pick up to MAX_SHOWN runs; the best tested one is picked to start with."""
+    """Pick up to MAX_SHOWN runs; the best tested MNIST one is picked to start with."""
     by_id = {run.id: run for run in runs}
-    ranked = sorted(runs, key=lambda run: run.summary.get("test_accuracy") or 0.0, reverse=True)
+    # a synthetic-data model scores 100% on its own bars but has never seen a digit
+    ranked = sorted(runs, key=lambda run: (run.config.get("dataset") == "mnist",
+                                           run.summary.get("test_accuracy") or 0.0), reverse=True)
     chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: run_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]

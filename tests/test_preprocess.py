@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.data import MEAN, STD
-from core.preprocess import EmptyDrawing, center_of_mass, intensity, mnist_image, preprocess
+from core.preprocess import DrawingTooSmall, EmptyDrawing, center_of_mass, intensity, mnist_image, preprocess
 
 
 def canvas(top: int, left: int, height: int, width: int, size: int = 280) -> np.ndarray:
@@ -47,7 +47,12 @@ def test_longer_side_becomes_twenty_pixels_keeping_the_aspect_ratio():
 
 
 def test_a_small_drawing_is_scaled_up_to_the_box():
-    assert max(ink_box(mnist_image(canvas(130, 130, 10, 10)))) == 20
+    assert max(ink_box(mnist_image(canvas(120, 130, 40, 12)))) == 20
+
+
+def test_a_dot_is_refused_rather_than_blown_up():
+    with pytest.raises(DrawingTooSmall, match="draw the digit larger"):
+        mnist_image(canvas(130, 130, 10, 10))
 
 
 def test_tensor_is_normalized_like_the_training_data():

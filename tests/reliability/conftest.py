@@ -1,0 +1,103 @@
+"""Reliability fixtures: one thread per process (steady timings on a busy 2-core box) and a reaper
+that ends every process a test started (its own and launch()'s workers), by pid, whatever the
+test's outcome."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import worker
+
+
+@pytest.fixture(autouse=True)
+def one_thread_per_process(monkeypatch):
+    """Workers, CLI runs and the app inherit OMP_NUM_THREADS=1; this process uses one thread too."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Reaper:
+    """Remembers the processes a test starts and kills what is left of them at teardown."""
+
+    def __init__(self):
+        self.popens: list[subprocess.Popen] = []
+        self.pids: set[int] = set()
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        """subprocess.Popen in its own session, so its whole group can be ended."""
+        process = subprocess.Popen(*args, start_new_session=True, **kwargs)
+        self.popens.append(process)
+        return process
+
+    def note_pid(self, pid: int | None) -> None:
+        if pid and pid != os.getpid():
+            self.pids.add(pid)
+
+    def reap(self) -> None:
+        """Kill everything left, by pid."""
+        for process in self.popens:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            process.wait(timeout=10)
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+        for pid in self.pids:
+            _kill_and_reap(pid)
+
+
+def _is_worker(pid: int) -> bool:
+    """True for a live `python -m core worker` process: a recycled pid is never killed."""
+    try:
+        return b"\0core\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _kill_and_reap(pid: int) -> None:
+    """SIGKILL a worker started by launch() (a child of this process) and collect its exit status."""
+    if not _is_worker(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # not our child, or subprocess reaped it already
+        pass
+
+
+class _NotingSubprocess:
+    """core.worker's view of subprocess: the same module, but launch()'s workers are noted."""
+
+    def __init__(self, reaper: Reaper):
+        self.reaper = reaper
+
+    def Popen(self, *args, **kwargs) -> subprocess.Popen:  # noqa: N802 - stands in for subprocess.Popen
+        process = subprocess.Popen(*args, **kwargs)
+        self.reaper.note_pid(process.pid)
+        return process
+
+    def __getattr__(self, name: str):
+        return getattr(subprocess, name)
+
+
+@pytest.fixture
+def reaper(monkeypatch):
+    r = Reaper()
+    monkeypatch.setattr(worker, "subprocess", _NotingSubprocess(r))
+    yield r
+    r.reap()

@@ -1,0 +1,51 @@
+"""Small helpers shared by the reliability tests."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from core.store import Metric
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.05,
+             what: str = "a condition"):
+    """Poll until predicate() is truthy and return its value; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def cli_command(*args: str) -> list[str]:
+    """The argv of `python -m core ...`, run from the repository root."""
+    return [sys.executable, "-m", "core", *args]
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter from /proc (R, S, T, Z...), or None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def wait_until_dead(pid: int, timeout: float = 10.0) -> None:
+    """Until the process is gone or a zombie: it can no longer write anything."""
+    wait_for(lambda: process_state(pid) in (None, "Z"), timeout, what=f"process {pid} to end")
+
+
+def train_loss_steps(metrics: Iterable[Metric]) -> list[int]:
+    """The steps of the per-batch training loss rows, in the order stored."""
+    return [m.step for m in metrics if m.split == "train" and m.name == "loss"]
+
+
+def files_under(root: Path) -> set[Path]:
+    """Every file and folder below root, as paths relative to it."""
+    return {path.relative_to(root) for path in root.rglob("*")}

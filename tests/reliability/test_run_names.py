@@ -1,0 +1,73 @@
+"""Issue 6, case 8: run names with `../`, slashes, NUL, unicode and 10,000 characters are stored
+as given and read back exactly, and no file lands outside the runs folder."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.store import RunStore
+from core.worker import execute_run
+from reliability_helpers import files_under
+
+NAMES = {
+    "parent": "../../../escaped",
+    "slashes": "a/b\\c//d/",
+    "absolute": "/tmp/absolute-name",
+    "nul": "before\x00after",
+    "unicode": "Zürich ünïcödé 数字 🚀 \u202eRTL\u202c e\u0301",
+    "control": "tab\tnew\nline\rcarriage",
+    "long": "x" * 9_990 + "/../../end",
+}
+
+
+@pytest.fixture
+def nested_store(tmp_path) -> RunStore:
+    """A store three folders down: a name that escaped upwards would land inside tmp_path."""
+    return RunStore(tmp_path / "a" / "b" / "runs")
+
+
+def new_files_outside(store: RunStore, tmp_path: Path, before: set[Path]) -> list[Path]:
+    inside = store.root.relative_to(tmp_path)
+    return sorted(p for p in files_under(tmp_path) - before if inside not in (p, *p.parents))
+
+
+def test_hostile_names_are_stored_exactly_and_write_nothing_outside(tmp_path, nested_store, tiny_config):
+    store = nested_store
+    before = files_under(tmp_path)
+    ids = {}
+    for label, name in NAMES.items():
+        ids[label] = store.create_run(replace(tiny_config, epochs=1), name=name, tags=[name])
+        assert execute_run(store, ids[label]) == "finished"
+    assert new_files_outside(store, tmp_path, before) == []
+    listed = {run.id: run for run in store.list_runs()}
+    for label, name in NAMES.items():
+        run = store.get_run(ids[label])
+        assert run.name == name and listed[run.id].name == name and run.tags == [name], label
+        assert store.checkpoint_path(run.id, "best").parent == store.root / run.id  # folders by id only
+    assert sorted(p.name for p in store.root.iterdir() if p.is_dir()) == sorted(ids.values())
+
+
+def test_renaming_to_a_hostile_name_round_trips(nested_store, tiny_config):
+    run_id = nested_store.create_run(tiny_config, name="plain")
+    for name in NAMES.values():
+        nested_store.rename(run_id, name)
+        assert RunStore(nested_store.root).get_run(run_id).name == name
+
+
+def test_hostile_names_given_to_the_cli_stay_inside_too(tmp_path, nested_store, capsys):
+    before = files_under(tmp_path)
+    # argv cannot carry NUL; every other name goes through `train --name` and back out of `runs`
+    names = [name for name in NAMES.values() if "\x00" not in name]
+    for name in names:
+        code = main(["train", "--model", "mlp", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "64",
+                     "--val-size", "100", "--device", "cpu", "--runs", str(nested_store.root), "--name", name])
+        assert code == 0
+    assert new_files_outside(nested_store, tmp_path, before) == []
+    assert sorted(run.name for run in nested_store.list_runs()) == sorted(names)
+    capsys.readouterr()
+    assert main(["runs", "--runs", str(nested_store.root)]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in names)

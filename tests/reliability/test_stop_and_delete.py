@@ -1,0 +1,82 @@
+"""Issue 6, case 10, end to end with real worker processes (launch): stop of a finished run, delete
+of a running run, stop of a queued run, stop asked twice. The behaviors are those documented in
+RunStore.request_stop and RunStore.delete_run. One scenario, so the workers start only once."""
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+
+from core.checkpoints import load_model
+from core.store import ACTIVE, RunActive, RunNotFound, RunStore
+from core.worker import launch
+from reliability_helpers import process_state, wait_for, wait_until_dead
+
+
+def status(store: RunStore, run_id: str) -> str:
+    return store.get_run(run_id).status
+
+
+def stop_of_a_finished_run_changes_nothing(store: RunStore, run_id: str) -> None:
+    before = store.get_run(run_id)
+    assert before.status == "finished"
+    assert store.request_stop(run_id) == "not active"
+    assert store.request_stop(run_id) == "not active"
+    assert store.get_run(run_id) == before and not before.stop_requested
+
+
+def delete_of_a_running_run_is_refused_and_it_runs_on(store: RunStore, run_id: str) -> None:
+    with pytest.raises(RunActive, match="is running: stop it before deleting it"):
+        store.delete_run(run_id)
+    _, cursor = store.read_metrics(run_id)
+    wait_for(lambda: store.read_metrics(run_id, cursor)[0], timeout=30, what="metrics after the refusal")
+    assert status(store, run_id) == "running" and store.epoch_checkpoints(run_id)
+
+
+def stop_asked_twice_stops_once(store: RunStore, run_id: str) -> None:
+    pid = store.get_run(run_id).pid
+    os.kill(pid, signal.SIGSTOP)  # frozen, the worker cannot act between the two requests
+    wait_for(lambda: process_state(pid) == "T", timeout=10, what="the worker to freeze")
+    assert store.request_stop(run_id) == "requested"
+    assert store.request_stop(run_id) == "requested"
+    os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: status(store, run_id) not in ACTIVE, timeout=30, what="the stop to take effect")
+    wait_until_dead(pid, timeout=30)  # its queue is empty now: it exits, and beats no more
+    run = store.get_run(run_id)
+    assert (run.status, run.message, run.summary["end_reason"]) == ("stopped", "stopped on request", "stopped")
+    assert 1 <= run.summary["epochs_completed"] < 100
+    assert load_model(store.checkpoint_path(run_id, "last"))[1] == run.run_config  # mid-epoch weights kept
+    assert load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"] <= run.summary["epochs_completed"]
+    assert store.request_stop(run_id) == "not active"  # once more, now that it is over: nothing changes
+    assert store.get_run(run_id) == run
+
+
+def test_stop_and_delete_with_real_workers(store, tiny_config, reaper):
+    long = replace(tiny_config, epochs=100, batch_size=1)  # about half a second per epoch
+    # three workers start; the first takes the queue and runs "done", then "running"
+    done = launch(store, tiny_config, name="done")
+    running = launch(store, long, name="running")
+    queued = launch(store, long, name="queued")
+    wait_for(lambda: status(store, running) == "running" and store.epoch_checkpoints(running), timeout=90,
+             what="the long run to train and save an epoch")
+    stop_of_a_finished_run_changes_nothing(store, done)
+    delete_of_a_running_run_is_refused_and_it_runs_on(store, running)
+
+    assert store.request_stop(queued) == "cancelled"  # a queued run is cancelled at once
+    run = store.get_run(queued)
+    assert (run.status, run.message, run.started_at) == ("stopped", "cancelled before it started", None)
+
+    stop_asked_twice_stops_once(store, running)
+
+    wait_until_dead(store.get_run(queued).pid, timeout=30)  # its worker found nothing left to run
+    assert store.get_run(queued) == run and store.read_metrics(queued) == ([], 0)
+    assert list(store.run_dir(queued).iterdir()) == []
+
+    for run_id in (running, done):  # stopped or finished: deleted with its rows and its folder
+        store.delete_run(run_id)
+        with pytest.raises(RunNotFound):
+            store.get_run(run_id)
+        assert store.read_metrics(run_id) == ([], 0) and not store.run_dir(run_id).exists()
+    assert [r.id for r in store.list_runs()] == [queued]
