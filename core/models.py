@@ -38,6 +38,9 @@ class SimpleCNN(nn.Module):
         self.fc1 = nn.Linear(64 * 7 * 7, 128)
         self.dropout2 = nn.Dropout(0.5)
         self.fc2 = nn.Linear(128, 10)
+        # same layers and weights; oneDNN runs them about 1.25x faster on a CPU in NHWC layout
+        # (benchmarks.cpu_tricks), and flatten below still reads (C, H, W) order
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(torch.relu(self.conv1(x)))  # (B, 32, 14, 14)
@@ -47,22 +50,30 @@ class SimpleCNN(nn.Module):
         return self.fc2(x)
 
 
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True), nn.MaxPool2d(2)]
 
 
 class FastCNN(nn.Module):
-    """Three conv-BN-ReLU-pool blocks that shrink the image early: few FLOPs, high accuracy."""
+    """A strided 4x4 stem to 14x14, then two conv-BN-ReLU-pool blocks: 29,290 parameters.
 
-    def __init__(self, width: int = 32):
+    About 1.9M multiply-adds per image (SimpleCNN: 4.2M). The stem replaces a full-size 3x3 conv
+    and pool, so no 28x28 activation is ever stored. On a CPU the network is compute-bound only in
+    channels_last (NHWC) layout: oneDNN's convolutions and max-pooling are about twice as fast
+    there as in NCHW, so the model keeps its weights channels_last and the activations follow.
+    """
+
+    def __init__(self, width: int = 16):
         super().__init__()
         self.features = nn.Sequential(
-            _conv_block(1, width),              # (B, w, 14, 14)
-            _conv_block(width, 2 * width),      # (B, 2w, 7, 7)
-            _conv_block(2 * width, 4 * width),  # (B, 4w, 3, 3)
+            nn.Conv2d(1, width, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),                # (B, w, 14, 14)
+            *_conv_block(width, 2 * width),       # (B, 2w, 7, 7)
+            *_conv_block(2 * width, 4 * width),   # (B, 4w, 3, 3)
         )
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * width * 9, 10))
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -77,7 +88,7 @@ MODEL_BUILDERS: dict[str, Callable[[RunConfig], nn.Module]] = {
 MODEL_DESCRIPTIONS = {
     "mlp": "MLP: 784 -> hidden -> 10, the labs' first model",
     "cnn": "SimpleCNN: the labs' two-conv network, 421,642 parameters",
-    "fastcnn": "FastCNN: three conv-BN blocks, the best accuracy per CPU second",
+    "fastcnn": "FastCNN: strided stem and two conv-BN blocks, 29,290 parameters, the most accuracy per CPU second",
 }
 
 

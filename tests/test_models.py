@@ -14,6 +14,19 @@ def test_models_map_a_batch_of_images_to_ten_logits(name):
     assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
+@pytest.mark.parametrize("cls", [SimpleCNN, FastCNN])
+def test_channels_last_layout_is_only_a_speed_choice(cls):
+    """The conv models keep NHWC weights for oneDNN; a labs-style NCHW copy computes the same logits."""
+    model = cls().eval()
+    last_conv = [w for w in model.state_dict().values() if w.dim() == 4][-1]  # (out, in > 1, k, k)
+    assert last_conv.is_contiguous(memory_format=torch.channels_last) and not last_conv.is_contiguous()
+    nchw = cls().eval()
+    nchw.load_state_dict(model.state_dict())
+    nchw.to(memory_format=torch.contiguous_format)
+    images = torch.randn(5, 1, 28, 28)
+    torch.testing.assert_close(model(images), nchw(images), rtol=1e-4, atol=1e-5)
+
+
 def test_parameter_counts():
     # SimpleCNN: conv1 320 + conv2 18,496 + fc1 401,536 + fc2 1,290 (the lab text's 421,226 is wrong)
     assert count_parameters(SimpleCNN()) == 421_642
