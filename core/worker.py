@@ -125,7 +125,8 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
     heartbeat = _Heartbeat(store, run_id)
     heartbeat.start()
     try:
-        return _train_and_record(store, run_id, config, data_dir, on_event)
+        with store.held_open():
+            return _train_and_record(store, run_id, config, data_dir, on_event)
     except Exception as err:
         with contextlib.suppress(OSError):  # a full disk fails the log too; the status must still be set
             (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())

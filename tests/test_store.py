@@ -32,6 +32,18 @@ def test_the_database_is_in_wal_mode(store):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_store_held_open_leaves_the_wal_to_grow_between_writes(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    wal = store.root / "runs.db-wal"
+    store.add_metrics(run_id, [Metric(1, 1, "train", "loss", 2.3, time.time())])
+    assert not wal.exists()  # the last connection to close checkpointed the WAL into runs.db
+    with store.held_open():
+        store.add_metrics(run_id, [Metric(2, 1, "train", "loss", 2.2, time.time())])
+        assert wal.stat().st_size > 0  # a worker's flush is no checkpoint
+        assert [m.step for m in store.read_metrics(run_id)[0]] == [1, 2]
+    assert not wal.exists()
+
+
 def test_metrics_are_read_by_cursor(store, tiny_config):
     run_id = store.create_run(tiny_config)
     store.add_metrics(run_id, [Metric(s, 1, "train", "loss", 1.0 / s, time.time()) for s in range(1, 4)])
