@@ -81,7 +81,10 @@ def config_from_form() -> RunConfig:
 def preset_buttons() -> None:
     """One button per preset with its description under it."""
     st.markdown("**Presets**")
-    for column, (name, preset) in zip(st.columns(len(PRESETS)), PRESETS.items()):
+    presets = list(PRESETS.items())
+    # two to a row: four across cut their titles off in the settings column
+    columns = [column for _ in range(0, len(presets), 2) for column in st.columns(2)]
+    for column, (name, preset) in zip(columns, presets):
         with column:
             st.button(preset.title, key=f"train_preset_{name}", on_click=apply_preset, args=(name,),
                       width="stretch", type="primary" if st.session_state.get("train_preset") == name
@@ -192,14 +195,17 @@ def shown_run(runs: list[Run]) -> Run | None:
 
 def show_queue(runs: list[Run]) -> None:
     """The queued and running runs, in the order they run."""
+    # one element whether or not the queue is empty, so that what follows keeps its place in the
+    # fragment: a shift leaves the previous run's elements on screen for a moment, shown twice
+    box = st.container()
     active = sorted((run for run in runs if run.status in ACTIVE),
                     key=lambda run: (run.status != "running", run.created_at))
     if not active:
         return
     rows = [{"name": run.name, "status": run.status, "model": run.config["model"],
              "epochs": run.config["epochs"], "queued at": format_time(run.created_at)} for run in active]
-    st.markdown(f"**Queue** ({len(active)} active)")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    box.markdown(f"**Queue** ({len(active)} active)")
+    box.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
@@ -266,10 +272,11 @@ def run_header(store: RunStore, run: Run, frame: pd.DataFrame) -> None:
         status_badge(run)
     with stop:
         stop_button(store, run)
+    message = st.empty()  # present with or without a message: nothing below shifts
     if run.message and run.status in ("failed", "diverged"):
-        st.error(run.message)
+        message.error(run.message)
     elif run.message:
-        st.caption(run.message)
+        message.caption(run.message)
     fraction, text = progress_text(run, frame)
     st.progress(fraction, text=text)
     best_val, test = run.summary.get("best_val_accuracy"), run.summary.get("test_accuracy")

@@ -12,14 +12,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 
+from core.config import RunConfig
 from core.store import RunStore
+from core.worker import execute_run
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+SCROLL_HEIGHT = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    return Math.max(main ? main.scrollHeight : 0, document.documentElement.scrollHeight);
+}"""
 
 
 def free_port() -> int:
@@ -59,6 +66,25 @@ def stop_workers(runs: Path) -> None:
 @pytest.fixture(scope="session")
 def runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("browser-runs")
+
+
+@pytest.fixture(scope="session")
+def train_run(runs_dir: Path):
+    """Train a run to its end in this process, straight into the app's runs folder; returns its id."""
+    def train(config: RunConfig, name: str) -> str:
+        store = RunStore(runs_dir)
+        run_id = store.create_run(config, name=name)
+        # one thread: beside the server and Chromium on a small machine, two threads that spin-wait
+        # for each other make a one-epoch MLP ten times slower
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            assert execute_run(store, run_id) == "finished", store.get_run(run_id).message
+        finally:
+            torch.set_num_threads(threads)
+        return run_id
+
+    return train
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +139,16 @@ def screenshot(request):
 
     def take(page, name: str) -> Path:
         path = SCREENSHOTS / f"{request.node.name}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # Streamlit scrolls inside its main block, not the document: full_page alone gets the
+        # viewport, so grow the viewport to the content's height for the shot
+        size = page.viewport_size
+        height = page.evaluate(SCROLL_HEIGHT)
+        page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
+        try:
+            page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            page.screenshot(path=str(path), full_page=True)
+        finally:
+            page.set_viewport_size(size)
         print(f"screenshot: {path}")
         return path
 

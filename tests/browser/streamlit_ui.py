@@ -1,0 +1,118 @@
+"""Driving Streamlit 1.67's widgets from Playwright the way a user does, and reading what they show."""
+from __future__ import annotations
+
+import re
+import time
+from typing import Callable, TypeVar
+
+from playwright.sync_api import Locator, Page, expect
+
+T = TypeVar("T")
+# Streamlit's dataframe (glide-data-grid) draws rows this tall by default, its header too
+ROW_PX = 35
+# the row-marker (checkbox) column on the left of a dataframe with row selection
+MARKER_X_PX = 18
+
+
+def open_page(page: Page, app_url: str, path: str, title: str) -> None:
+    """Go to one of the app's pages and wait for its header (the first visit imports torch: be patient)."""
+    page.goto(f"{app_url}/{path}")
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
+    wait_for_idle(page, timeout=60_000)  # the widgets below the header are drawn by then
+
+
+def wait_until(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
+    """Poll read() until done(value); fail naming what was awaited and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still {value!r} after {timeout:.0f}s")
+        time.sleep(0.25)
+
+
+def wait_for_idle(page: Page, timeout: float = 30_000) -> None:
+    """Wait until the app is not running a script (the 'Running...' widget is gone)."""
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=timeout)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Open a selectbox and click one of its options."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(box).to_have_value(option)
+
+
+def type_into(page: Page, label: str, value: object) -> None:
+    """Type into a text or number input and commit it with Enter."""
+    # the input itself: a dataframe's toolbar has a "Search" button with the same label
+    field = page.get_by_label(label, exact=True).and_(page.locator("input"))
+    field.fill(str(value))
+    field.press("Enter")
+    expect(field).to_have_value(str(value))
+
+
+def slider(page: Page, label: str) -> Locator:
+    """A slider's range input: focus it and press keys (ArrowRight, End, ...) to move it."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+
+
+def badge(page: Page, text: str) -> Locator:
+    """An st.badge with exactly this text."""
+    return page.locator(".stMarkdownBadge").filter(has_text=re.compile(f"^{re.escape(text)}$"))
+
+
+def chart(page: Page, key: str) -> Locator:
+    """The shown Plotly chart of the st.plotly_chart with this key."""
+    return page.locator(f".st-key-{key} .js-plotly-plot").filter(visible=True)
+
+
+def traces(plot: Locator) -> list[dict]:
+    """Each trace Plotly drew: its name, how many points, and its last x."""
+    return plot.evaluate("""gd => (gd._fullData || []).map(t => ({
+        name: t.name, points: t.x ? t.x.length : 0, last_x: t.x && t.x.length ? Math.max(...t.x) : null}))""")
+
+
+def last_x(page: Page, key: str) -> float:
+    """The largest x of a chart's first trace, 0 while the chart is not drawn."""
+    plot = chart(page, key)
+    if plot.count() != 1:
+        return 0
+    drawn = traces(plot)
+    return (drawn[0]["last_x"] or 0) if drawn else 0
+
+
+def progress_text(page: Page) -> str:
+    bar = page.locator('[data-testid="stProgress"]').filter(visible=True)
+    return bar.inner_text() if bar.count() == 1 else ""
+
+
+def progress_step(page: Page) -> int:
+    """The step a running run's progress line shows ('... step 1,234/43,000 ...'), 0 if none."""
+    match = re.search(r"step ([\d,]+)/", progress_text(page))
+    return int(match.group(1).replace(",", "")) if match else 0
+
+
+def grid_rows(frame: Locator) -> Locator:
+    """A dataframe's rows in glide-data-grid's accessibility table (it mirrors the canvas)."""
+    return frame.locator('table tbody tr[role="row"]')
+
+
+def row_index(frame: Locator, text: str, column: int = 1) -> int:
+    """The row whose cell in this column reads exactly text."""
+    cell = frame.locator(f'table td[role="gridcell"][aria-colindex="{column}"]').filter(
+        has_text=re.compile(f"^{re.escape(text)}$"))
+    expect(cell).to_have_count(1)
+    return int(cell.get_attribute("id").rsplit("-", 1)[1])  # glide-cell-<column>-<row>
+
+
+def select_row(page: Page, frame: Locator, name: str) -> None:
+    """Tick a row's checkbox in the canvas-drawn row-marker column, as a user clicks it."""
+    index = row_index(frame, name)
+    frame.scroll_into_view_if_needed()
+    box = frame.locator('[data-testid="stDataFrameResizable"]').bounding_box()
+    page.mouse.click(box["x"] + MARKER_X_PX, box["y"] + 1 + ROW_PX * (index + 1) + ROW_PX / 2)
+    expect(grid_rows(frame).nth(index)).to_have_attribute("aria-selected", "true")

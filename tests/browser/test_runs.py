@@ -1,0 +1,82 @@
+"""The Runs page in a real browser: tick two runs in the table, compare them, download a run's metrics."""
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from core.config import RunConfig
+from core.store import RunStore
+from streamlit_ui import (chart, choose, grid_rows, open_page, row_index, select_row, traces, type_into,
+                          wait_for_idle)
+
+pytestmark = pytest.mark.browser
+
+RUNS = {"compare-lr-1e-3": 1e-3, "compare-lr-1e-2": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def compared(train_run) -> dict[str, str]:
+    """Two small synthetic runs that differ only in their learning rate: name -> id."""
+    return {name: train_run(RunConfig(model="mlp", dataset="synthetic", val_size=100, epochs=3, batch_size=64,
+                                      lr=lr, device="cpu"), name) for name, lr in RUNS.items()}
+
+
+def test_two_runs_side_by_side_and_their_metrics_as_csv(page, app_url, runs_dir, compared, screenshot,
+                                                        tmp_path):
+    store = RunStore(runs_dir)
+    open_page(page, app_url, "runs", "Runs")
+    type_into(page, "Search", "compare-lr")
+    expect(page.get_by_text(re.compile(r"^2 of \d+ runs - select rows"))).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    # the runs table by its key: once rows are selected, the comparison adds tables below it
+    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    expect(grid_rows(table)).to_have_count(2)
+    for name in RUNS:
+        select_row(page, table, name)
+        wait_for_idle(page)
+    assert [row.get_attribute("aria-selected") for row in grid_rows(table).all()] == ["true", "true"]
+
+    # Curves: both runs overlaid, each with its smoothed curve in the legend and its raw points behind
+    plot = chart(page, "runs_curves")
+    expect(plot).to_have_count(1)
+    drawn = {trace["name"]: trace for trace in traces(plot)}
+    steps = 3 * 8  # 3 epochs of 8 batches of 64 in the 500 training images
+    for name in RUNS:
+        assert drawn[name]["points"] == steps and drawn[name]["last_x"] == steps
+        assert drawn[f"{name} (raw)"]["points"] == steps
+    expect(plot).to_contain_text("train loss (per batch)")
+    screenshot(page, "curves")
+
+    # Settings: only what differs between the two, the learning rate
+    page.get_by_role("tab", name="Settings").click()
+    settings = page.get_by_role("tabpanel").filter(visible=True).locator('[data-testid="stDataFrame"]')
+    expect(grid_rows(settings)).to_have_count(1)
+    lr_row = grid_rows(settings).nth(row_index(settings, "lr", column=1))
+    run_columns = settings.locator("table thead th").all_inner_texts()[1:]  # the first heads the index
+    assert sorted(run_columns) == sorted(RUNS)
+    expect(lr_row.locator("td")).to_have_text(["lr", *(str(RUNS[name]) for name in run_columns)])
+    screenshot(page, "settings")
+
+    # Manage: download one run's metrics, every row the store holds for it
+    page.get_by_text("Manage a run", exact=True).click()
+    choose(page, "Run", "compare-lr-1e-2 (finished)")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Metrics (CSV)").click()
+    assert download.value.suggested_filename == "compare-lr-1e-2-metrics.csv"
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    with saved.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    stored = store.read_metrics(compared["compare-lr-1e-2"])[0]
+    assert list(rows[0]) == ["step", "epoch", "split", "name", "value", "wall_time"]
+    assert len(rows) == len(stored)
+    kinds = {(row["split"], row["name"]) for row in rows}
+    assert {("train", "loss"), ("train", "accuracy"), ("val", "loss"), ("test", "accuracy")} <= kinds
+    losses = [row for row in rows if (row["split"], row["name"]) == ("train", "loss")]
+    assert [int(row["step"]) for row in losses] == list(range(1, steps + 1))
+    assert [float(row["value"]) for row in losses] == pytest.approx(
+        [m.value for m in stored if (m.split, m.name) == ("train", "loss")])
+
