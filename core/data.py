@@ -131,6 +131,13 @@ def build_datasets(arrays: dict[str, torch.Tensor], val_size: int, seed: int,
     )
 
 
+def load_test_images(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> torch.Tensor:
+    """Only a dataset's uint8 test images (N, 28, 28), as a gallery of test examples needs them."""
+    if dataset == "synthetic":
+        return synthetic_uint8()["test_images"]
+    return read_idx(Path(data_dir) / "t10k-images-idx3-ubyte.gz")  # a tenth of the time of all four files
+
+
 def load_arrays(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
     """The raw uint8 arrays of a dataset by name ('mnist' or 'synthetic')."""
     if dataset == "synthetic":

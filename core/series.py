@@ -1,6 +1,7 @@
 """Metric series for charts: a table of points, x axes, smoothing and downsampling."""
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import numpy as np
@@ -53,18 +54,16 @@ def smooth_ema(values: Iterable[float], weight: float) -> np.ndarray:
     """TensorBoard's debiased exponential moving average; weight 0 returns the values unchanged."""
     if not 0.0 <= weight < 1.0:
         raise ValueError(f"weight: must be in [0, 1), got {weight}")
-    values = np.asarray(values, dtype=float)
-    smoothed = np.empty_like(values)
-    last, count = 0.0, 0
-    for i, value in enumerate(values):
-        if not np.isfinite(value):
-            smoothed[i] = value  # a gap or inf stays visible and does not poison what follows
+    smoothed, last, count = [], 0.0, 0
+    for value in np.asarray(values, dtype=float).tolist():  # Python floats: 20x faster than numpy scalars
+        if not math.isfinite(value):
+            smoothed.append(value)  # a gap or inf stays visible and does not poison what follows
             continue
         last = last * weight + (1.0 - weight) * value
         count += 1
         # the average starts at 0; dividing by (1 - weight^count) removes that pull toward 0
-        smoothed[i] = last / (1.0 - weight ** count)
-    return smoothed
+        smoothed.append(last / (1.0 - weight ** count))
+    return np.array(smoothed, dtype=float)
 
 
 def downsample_minmax(x: Iterable[float], y: Iterable[float],
@@ -75,12 +74,15 @@ def downsample_minmax(x: Iterable[float], y: Iterable[float],
         raise ValueError(f"max_points: must be at least 4, got {max_points}")
     if len(y) <= max_points:
         return x, y
-    buckets = np.array_split(np.arange(1, len(y) - 1), (max_points - 2) // 2)
-    keep = [0, len(y) - 1]
-    for bucket in buckets:
-        values = y[bucket]
-        gaps = np.isnan(values)
-        keep += [bucket[np.argmin(np.where(gaps, np.inf, values))],
-                 bucket[np.argmax(np.where(gaps, -np.inf, values))]]
-    keep = np.unique(keep)  # sorted; a bucket whose min and max coincide gives one point
+    inner, count = len(y) - 2, (max_points - 2) // 2
+    # bucket of each inner point, sized as np.array_split sizes them (the first ones one larger)
+    sizes = np.full(count, inner // count)
+    sizes[:inner % count] += 1
+    bucket = np.repeat(np.arange(count), sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    values, gaps = y[1:-1], np.isnan(y[1:-1])
+    # sorted by bucket, then by value (stable: the first of equal values wins, as argmin's does)
+    lowest = np.lexsort((np.where(gaps, np.inf, values), bucket))[starts]
+    highest = np.lexsort((-np.where(gaps, -np.inf, values), bucket))[starts]
+    keep = np.unique(np.concatenate(([0, len(y) - 1], lowest + 1, highest + 1)))  # a bucket's min may be its max
     return x[keep], y[keep]

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import MODELS
-from core.data import load_arrays
+from core.data import load_test_images
 from core.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
 from core.store import ACTIVE, STATUSES, Run, RunActive, RunStore
 from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
@@ -53,7 +53,7 @@ def run_frame(store: RunStore, run: Run) -> pd.DataFrame:
 @st.cache_resource(show_spinner="Loading the test images...")
 def test_images(dataset: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
-    return load_arrays(dataset)["test_images"].numpy()
+    return load_test_images(dataset).numpy()
 
 
 def display_names(runs: list[Run]) -> list[str]:

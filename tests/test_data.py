@@ -22,6 +22,11 @@ def test_shipped_mnist_is_the_original():
     assert pixels.std().item() == pytest.approx(0.3081, abs=1e-4)
 
 
+def test_test_images_alone_are_those_of_the_whole_set():
+    assert torch.equal(data.load_test_images("mnist"), load_mnist_uint8()["test_images"])
+    assert torch.equal(data.load_test_images("synthetic"), data.synthetic_uint8()["test_images"])
+
+
 @pytest.fixture
 def mnist_copy(tmp_path):
     for name in data.MNIST_FILES:
