@@ -6,6 +6,7 @@ import time
 from typing import Callable, TypeVar
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 T = TypeVar("T")
 # Streamlit's dataframe (glide-data-grid) draws rows this tall by default, its header too
@@ -41,9 +42,19 @@ def wait_for_idle(page: Page, timeout: float = 30_000) -> None:
 def choose(page: Page, label: str, option: str) -> None:
     """Open a selectbox and click one of its options."""
     box = page.get_by_role("combobox", name=label, exact=True)
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        box.click()
+        try:
+            wanted.click(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            # the rerun of an earlier change redrew the box and closed its list: open it again
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     expect(box).to_have_value(option)
+    wait_for_idle(page)
 
 
 def type_into(page: Page, label: str, value: object) -> None:
@@ -53,6 +64,7 @@ def type_into(page: Page, label: str, value: object) -> None:
     field.fill(str(value))
     field.press("Enter")
     expect(field).to_have_value(str(value))
+    wait_for_idle(page)
 
 
 def slider(page: Page, label: str) -> Locator:

@@ -63,6 +63,7 @@ def test_small_synthetic_run_finishes_with_its_curves(page, app_url, runs_dir, s
     open_page(page, app_url, "", "Train")
     choose(page, "Model", "mlp")
     page.get_by_text("Advanced", exact=True).click()
+    expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_be_visible()
     choose(page, "Dataset", "synthetic")
     type_into(page, "Validation images", 100)
     type_into(page, "Run name", "quick-synthetic")
