@@ -30,24 +30,34 @@ from core.training import EpochEnded
 from core.worker import execute_run
 
 
-def conventional_epoch(config: RunConfig, raw_root: Path) -> float:
-    """The labs' pipeline: per-sample PIL transforms in DataLoader worker processes."""
+def conventional_loader(raw_root: Path, train: bool, batch_size: int) -> torch.utils.data.DataLoader:
+    """torchvision's MNIST with the labs' ToTensor + Normalize, in two DataLoader worker processes."""
     from torchvision import datasets, transforms
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    train_set = datasets.MNIST(str(raw_root), train=True, download=False, transform=transform)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=2)
-    torch.manual_seed(config.seed)
-    model = build_model(config).to(memory_format=torch.contiguous_format)  # the labs' NCHW layout
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    criterion = nn.CrossEntropyLoss()
-    started = time.perf_counter()
+    dataset = datasets.MNIST(str(raw_root), train=train, download=False, transform=transform)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=train, num_workers=2)
+
+
+def conventional_train(model: nn.Module, loader: torch.utils.data.DataLoader,
+                       optimizer: torch.optim.Optimizer) -> None:
+    """One epoch as the labs train: per-sample PIL transforms in the loader's worker processes."""
     model.train()
     for images, labels in loader:
         optimizer.zero_grad()
-        loss = criterion(model(images), labels)
+        loss = nn.functional.cross_entropy(model(images), labels)
         loss.backward()
         optimizer.step()
+
+
+def conventional_epoch(config: RunConfig, raw_root: Path) -> float:
+    """The labs' pipeline, one epoch."""
+    loader = conventional_loader(raw_root, True, config.batch_size)
+    torch.manual_seed(config.seed)
+    model = build_model(config).to(memory_format=torch.contiguous_format)  # the labs' NCHW layout
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    started = time.perf_counter()
+    conventional_train(model, loader, optimizer)
     return time.perf_counter() - started
 
 

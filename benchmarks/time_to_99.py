@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks.pipeline_speed import floor_epoch, project_epoch, unpack_raw
+from benchmarks.pipeline_speed import conventional_loader, conventional_train, interleaved, unpack_raw
 from core.config import RunConfig
 from core.data import build_datasets, load_arrays
 from core.evaluation import evaluate, loss_and_accuracy
@@ -99,15 +99,10 @@ def run_preset(name: str, config: RunConfig, target: float) -> Result:
 
 def run_conventional(seed: int, target: float, max_epochs: int, raw_root: Path) -> tuple[Result, list[float]]:
     """The labs' pipeline until its test accuracy reaches the target; also returns its epoch times."""
-    from torchvision import datasets, transforms
-
     started = time.perf_counter()
     torch.manual_seed(seed)
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    train_set = datasets.MNIST(str(raw_root), train=True, transform=transform)
-    test_set = datasets.MNIST(str(raw_root), train=False, transform=transform)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True, num_workers=2)
-    test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000, num_workers=2)
+    train_loader = conventional_loader(raw_root, True, 64)
+    test_loader = conventional_loader(raw_root, False, 1000)
     model = SimpleCNN().to(memory_format=torch.contiguous_format)  # the labs' NCHW layout
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     epoch_seconds, accuracy, first_passed = [], 0.0, None
@@ -122,15 +117,6 @@ def run_conventional(seed: int, target: float, max_epochs: int, raw_root: Path) 
     return Result("conventional", seed, epoch, accuracy, time.perf_counter() - started, first_passed), epoch_seconds
 
 
-def conventional_train(model: nn.Module, loader, optimizer: torch.optim.Optimizer) -> None:
-    model.train()
-    for images, labels in loader:
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
-        optimizer.step()
-
-
 @torch.no_grad()
 def conventional_test(model: nn.Module, loader) -> float:
     model.eval()
@@ -141,11 +127,8 @@ def conventional_test(model: nn.Module, loader) -> float:
 def floor_vs_loop(repeats: int, runs_root: Path) -> tuple[float, float]:
     """SimpleCNN, batch 64, one epoch: (compute floor, project loop), fastest of interleaved repeats."""
     config = RunConfig(model="cnn", batch_size=64, epochs=1, val_size=0, lr=1e-3, device="cpu")
-    floor, loop = float("inf"), float("inf")
-    for i in range(repeats):
-        loop = min(loop, project_epoch(config, runs_root / f"floor-{i}"))
-        floor = min(floor, floor_epoch(config))
-    return floor, loop
+    loops, floors = interleaved(config, repeats, runs_root)
+    return min(floors), min(loops)
 
 
 def describe(r: Result) -> str:
