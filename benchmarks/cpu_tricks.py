@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
-from core.models import FastCNN, SimpleCNN
+from core.training.models import FastCNN, SimpleCNN
 
 
 @dataclass(frozen=True)

@@ -29,21 +29,21 @@ import torch
 
 from benchmarks.store_scale import fill_store
 from core.config import RunConfig
-from core.evaluation import Evaluation, Misclassified
-from core.inference import predict
-from core.models import build_model
-from core.preprocess import preprocess
-from core.store import RunStore
+from core.insight.inference import predict
+from core.insight.preprocess import preprocess
+from core.runs.store import RunStore
+from core.training.evaluation import Evaluation, Misclassified
+from core.training.models import build_model
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 
-def evaluation_like(rng: random.Random, wrong: int = 200) -> dict:
+def evaluation_like(rng: random.Random, wrong: int = 200) -> Evaluation:
     """A test evaluation with the sizes a real one has."""
     confusion = [[rng.randint(0, 5) if t != p else 980 for p in range(10)] for t in range(10)]
     mistakes = [Misclassified(rng.randrange(10_000), rng.randrange(10), rng.randrange(10), rng.random())
                 for _ in range(wrong)]
-    return Evaluation(0.03, 0.99, [0.99] * 10, confusion, mistakes).to_dict()
+    return Evaluation(0.03, 0.99, [0.99] * 10, confusion, mistakes)
 
 
 def filled_store(root: Path, runs: int, epochs: int, steps: int) -> RunStore:

@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from core.config import RunConfig
-from core.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
-from core.models import build_model
-from core.store import RunStore
-from core.training import EpochEnded
-from core.worker import execute_run
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
+from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
+from core.training.events import EpochEnded
+from core.training.models import build_model
 
 
 def conventional_loader(raw_root: Path, train: bool, batch_size: int) -> torch.utils.data.DataLoader:

@@ -18,12 +18,15 @@ import random
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Callable
 
 from core.config import RunConfig
-from core.store import Metric, RunStore
+from core.runs.records import Metric, RunSummary
+from core.runs.store import RunStore
+from core.status import RunStatus
+from core.training.evaluation import Evaluation
 
 STATUSES = ("finished", "finished", "finished", "stopped", "diverged", "interrupted")
 
@@ -53,9 +56,9 @@ def fill_store(store: RunStore, runs: int, epochs: int, steps_per_epoch: int, se
                            lr=rng.choice([1e-3, 3e-3, 1e-2]), epochs=epochs, seed=i)
         run_id = store.create_run(config, name=f"run {i:03d}", tags=[config.model, f"batch-{i % 7}"])
         store.add_metrics(run_id, run_metrics(epochs, steps_per_epoch, rng))
-        store.set_summary(run_id, {"end_reason": "finished", "epochs_completed": epochs,
-                                   "steps": epochs * steps_per_epoch, "test_accuracy": 0.98})
-        store.set_evaluation(run_id, {"accuracy": 0.98, "confusion": [[0] * 10 for _ in range(10)]})
+        store.set_summary(run_id, RunSummary(RunStatus.FINISHED, epochs_completed=epochs,
+                                             steps=epochs * steps_per_epoch, test_accuracy=0.98))
+        store.set_evaluation(run_id, Evaluation(0.07, 0.98, [0.98] * 10, [[0] * 10 for _ in range(10)], []))
         store.finish(run_id, STATUSES[i % len(STATUSES)])
         ids.append(run_id)
     return ids

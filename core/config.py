@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ TRAIN_IMAGES = {"mnist": 60_000, "synthetic": 600}
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 8192
 MAX_VAL_SIZE = 30_000
+# the fields whose value is one of a fixed list, for forms and --help
+CHOICES = {"model": MODELS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "device": DEVICES,
+           "dataset": DATASETS}
 
 
 class ConfigError(ValueError):
@@ -67,7 +71,7 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -75,8 +79,33 @@ class RunConfig:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> tuple[RunConfig, str | None]:
+        """A stored config read leniently, and why it no longer validates (None if it does).
+
+        Unknown keys are dropped and missing ones take their defaults, so runs stored by older
+        versions still open; values that fail today's rules are kept as stored, unchecked, for
+        showing, and the reason comes back so that nothing trains on them.
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values = {name: value for name, value in dict(data).items() if name in known}
+        try:
+            return cls(**values), None
+        except ConfigError as err:
+            return cls._unchecked(values), str(err)
+        except (TypeError, ValueError) as err:  # e.g. hidden_sizes stored as a number
+            return cls._unchecked(values), f"stored settings are malformed: {err}"
+
+    @classmethod
+    def _unchecked(cls, values: dict[str, Any]) -> RunConfig:
+        config = object.__new__(cls)
+        for field in dataclasses.fields(cls):
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            object.__setattr__(config, field.name, values.get(field.name, default))
+        return config
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -115,7 +144,7 @@ def validate(config: RunConfig) -> None:
     _float_range("momentum", config.momentum, 0.0, 1.0, open_high=True)
     if not isinstance(config.nesterov, bool):
         raise ConfigError("nesterov", f"must be true or false, got {config.nesterov!r}")
-    if config.nesterov and (config.optimizer != "sgd" or config.momentum == 0):
+    if config.nesterov and not nesterov_applies(config.optimizer, config.momentum):
         raise ConfigError("nesterov", "needs optimizer 'sgd' with a momentum above 0")
     _float_range("weight_decay", config.weight_decay, 0.0, 1.0)
     _int_range("batch_size", config.batch_size, 1, MAX_BATCH_SIZE)
@@ -149,9 +178,22 @@ def _validate_schedule(config: RunConfig) -> None:
         raise ConfigError("scheduler", "'plateau' needs a validation set (val_size above 0)")
 
 
-def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(RunConfig)]
+def nesterov_applies(optimizer: str, momentum: float) -> bool:
+    """Nesterov momentum exists only for SGD with a momentum above 0."""
+    return optimizer == "sgd" and momentum > 0
 
 
-__all__ = ["RunConfig", "ConfigError", "validate", "field_names", "MODELS", "OPTIMIZERS",
-           "SCHEDULERS", "DEVICES", "DATASETS", "TRAIN_IMAGES", "MAX_EPOCHS"]
+def training_images(config: RunConfig) -> int:
+    """Images trained on per epoch: the dataset's, less the validation split, capped by train_samples."""
+    images = TRAIN_IMAGES[config.dataset] - config.val_size
+    return max(min(images, config.train_samples or images), 0)
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Batches in one epoch; the last one may be short."""
+    return math.ceil(images / batch_size)
+
+
+def planned_steps(config: RunConfig) -> int:
+    """Batches in the whole run if nothing ends it early."""
+    return config.epochs * steps_per_epoch(training_images(config), config.batch_size)

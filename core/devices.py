@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import torch
 
+from core.config import DEVICES
+
 
 def available_devices() -> list[str]:
-    """'cpu' plus 'cuda' and 'mps' where this machine has them."""
+    """'cpu', plus this machine's accelerator (cuda or mps) where it has one."""
     devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
+    if torch.accelerator.is_available():
+        accelerator = torch.accelerator.current_accelerator().type
+        if accelerator in DEVICES:
+            devices.append(accelerator)
     return devices
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an unavailable device is a clear error."""
+    """'auto' picks the accelerator if there is one, else the CPU; an unavailable device is a clear error."""
     available = available_devices()
     if name == "auto":
-        return torch.device(available[1] if len(available) > 1 else "cpu")
+        return torch.device(available[-1])
     if name not in available:
         raise RuntimeError(f"device: {name!r} is not available here (available: {', '.join(available)})")
     return torch.device(name)

@@ -9,7 +9,7 @@ from core.config import RunConfig
 @dataclass(frozen=True)
 class Preset:
     title: str
-    description: str
+    description: str  # what it trains, and what was measured with it (benchmarks/ say how)
     config: RunConfig
 
 

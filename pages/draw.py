@@ -6,12 +6,13 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 from torch import nn
 
-from core.checkpoints import CheckpointError, load_model
-from core.inference import predict
-from core.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
-from core.store import Run, RunStore
+from core.insight.inference import predict
+from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
+from core.runs.records import Run
+from core.runs.store import RunStore
+from core.training.checkpoints import CheckpointError, load_model
 from ui.charts import image_figure, probability_figure
-from ui.common import route_through_app, get_store, run_label
+from ui.common import get_store, list_runs, route_through_app, run_label
 
 CANVAS_PX = 280
 STROKE_PX = 20
@@ -54,15 +55,15 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
 
 def runs_with_checkpoints(store: RunStore) -> list[Run]:
     """Runs that have a best checkpoint to predict with, newest first."""
-    return [run for run in store.list_runs() if store.checkpoint_path(run.id, "best").exists()]
+    return [run for run in list_runs(store) if store.checkpoint_path(run.id, "best").exists()]
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
     """Pick up to MAX_SHOWN runs; the best tested MNIST one is picked to start with."""
     by_id = {run.id: run for run in runs}
     # a synthetic-data model scores 100% on its own bars but has never seen a digit
-    ranked = sorted(runs, key=lambda run: (run.config.get("dataset") == "mnist",
-                                           run.summary.get("test_accuracy") or 0.0), reverse=True)
+    ranked = sorted(runs, key=lambda run: (run.config.dataset == "mnist", run.summary.test_accuracy or 0.0),
+                    reverse=True)
     chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: run_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]

@@ -8,11 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from core.config import MODELS
-from core.data import load_test_images
-from core.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
-from core.store import ACTIVE, STATUSES, Run, RunActive, RunStore
+from core.runs.progress import format_seconds
+from core.runs.records import Run, parse_tags
+from core.runs.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
+from core.runs.store import RunActive, RunStore
+from core.status import RunStatus
+from core.training.data import load_test_images
 from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
-from ui.common import route_through_app, format_seconds, get_store, run_label, status_badge, store_at
+from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -45,7 +48,7 @@ def _ended_frame(root: str, run_id: str, ended_at: float | None) -> pd.DataFrame
 
 def run_frame(store: RunStore, run: Run) -> pd.DataFrame:
     """All of a run's metrics; an ended run's never change, so they are cached."""
-    if run.status in ACTIVE:
+    if run.is_active:
         return metrics_frame(store.read_metrics(run.id)[0])
     return _ended_frame(str(store.root), run.id, run.ended_at)
 
@@ -64,11 +67,11 @@ def display_names(runs: list[Run]) -> list[str]:
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
-    rows = [{"name": run.name, "status": run.status, "model": run.config["model"],
-             "optimizer": run.config["optimizer"], "lr": run.config["lr"], "batch": run.config["batch_size"],
-             "epochs": run.config["epochs"], "best val acc": run.summary.get("best_val_accuracy"),
-             "test acc": run.summary.get("test_accuracy"), "duration (s)": run.duration,
-             "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": run.tags} for run in runs]
+    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+             "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
+             "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
+             "test acc": run.summary.test_accuracy, "duration (s)": run.duration,
+             "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
     return pd.DataFrame(rows, columns=["name", "status", "model", "optimizer", "lr", "batch", "epochs",
                                        "best val acc", "test acc", "duration (s)", "created", "tags"])
 
@@ -76,14 +79,15 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
 def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], text: str) -> bool:
     """Whether a run passes the filters; an empty filter lets everything through."""
     haystack = " ".join([run.name, run.id, run.notes, *run.tags]).lower()
-    return ((not statuses or run.status in statuses) and (not models or run.config["model"] in models)
+    return ((not statuses or run.status in statuses) and (not models or run.config.model in models)
             and (not tags or bool(set(tags) & set(run.tags))) and text.lower().strip() in haystack)
 
 
 def filtered_runs(runs: list[Run]) -> list[Run]:
     """The filter widgets, and the runs that pass them."""
     status, model, tag, search = st.columns([1, 1, 1, 2])
-    statuses = status.multiselect("Status", STATUSES, key="runs_status", persist_state="session")
+    statuses = status.multiselect("Status", list(RunStatus), format_func=lambda s: s.label, key="runs_status",
+                                  persist_state="session")
     models = model.multiselect("Model", MODELS, key="runs_model", persist_state="session")
     all_tags = sorted({t for run in runs for t in run.tags})
     tags = tag.multiselect("Tag", all_tags, key="runs_tag", persist_state="session")
@@ -123,7 +127,7 @@ def edit_form(store: RunStore, run: Run) -> None:
                 st.error("A run needs a name.")
                 return
             store.rename(run.id, name.strip())
-            store.set_tags(run.id, tags.split(","))
+            store.set_tags(run.id, parse_tags(tags))
             store.set_notes(run.id, notes)
             flash("success", f"Saved {name.strip()!r}.")
             st.rerun()
@@ -212,7 +216,8 @@ def curves_section(runs: list[Run], names: list[str], frames: list[pd.DataFrame]
 
 def config_section(runs: list[Run], names: list[str]) -> None:
     """The settings side by side: only those that differ unless asked for all."""
-    table = pd.DataFrame({name: {k: str(v) for k, v in run.config.items()} for run, name in zip(runs, names)})
+    table = pd.DataFrame({name: {k: str(v) for k, v in run.config.to_dict().items()}
+                          for run, name in zip(runs, names)})
     differ = table.nunique(axis=1) > 1
     if len(runs) > 1 and not st.toggle("Show all settings", key="runs_all_config"):
         if not differ.any():
@@ -224,13 +229,13 @@ def config_section(runs: list[Run], names: list[str]) -> None:
 
 def final_metrics(runs: list[Run], names: list[str]) -> None:
     """Headline results, one row per run."""
-    rows = [{"run": name, "status": run.status, "end": run.summary.get("end_reason"),
-             "epochs": run.summary.get("epochs_completed"), "best epoch": run.summary.get("best_epoch"),
-             "best val acc": run.summary.get("best_val_accuracy"),
-             "val loss": run.summary.get("best_val_loss"),
-             "test acc": run.summary.get("test_accuracy"), "test loss": run.summary.get("test_loss"),
-             "time": format_seconds(run.duration), "parameters": run.environment.get("parameters"),
-             "device": run.environment.get("device")} for run, name in zip(runs, names)]
+    rows = [{"run": name, "status": run.status.label,
+             "end": run.summary.end_reason.label if run.summary.end_reason else None,
+             "epochs": run.summary.epochs_completed, "best epoch": run.summary.best_epoch,
+             "best val acc": run.summary.best_val_accuracy, "val loss": run.summary.best_val_loss,
+             "test acc": run.summary.test_accuracy, "test loss": run.summary.test_loss,
+             "time": format_seconds(run.duration), "parameters": run.environment.parameters,
+             "device": run.environment.device} for run, name in zip(runs, names)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "best val acc": st.column_config.NumberColumn(format="percent"),
         "test acc": st.column_config.NumberColumn(format="percent"),
@@ -244,24 +249,24 @@ def evaluation_section(runs: list[Run], names: list[str]) -> None:
     if not tested:
         st.info("None of the selected runs has a test evaluation yet (it is made when a run ends).")
         return
-    labels, accuracies, colors = zip(*[(name, run.evaluation["per_class_accuracy"], colour)
+    labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
                                        for run, name, colour in tested])
     st.plotly_chart(per_class_figure(labels, accuracies, colors), key="runs_per_class")
     for start in range(0, len(tested), 3):
         for column, (run, name, _) in zip(st.columns(3), tested[start:start + 3]):
-            column.plotly_chart(confusion_figure(run.evaluation["confusion"], name),
+            column.plotly_chart(confusion_figure(run.evaluation.confusion, name),
                                 key=f"runs_confusion_{run.id}")
 
 
 def gallery(run: Run) -> None:
     """The run's most confidently misclassified test images, with true and predicted labels."""
-    wrong = (run.evaluation or {}).get("misclassified", [])[:GALLERY_SIZE]
+    wrong = run.evaluation.misclassified[:GALLERY_SIZE] if run.evaluation else []
     if not wrong:
         st.caption("No misclassified test images." if run.evaluation else "Not tested yet.")
         return
-    images = test_images(run.config["dataset"])
-    st.image([images[m["index"]] for m in wrong], width=84,
-             caption=[f"true {m['label']} -> {m['predicted']} ({m['confidence']:.0%})" for m in wrong])
+    images = test_images(run.config.dataset)
+    st.image([images[m.index] for m in wrong], width=84,
+             caption=[f"true {m.label} -> {m.predicted} ({m.confidence:.0%})" for m in wrong])
 
 
 def compare(store: RunStore, runs: list[Run]) -> None:
@@ -287,7 +292,7 @@ route_through_app()
 st.header("Runs", divider="gray")
 show_flash()
 store = get_store()
-all_runs = store.list_runs()
+all_runs = list_runs(store)
 if not all_runs:
     st.info("No runs yet: start one on the Train page.", icon=":material/info:")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")

@@ -1,21 +1,22 @@
 """Train: settings or a preset, Start, and the current run live (from the store, not the session)."""
 from __future__ import annotations
 
-import math
-import time
-
 import pandas as pd
 import streamlit as st
 
-from core.config import DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, TRAIN_IMAGES, ConfigError, RunConfig
+from core.config import DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError, RunConfig, nesterov_applies
 from core.devices import available_devices, resolve_device
-from core.models import MODEL_DESCRIPTIONS
 from core.presets import PRESETS
-from core.series import downsample_minmax, metric_series, metrics_frame
-from core.store import ACTIVE, Run, RunStore
-from core.worker import launch
+from core.runs.progress import StepTime, describe, format_seconds, progress
+from core.runs.queue import queue_order
+from core.runs.records import Run, parse_tags
+from core.runs.series import downsample_minmax, metric_series, metrics_frame
+from core.runs.store import RunStore
+from core.runs.supervisor import launch
+from core.status import RunStatus
+from core.training.models import MODEL_DESCRIPTIONS
 from ui.charts import Curve, color, curves_figure
-from ui.common import route_through_app, format_seconds, format_time, get_store, run_label, status_badge
+from ui.common import format_time, get_store, list_runs, route_through_app, run_label, status_badge
 
 PREFIX = "train_"
 LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)}
@@ -63,17 +64,13 @@ def parse_sizes(text: str) -> tuple[int, ...]:
                                           f"(got {text!r})") from None
 
 
-def parse_tags(text: str) -> tuple[str, ...]:
-    """'a, b,,c ' -> ('a', 'b', 'c')."""
-    return tuple(tag.strip() for tag in text.split(",") if tag.strip())
-
-
 def config_from_form() -> RunConfig:
     """The form's RunConfig; raises ConfigError naming the field that is wrong."""
     state = st.session_state
     values = {field: state[PREFIX + field] for field in form_values(RunConfig())}
     values.update(hidden_sizes=parse_sizes(state.train_hidden_sizes), device=state.train_device,
-                  nesterov=bool(state.train_nesterov) and state.train_optimizer == "sgd",
+                  nesterov=bool(state.train_nesterov) and nesterov_applies(state.train_optimizer,
+                                                                           state.train_momentum),
                   train_samples=int(state.train_train_samples) or None)
     return RunConfig(**values)
 
@@ -172,12 +169,9 @@ def start_run() -> None:
 
 def current_run(runs: list[Run], launched: str | None) -> Run | None:
     """The running run, else the next queued one, else the last one started here, else the newest."""
-    running = [run for run in runs if run.status == "running"]
-    if running:
-        return running[0]
-    queued = [run for run in runs if run.status == "queued"]
-    if queued:
-        return queued[-1]  # runs come newest first; the queue takes the oldest next
+    active = queue_order(runs)
+    if active:
+        return active[0]
     by_id = {run.id: run for run in runs}
     return by_id.get(launched) or (runs[0] if runs else None)
 
@@ -198,12 +192,11 @@ def show_queue(runs: list[Run]) -> None:
     # one element whether or not the queue is empty, so that what follows keeps its place in the
     # fragment: a shift leaves the previous run's elements on screen for a moment, shown twice
     box = st.container()
-    active = sorted((run for run in runs if run.status in ACTIVE),
-                    key=lambda run: (run.status != "running", run.created_at))
+    active = queue_order(runs)
     if not active:
         return
-    rows = [{"name": run.name, "status": run.status, "model": run.config["model"],
-             "epochs": run.config["epochs"], "queued at": format_time(run.created_at)} for run in active]
+    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+             "epochs": run.config.epochs, "queued at": format_time(run.created_at)} for run in active]
     box.markdown(f"**Queue** ({len(active)} active)")
     box.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
@@ -218,17 +211,9 @@ def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
         if new:
             live["frame"] = pd.concat([live["frame"], metrics_frame(new)], ignore_index=True)
         # the status was read before these rows: a final one means no more rows will come
-        live["complete"] = run.status not in ACTIVE
+        live["complete"] = not run.is_active
     st.session_state["train_live"] = {run.id: live}  # only the shown run's points are kept
     return live["frame"]
-
-
-def total_steps(config: dict) -> int:
-    """Batches in the whole run, if it is not stopped early."""
-    images = TRAIN_IMAGES[config["dataset"]] - config["val_size"]
-    if config["train_samples"]:
-        images = min(images, config["train_samples"])
-    return config["epochs"] * math.ceil(max(images, 1) / config["batch_size"])
 
 
 def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
@@ -236,27 +221,31 @@ def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
     return None if rows.empty else float(rows["value"].iloc[-1])
 
 
+def step_times(frame: pd.DataFrame) -> tuple[StepTime | None, StepTime | None]:
+    """The first and the latest per-batch point: when the run's steps began, and where they are."""
+    batches = frame[(frame["split"] == "train") & (frame["name"] == "loss")]
+    if batches.empty:
+        return None, None
+    first, last = batches.iloc[0], batches.iloc[-1]
+    return (StepTime(int(first["step"]), float(first["wall_time"])),
+            StepTime(int(last["step"]), float(last["wall_time"])))
+
+
 def progress_text(run: Run, frame: pd.DataFrame) -> tuple[float, str]:
     """Progress fraction and a line with the epoch, step, throughput and ETA."""
-    total = total_steps(run.config)
-    done = int(frame["step"].max()) if len(frame) else 0
-    fraction = min(done / total, 1.0)
-    if run.status == "queued":
+    if run.status == RunStatus.QUEUED:
         return 0.0, "Waiting in the queue"
-    if run.status != "running":
-        return (1.0 if run.status == "finished" else fraction), \
-            f"{run.status} after {format_seconds(run.duration)} - {done:,} steps"
     epoch = int(frame["epoch"].max()) if len(frame) else 1
-    rate = last_value(frame, "train", "samples_per_s")
-    eta = (time.time() - run.started_at) / done * (total - done) if done and run.started_at else None
-    return fraction, (f"epoch {epoch}/{run.config['epochs']} - step {done:,}/{total:,} - "
-                      f"{rate or 0:,.0f} samples/s - ETA {format_seconds(eta) or 'estimating'}")
+    shown = progress(run.config, run.status, *step_times(frame), epoch, last_value(frame, "train", "samples_per_s"))
+    if run.status != RunStatus.RUNNING:
+        return shown.fraction, f"{run.status.label} after {format_seconds(run.duration)} - {shown.step:,} steps"
+    return shown.fraction, describe(shown)
 
 
 def stop_button(store: RunStore, run: Run) -> None:
     """Stop a running run or cancel a queued one, and say what happened."""
-    if run.status in ACTIVE:
-        label = "Cancel" if run.status == "queued" else "Stop"
+    if run.is_active:
+        label = "Cancel" if run.status == RunStatus.QUEUED else "Stop"
         if st.button(label, key="train_stop", icon=":material/stop_circle:"):
             st.session_state["train_stop_result"] = (run.id, store.request_stop(run.id))
     result = st.session_state.get("train_stop_result")
@@ -273,13 +262,13 @@ def run_header(store: RunStore, run: Run, frame: pd.DataFrame) -> None:
     with stop:
         stop_button(store, run)
     message = st.empty()  # present with or without a message: nothing below shifts
-    if run.message and run.status in ("failed", "diverged"):
+    if run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
         message.error(run.message)
     elif run.message:
         message.caption(run.message)
     fraction, text = progress_text(run, frame)
     st.progress(fraction, text=text)
-    best_val, test = run.summary.get("best_val_accuracy"), run.summary.get("test_accuracy")
+    best_val, test = run.summary.best_val_accuracy, run.summary.test_accuracy
     val = best_val if best_val is not None else last_value(frame, "val", "accuracy")
     columns = st.columns(3)
     columns[0].metric("Validation accuracy", "-" if val is None else f"{val:.2%}")
@@ -302,7 +291,7 @@ def live_charts(frame: pd.DataFrame) -> None:
 def live_panel() -> None:
     """Reruns every second: the queue and the shown run, reading only new metric rows."""
     store = get_store()
-    runs = store.list_runs()
+    runs = list_runs(store)
     show_queue(runs)
     run = shown_run(runs)
     if run is None:

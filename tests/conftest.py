@@ -9,9 +9,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import RunConfig  # noqa: E402
-from core.data import build_datasets, synthetic_uint8  # noqa: E402
-from core.store import RunStore  # noqa: E402
+from core.config import RunConfig
+from core.runs.store import RunStore
+from core.training.data import build_datasets, synthetic_uint8
 
 
 @pytest.fixture
@@ -22,6 +22,19 @@ def store(tmp_path: Path) -> RunStore:
 @pytest.fixture(scope="session")
 def synthetic_arrays() -> dict[str, torch.Tensor]:
     return synthetic_uint8()
+
+
+# A run no machine finishes while a test watches it: 100 epochs of 5,000 MNIST images, one image per
+# step (500,000 steps, a minute or more even at 0.1 ms a step). An epoch takes a few seconds here, so
+# epoch checkpoints come soon. Tests that stop, kill, freeze or delete a running run use it, so the
+# run is still going when they act, whatever the machine's speed.
+ENDLESS = RunConfig(model="mlp", dataset="mnist", epochs=100, batch_size=1, train_samples=5000, val_size=1000,
+                    device="cpu")
+
+
+@pytest.fixture
+def endless_config() -> RunConfig:
+    return ENDLESS
 
 
 @pytest.fixture

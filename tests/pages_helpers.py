@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
-from core.store import ACTIVE, RunStore, pid_alive
-from core.worker import execute_run
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run, worker_alive
+from core.status import ACTIVE
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
@@ -57,5 +58,5 @@ def app_store(tmp_path, monkeypatch) -> RunStore:
     yield store
     # a failed test must not leave a worker behind: end the ones this store started, by pid
     for run in store.list_runs():
-        if run.status in ACTIVE and run.pid and pid_alive(run.pid) and run.pid != os.getpid():
+        if run.status in ACTIVE and worker_alive(run) and run.pid != os.getpid():
             os.kill(run.pid, signal.SIGTERM)

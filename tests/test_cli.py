@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import RunStore
+from core.runs.store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,10 +21,10 @@ def test_train_then_test_a_tiny_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "status: finished" in result.stdout and "epoch 2/2" in result.stderr
     (run,) = RunStore(runs).list_runs()
-    assert (run.name, run.tags, run.status) == ("cli run", ["cli"], "finished")
+    assert (run.name, run.tags, run.status) == ("cli run", ("cli",), "finished")
     tested = cli("test", "--checkpoint", str(runs / run.id / "best.pt"), "--show-samples", "3")
     assert tested.returncode == 0, tested.stderr
-    assert f"accuracy {run.summary['test_accuracy']:.2%}" in tested.stdout
+    assert f"accuracy {run.summary.test_accuracy:.2%}" in tested.stdout
     assert "per-class accuracy:" in tested.stdout and "#2: true" in tested.stdout
     listing = cli("runs", "--runs", str(runs))
     assert run.id in listing.stdout and "finished" in listing.stdout
@@ -55,7 +55,7 @@ def test_the_labs_cnn_reaches_98_percent_in_one_epoch_from_the_cli(tmp_path):
     result = cli("train", "--model", "cnn", "--epochs", "1", "--runs", str(runs), timeout=600)
     assert result.returncode == 0, result.stderr
     (run,) = RunStore(runs).list_runs()
-    assert run.summary["test_accuracy"] >= 0.98
+    assert run.summary.test_accuracy >= 0.98
     assert (runs / run.id / "best.pt").exists() and (runs / run.id / "epoch_001.pt").exists()
     metrics, _ = RunStore(runs).read_metrics(run.id)
     assert sum(1 for m in metrics if m.name == "loss" and m.split == "train") == 860

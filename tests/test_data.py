@@ -4,8 +4,8 @@ import shutil
 import pytest
 import torch
 
-from core import data
-from core.data import DataError, Split, batches, build_datasets, load_mnist_uint8, random_shift, read_idx
+from core.training import data
+from core.training.data import DataError, Split, batches, build_datasets, load_mnist_uint8, random_shift, read_idx
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

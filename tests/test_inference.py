@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from core.checkpoints import load_model
 from core.config import RunConfig
-from core.data import build_datasets, load_arrays
-from core.inference import LOW_CONFIDENCE, predict, predict_probabilities, saliency_map
-from core.store import RunStore
-from core.worker import execute_run
+from core.insight.inference import LOW_CONFIDENCE, predict, predict_probabilities, saliency_map
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
+from core.training.checkpoints import load_model
+from core.training.data import build_datasets, load_arrays
 
 
 def linear_model(seed: int = 0) -> nn.Module:
@@ -69,6 +69,6 @@ def test_a_trained_checkpoint_predicts_its_test_images(tmp_path):
     test = build_datasets(load_arrays("synthetic"), 0, 0).test
     probabilities = predict_probabilities(model, test.images)
     accuracy = (probabilities.argmax(1) == test.labels).float().mean().item()
-    assert accuracy == pytest.approx(store.get_run(run_id).summary["test_accuracy"])
+    assert accuracy == pytest.approx(store.get_run(run_id).summary.test_accuracy)
     assert accuracy > 0.9
     assert predict(model, test.images[:1]).label == int(probabilities[0].argmax())

@@ -2,10 +2,11 @@
 import pytest
 import torch
 
-from core.data import build_datasets, load_arrays
-from core.evaluation import evaluate
 from core.presets import PRESETS
-from core.training import EpochEnded, prepare, train
+from core.training.data import build_datasets, load_arrays
+from core.training.evaluation import evaluate
+from core.training.events import EpochEnded
+from core.training.loop import prepare, train
 
 pytestmark = pytest.mark.mnist
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from core.config import RunConfig
-from core.models import MLP, FastCNN, SimpleCNN, build_model, count_parameters
+from core.training.models import MLP, FastCNN, SimpleCNN, build_model, count_parameters
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])

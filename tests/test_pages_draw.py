@@ -5,12 +5,12 @@ import base64
 import io
 
 import numpy as np
+from pages_helpers import app_store, finished_run, open_page  # noqa: F401
 from PIL import Image
 
-from core.checkpoints import load_model
-from core.inference import predict
-from core.preprocess import preprocess
-from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+from core.insight.inference import predict
+from core.insight.preprocess import preprocess
+from core.training.checkpoints import load_model
 
 
 def stroke_image() -> np.ndarray:

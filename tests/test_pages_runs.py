@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pages_helpers import app_store, finished_run, open_page, tiny_run_config  # noqa: F401
 
 
@@ -30,8 +29,8 @@ def test_table_lists_every_run_with_its_results(two_runs):
     at = open_page("pages/runs.py")
     table = at.dataframe[0].value
     assert table["name"].tolist() == ["fast", "slow"]
-    assert table["test acc"].tolist() == [app_store.get_run(fast).summary["test_accuracy"],
-                                          app_store.get_run(slow).summary["test_accuracy"]]
+    assert table["test acc"].tolist() == [app_store.get_run(fast).summary.test_accuracy,
+                                          app_store.get_run(slow).summary.test_accuracy]
     assert {"status", "model", "optimizer", "lr", "batch", "epochs", "best val acc", "duration (s)",
             "created", "tags"} <= set(table.columns)
 
@@ -78,12 +77,12 @@ def test_rename_tag_and_note_a_run(two_runs):
     at.text_area(key=f"runs_notes_{slow}").set_value("lr too low")
     at.button[[b.label for b in at.button].index("Save")].click().run()
     run = app_store.get_run(slow)
-    assert (run.name, run.tags, run.notes) == ("renamed", ["a", "b"], "lr too low")
+    assert (run.name, run.tags, run.notes) == ("renamed", ("a", "b"), "lr too low")
     assert any("Saved" in s.value for s in at.success)
 
 
 def test_downloads_offer_metrics_and_the_best_checkpoint(two_runs):
-    _, slow, _ = two_runs
+    _, _slow, _ = two_runs
     at = select(open_page("pages/runs.py"), [1])
     labels = [button.proto.label for button in at.get("download_button")]
     assert labels == ["Metrics (CSV)", "Best checkpoint"]
@@ -110,10 +109,10 @@ def test_deleting_an_active_run_shows_why_not(app_store):
 
 def test_gallery_shows_misclassified_test_images_with_labels(app_store):
     run_id = finished_run(app_store, "untrained", lr=1e-5, epochs=1)  # too little training: many mistakes
-    wrong = app_store.get_run(run_id).evaluation["misclassified"]
+    wrong = app_store.get_run(run_id).evaluation.misclassified
     at = select(open_page("pages/runs.py"), [0])
     [gallery] = at.get("image")
     captions = gallery.captions
     first = wrong[0]
-    assert captions[0] == f"true {first['label']} -> {first['predicted']} ({first['confidence']:.0%})"
+    assert captions[0] == f"true {first.label} -> {first.predicted} ({first.confidence:.0%})"
     assert len(captions) == min(len(wrong), 30)

@@ -5,12 +5,11 @@ import os
 import time
 
 import pytest
+from pages_helpers import app_store, finished_run, open_page, tiny_run_config, wait_until_ended  # noqa: F401
 
 from core.devices import available_devices
 from core.presets import PRESETS
-from core.store import Metric
-from pages_helpers import (app_store, finished_run, open_page, tiny_run_config,  # noqa: F401
-                           wait_until_ended)
+from core.runs.records import Metric
 
 FORM_KEYS = ["train_model", "train_optimizer", "train_lr", "train_weight_decay", "train_epochs",
              "train_batch_size", "train_scheduler", "train_patience", "train_min_delta", "train_seed",
@@ -94,8 +93,8 @@ def test_start_launches_a_worker_and_the_page_follows_the_run(app_store):
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     [run] = app_store.list_runs()
-    assert (run.name, run.tags) == ("tiny", ["smoke", "tiny"])
-    assert (run.config["model"], run.config["epochs"], run.config["dataset"]) == ("mlp", 2, "synthetic")
+    assert (run.name, run.tags) == ("tiny", ("smoke", "tiny"))
+    assert (run.config.model, run.config.epochs, run.config.dataset) == ("mlp", 2, "synthetic")
     assert wait_until_ended(app_store, run.id) == "finished"
     at.run()
     assert at.subheader[0].value == "tiny"
@@ -106,7 +105,7 @@ def test_start_launches_a_worker_and_the_page_follows_the_run(app_store):
 
 def test_live_points_are_read_from_the_cursor_while_the_run_is_active(app_store):
     run_id = app_store.create_run(tiny_run_config(), name="live")
-    app_store.claim(run_id, os.getpid(), {})  # this process plays the worker: the run is running
+    app_store.claim(run_id, os.getpid())  # this process plays the worker: the run is running
     batch = [Metric(step, 1, "train", "loss", 1.0 / step, time.time()) for step in range(1, 4)]
     app_store.add_metrics(run_id, batch)
     at = open_page("pages/train.py")
@@ -133,7 +132,7 @@ def test_a_fresh_session_finds_the_queue_in_the_store_and_can_cancel(app_store):
 
 def test_stop_asks_a_running_run_to_stop(app_store):
     run_id = app_store.create_run(tiny_run_config(), name="busy")
-    app_store.claim(run_id, os.getpid(), {})
+    app_store.claim(run_id, os.getpid())
     at = open_page("pages/train.py")
     at.button(key="train_stop").click().run()
     assert app_store.stop_requested(run_id)

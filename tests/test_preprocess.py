@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import MEAN, STD
-from core.preprocess import DrawingTooSmall, EmptyDrawing, center_of_mass, intensity, mnist_image, preprocess
+from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, center_of_mass, intensity, mnist_image, preprocess
+from core.training.data import MEAN, STD
 
 
 def canvas(top: int, left: int, height: int, width: int, size: int = 280) -> np.ndarray:
@@ -26,7 +26,7 @@ def test_a_centered_digit_stays_centered():
     image = mnist_image(canvas(40, 100, 200, 80))
     row, col = center_of_mass(image)
     assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
-    assert image.shape == (28, 28) and 0.0 <= image.min() and image.max() <= 1.0
+    assert image.shape == (28, 28) and image.min() >= 0.0 and image.max() <= 1.0
 
 
 def test_an_off_center_digit_is_moved_to_the_center():

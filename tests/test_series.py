@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.series import downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
-from core.store import Metric
+from core.runs.records import Metric
+from core.runs.series import downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
 
 
 def noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,28 +1,33 @@
 import os
-import pickle
 import sqlite3
 import time
 
 import pytest
 import torch
 
-from core import checkpoints
-from core.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from core.config import RunConfig
-from core.models import build_model
-from core.store import Metric, RunActive, RunNotFound, RunStore
+from core.runs import supervisor
+from core.runs.records import Environment, Metric, RunSummary
+from core.runs.store import RunActive, RunNotFound, RunStore
+from core.status import RunStatus
+from core.training import checkpoints
+from core.training.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from core.training.models import build_model
 
 
 def test_a_run_round_trips_through_the_store(store, tiny_config):
     run_id = store.create_run(tiny_config, name="first try", tags=["b", "a", "a"])
     run = store.get_run(run_id)
-    assert (run.name, run.status, run.tags, run.run_config) == ("first try", "queued", ["a", "b"], tiny_config)
-    assert store.claim(run_id, os.getpid(), {"torch": "x"})
-    assert not store.claim(run_id, os.getpid(), {})  # only a queued run can be claimed
-    store.set_summary(run_id, {"test_accuracy": 0.5})
-    store.finish(run_id, "finished")
+    assert (run.name, run.status, run.tags, run.config) == ("first try", "queued", ("a", "b"), tiny_config)
+    assert isinstance(run.status, RunStatus) and run.config_error is None
+    assert store.claim(run_id, os.getpid(), Environment(torch="x"))
+    assert not store.claim(run_id, os.getpid())  # only a queued run can be claimed
+    store.set_summary(run_id, RunSummary(RunStatus.FINISHED, test_accuracy=0.5))
+    assert store.finish(run_id, RunStatus.FINISHED)
+    assert not store.finish(run_id, RunStatus.INTERRUPTED)  # a final status is never overwritten
     run = store.get_run(run_id)
-    assert run.status == "finished" and run.summary == {"test_accuracy": 0.5}
+    assert run.status == "finished" and run.summary == RunSummary(RunStatus.FINISHED, test_accuracy=0.5)
+    assert run.environment.torch == "x"
     assert run.ended_at >= run.started_at >= run.created_at
     assert [r.id for r in RunStore(store.root).list_runs()] == [run_id]
 
@@ -61,7 +66,7 @@ def test_rename_tag_note_and_unknown_run(store, tiny_config):
     store.set_tags(run_id, [" cnn ", "", "fast"])
     store.set_notes(run_id, "a note")
     run = store.get_run(run_id)
-    assert (run.name, run.tags, run.notes) == ("renamed", ["cnn", "fast"], "a note")
+    assert (run.name, run.tags, run.notes) == ("renamed", ("cnn", "fast"), "a note")
     with pytest.raises(RunNotFound):
         store.get_run("nope")
     with pytest.raises(RunNotFound):
@@ -73,7 +78,7 @@ def test_stop_requests_have_defined_outcomes(store, tiny_config):
     assert store.request_stop(queued) == "cancelled"
     assert store.get_run(queued).status == "stopped"
     running = store.create_run(tiny_config)
-    store.claim(running, os.getpid(), {})
+    store.claim(running, os.getpid())
     assert store.request_stop(running) == "requested"
     assert store.request_stop(running) == "requested"  # twice is the same as once
     assert store.stop_requested(running)
@@ -83,7 +88,7 @@ def test_stop_requests_have_defined_outcomes(store, tiny_config):
 
 def test_delete_removes_rows_and_files_but_refuses_an_active_run(store, tiny_config):
     run_id = store.create_run(tiny_config)
-    store.claim(run_id, os.getpid(), {})
+    store.claim(run_id, os.getpid())
     with pytest.raises(RunActive, match="stop it before deleting"):
         store.delete_run(run_id)
     store.finish(run_id, "stopped")
@@ -102,17 +107,39 @@ def test_a_run_whose_worker_is_gone_is_marked_interrupted(store, tiny_config):
     if dead_pid == 0:
         os._exit(0)
     os.waitpid(dead_pid, 0)
-    store.claim(run_id, dead_pid, {})
+    store.claim(run_id, dead_pid)
+    assert store.get_run(run_id).status == "running"  # reading the store changes nothing
+    assert supervisor.check_liveness(store, force=True) == [run_id]
     run = store.get_run(run_id)
     assert run.status == "interrupted" and "worker process ended" in run.message
 
 
-def test_a_silent_worker_is_marked_interrupted(store, tiny_config, monkeypatch):
+def test_a_pid_reused_by_a_newer_process_is_not_taken_for_the_worker(store, tiny_config):
     run_id = store.create_run(tiny_config)
-    store.claim(run_id, os.getpid(), {})
-    assert store.get_run(run_id).status == "running"
-    monkeypatch.setattr("core.store.HEARTBEAT_TIMEOUT_S", -1.0)
-    assert store.get_run(run_id).status == "interrupted"
+    store.claim(run_id, os.getpid())
+    with sqlite3.connect(store.db_path) as db:  # as if this process had started after the run began
+        db.execute("UPDATE runs SET started_at = started_at - 3600, heartbeat_at = heartbeat_at - 3600")
+    assert supervisor.check_liveness(store, force=True) == [run_id]
+
+
+def test_liveness_is_checked_at_a_bounded_rate(store, tiny_config, monkeypatch):
+    calls = []
+    monkeypatch.setattr(supervisor, "worker_alive", lambda run: calls.append(run.id) or True)
+    store.claim(store.create_run(tiny_config), os.getpid())
+    supervisor.check_liveness(store, force=True)
+    for _ in range(20):
+        supervisor.list_runs(store)
+    assert len(calls) == 1
+
+
+def test_a_silent_but_living_worker_is_not_responding_not_interrupted(store, tiny_config, monkeypatch):
+    run_id = store.create_run(tiny_config)
+    store.claim(run_id, os.getpid())
+    assert not supervisor.not_responding(store.get_run(run_id))
+    monkeypatch.setattr(supervisor, "HEARTBEAT_TIMEOUT_S", -1.0)
+    assert supervisor.check_liveness(store, force=True) == []
+    run = store.get_run(run_id)
+    assert run.status == "running" and supervisor.not_responding(run)
 
 
 def test_run_folders_stay_inside_the_store(store):

@@ -4,7 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core.training import BatchEnded, EpochEnded, RunEnded, prepare, train
+from core.training.events import BatchEnded, EpochEnded, RunEnded
+from core.training.loop import prepare, train
 
 
 def run_events(config, data, **kwargs):
@@ -24,7 +25,7 @@ def test_events_come_per_batch_then_per_epoch_then_one_end(tiny_config, tiny_dat
     assert [e.epoch for e in epochs] == [1, 2] and epochs[0].is_best
     assert epochs[1].val_accuracy > 0.9
     assert events[-1] == RunEnded("finished", 2, 2 * steps_per_epoch)
-    assert all(type(v) in (int, float, bool, str) for e in events for v in vars(e).values() if v is not None)
+    assert all(isinstance(v, (int, float, bool, str)) for e in events for v in vars(e).values() if v is not None)
 
 
 def test_epoch_train_metrics_agree_with_the_batches(tiny_config, tiny_data):

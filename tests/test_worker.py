@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from core import worker
-from core.checkpoints import load_model
-from core.data import build_datasets
-from core.evaluation import evaluate
-from core.worker import execute_run, launch
+from core.runs import recorder, supervisor
+from core.runs.supervisor import execute_run, launch
+from core.training.checkpoints import load_model
+from core.training.data import build_datasets
+from core.training.evaluation import evaluate
 
 
 def wait_for(predicate, timeout=60.0, interval=0.1):
@@ -26,7 +26,7 @@ def test_a_run_goes_from_queued_to_finished_with_metrics_and_checkpoints(store, 
     run_id = store.create_run(tiny_config, name="tiny")
     assert execute_run(store, run_id) == "finished"
     run = store.get_run(run_id)
-    assert run.status == "finished" and run.environment["parameters"] == 101_770
+    assert run.status == "finished" and run.environment.parameters == 101_770
     metrics, _ = store.read_metrics(run_id)
     steps = 2 * 16
     assert sum(1 for m in metrics if m.split == "train" and m.name == "loss") == steps
@@ -35,10 +35,10 @@ def test_a_run_goes_from_queued_to_finished_with_metrics_and_checkpoints(store, 
     # the recorded test accuracy is that of the best checkpoint, recomputed here directly
     model, config, checkpoint = load_model(store.checkpoint_path(run_id, "best"))
     test = build_datasets(synthetic_arrays, config.val_size, config.seed).test
-    assert evaluate(model, test).accuracy == pytest.approx(run.summary["test_accuracy"])
-    assert checkpoint["epoch"] == run.summary["best_epoch"]
-    assert run.evaluation["accuracy"] == pytest.approx(run.summary["test_accuracy"])
-    assert len(run.evaluation["confusion"]) == 10
+    assert evaluate(model, test).accuracy == pytest.approx(run.summary.test_accuracy)
+    assert checkpoint["epoch"] == run.summary.best_epoch
+    assert run.evaluation.accuracy == pytest.approx(run.summary.test_accuracy)
+    assert len(run.evaluation.confusion) == 10
 
 
 def test_a_diverging_run_is_recorded_as_diverged_without_a_nan_best(store, tiny_config):
@@ -52,16 +52,16 @@ def test_a_diverging_run_is_recorded_as_diverged_without_a_nan_best(store, tiny_
 
 
 def test_a_failed_checkpoint_write_fails_the_run_and_keeps_the_previous_file(store, tiny_config, monkeypatch):
-    real_save = worker.save_checkpoint
+    real_write = recorder.write_atomically
     calls = []
 
-    def save_then_fill_the_disk(path, *args, **kwargs):
+    def write_then_fill_the_disk(path, payload):
         calls.append(path.name)
         if len(calls) > 2:  # epoch_001 and best are written, then the disk is full
             raise OSError(28, "No space left on device")
-        real_save(path, *args, **kwargs)
+        real_write(path, payload)
 
-    monkeypatch.setattr(worker, "save_checkpoint", save_then_fill_the_disk)
+    monkeypatch.setattr(recorder, "write_atomically", write_then_fill_the_disk)
     run_id = store.create_run(replace(tiny_config, epochs=3))
     assert execute_run(store, run_id) == "failed"
     run = store.get_run(run_id)
@@ -69,26 +69,23 @@ def test_a_failed_checkpoint_write_fails_the_run_and_keeps_the_previous_file(sto
     assert load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"] == 1
 
 
-def long_config(tiny_config):
-    return replace(tiny_config, epochs=100, batch_size=16)
-
-
-def test_a_stop_request_from_another_process_ends_the_run_with_its_checkpoints(store, tiny_config):
-    run_id = launch(store, long_config(tiny_config))
+def test_a_stop_request_from_another_process_ends_the_run_with_its_checkpoints(store, endless_config):
+    run_id = launch(store, endless_config)
     wait_for(lambda: store.get_run(run_id).status == "running" and store.epoch_checkpoints(run_id))
     assert store.request_stop(run_id) == "requested"
     wait_for(lambda: store.get_run(run_id).status == "stopped", timeout=20)
     run = store.get_run(run_id)
-    assert run.summary["end_reason"] == "stopped" and run.summary["epochs_completed"] < 100
+    assert run.summary.end_reason == "stopped" and run.summary.epochs_completed < 100
     assert store.checkpoint_path(run_id, "last").exists() and store.checkpoint_path(run_id, "best").exists()
-    assert load_model(store.checkpoint_path(run_id, "last"))[1] == long_config(tiny_config)
+    assert load_model(store.checkpoint_path(run_id, "last"))[1] == endless_config
 
 
-def test_a_killed_worker_shows_as_interrupted_and_the_store_stays_sound(store, tiny_config):
-    run_id = launch(store, long_config(tiny_config))
+def test_a_killed_worker_shows_as_interrupted_and_the_store_stays_sound(store, tiny_config, endless_config):
+    run_id = launch(store, endless_config)
     wait_for(lambda: len(store.epoch_checkpoints(run_id)) >= 2)
     os.kill(store.get_run(run_id).pid, signal.SIGKILL)
-    wait_for(lambda: store.get_run(run_id).status == "interrupted", timeout=10)
+    # whoever lists runs notices, within a liveness interval
+    wait_for(lambda: supervisor.list_runs(store)[0].status == "interrupted", timeout=60)
     metrics, _ = store.read_metrics(run_id)
     assert len(metrics) > 0
     with sqlite3.connect(store.db_path) as db:

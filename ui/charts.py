@@ -1,8 +1,8 @@
 """Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.store import Run, RunStore
+from core.runs import supervisor
+from core.runs.records import Run
+from core.runs.store import RunStore
+from core.status import RunStatus
 
 RUNS_DIR_ENV = "MNIST_RUNS_DIR"
 APP_ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-STATUS_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "stopped": "orange",
-                 "diverged": "red", "failed": "red", "interrupted": "orange"}
+STATUS_COLORS = {RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green",
+                 RunStatus.EARLY_STOPPED: "green", RunStatus.STOPPED: "orange", RunStatus.DIVERGED: "red",
+                 RunStatus.FAILED: "red", RunStatus.INTERRUPTED: "orange"}
 
 
 def route_through_app() -> None:
@@ -45,20 +49,14 @@ def get_store() -> RunStore:
     return store_at(str(runs_root()))
 
 
+def list_runs(store: RunStore) -> list[Run]:
+    """All runs, newest first, with dead workers noticed (at a bounded rate)."""
+    return supervisor.list_runs(store)
+
+
 def run_label(run: Run) -> str:
     """A run's name with its status, for pickers."""
-    return f"{run.name} ({run.status})"
-
-
-def format_seconds(seconds: float | None) -> str:
-    """'1h 02m', '3m 05s' or '12.3s'; an empty string for None."""
-    if seconds is None:
-        return ""
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
-    if seconds >= 60:
-        return f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
-    return f"{seconds:.1f}s"
+    return f"{run.name} ({run.status.label})"
 
 
 def format_time(timestamp: float | None) -> str:
@@ -68,4 +66,4 @@ def format_time(timestamp: float | None) -> str:
 
 def status_badge(run: Run) -> None:
     """The run's status as a coloured badge."""
-    st.badge(run.status, color=STATUS_COLORS.get(run.status, "gray"))
+    st.badge(run.status.label, color=STATUS_COLORS.get(run.status, "gray"))

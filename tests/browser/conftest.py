@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from core.config import RunConfig
-from core.store import RunStore
-from core.worker import execute_run
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -91,7 +91,7 @@ def train_run(runs_dir: Path):
 def app_url(runs_dir: Path):
     port = free_port()
     env = {**os.environ, "MNIST_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
-    log = open(runs_dir.parent / "streamlit.log", "w")
+    log = open(runs_dir.parent / "streamlit.log", "w")  # noqa: SIM115 - open for the server's whole life
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],

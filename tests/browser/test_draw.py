@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from streamlit_ui import chart, open_page, wait_for_idle
 
 from core.config import RunConfig
-from core.store import RunStore
-from streamlit_ui import chart, open_page, wait_for_idle
+from core.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,7 @@ def digit_model(runs_dir: Path, train_run) -> str:
     """A model trained on the real MNIST, beside a synthetic one that scores 100% on its own test set."""
     train_run(RunConfig(model="mlp", dataset="synthetic", val_size=100, epochs=2, device="cpu"), "bars-only")
     run_id = train_run(DIGIT_MODEL, "digits-mlp")
-    assert RunStore(runs_dir).get_run(run_id).summary["test_accuracy"] > 0.95
+    assert RunStore(runs_dir).get_run(run_id).summary.test_accuracy > 0.95
     return run_id
 
 

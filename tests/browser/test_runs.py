@@ -6,11 +6,10 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from streamlit_ui import chart, choose, grid_rows, open_page, row_index, select_row, traces, type_into, wait_for_idle
 
 from core.config import RunConfig
-from core.store import RunStore
-from streamlit_ui import (chart, choose, grid_rows, open_page, row_index, select_row, traces, type_into,
-                          wait_for_idle)
+from core.runs.store import RunStore
 
 pytestmark = pytest.mark.browser
 

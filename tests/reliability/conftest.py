@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import worker
+from core.runs import supervisor as worker
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +86,7 @@ class _NotingSubprocess:
     def __init__(self, reaper: Reaper):
         self.reaper = reaper
 
-    def Popen(self, *args, **kwargs) -> subprocess.Popen:  # noqa: N802 - stands in for subprocess.Popen
+    def Popen(self, *args, **kwargs) -> subprocess.Popen:
         process = subprocess.Popen(*args, **kwargs)
         self.reaper.note_pid(process.pid)
         return process

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
-from core.store import Metric
+from core.runs.records import Metric
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from reliability_helpers import REPO
 
 LISTEN = "0A"
@@ -101,7 +100,7 @@ def app(tmp_path, reaper):
 
 
 def test_the_app_listens_on_localhost_only(app):
-    url, port, process, _ = app
+    _url, port, process, _ = app
     assert listening_sockets(process.pid) == [("127.0.0.1", port)]
     for address in other_local_addresses():  # reachable from the network it would be here
         with pytest.raises(ConnectionRefusedError):

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import load_model
 from core.config import RunConfig
-from core.inference import LOW_CONFIDENCE, predict
-from core.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, preprocess, to_tensor
-from core.store import RunStore
-from core.worker import execute_run
+from core.insight.inference import LOW_CONFIDENCE, predict
+from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, preprocess, to_tensor
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
+from core.training.checkpoints import load_model
 
 SIZE = 280  # the Draw page's canvas: RGBA, white ink on an opaque black background
 
@@ -78,7 +78,7 @@ def test_a_dot_is_not_blown_up_into_a_digit(label):
 def test_odd_drawings_get_the_models_own_finite_answer(model, label):
     seen = mnist_image(DRAWN[label])
     assert seen.shape == (28, 28) and np.isfinite(seen).all()
-    assert 0.0 <= seen.min() and seen.max() <= 1.0 and seen.sum() > 0  # the ink is still there
+    assert seen.min() >= 0.0 and seen.max() <= 1.0 and seen.sum() > 0  # the ink is still there
     tensor = to_tensor(seen)
     prediction = predict(model, tensor)
     with torch.no_grad():

@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from core.checkpoints import load_model
-from core.worker import execute_run
 from reliability_helpers import train_loss_steps
+
+from core.runs.supervisor import execute_run
+from core.training.checkpoints import load_model
 
 
 class FullDisk:
@@ -92,7 +92,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_fails_the_ru
     assert checkpoint_files(folder) == ["best.pt", "epoch_001.pt"]  # no partial or temporary file left
     assert store.checkpoint_path(run_id, "best").read_bytes() == best_before[-1]
     for name in ("best.pt", "epoch_001.pt"):
-        model, saved_config, checkpoint = load_model(folder / name)
+        _model, saved_config, checkpoint = load_model(folder / name)
         assert saved_config == config and checkpoint["epoch"] == 1
     # the metrics of epoch 2 up to the failed save are kept
     metrics, _ = store.read_metrics(run_id)

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from core.checkpoints import load_model
 from core.cli import main
 from core.config import RunConfig
-from core.store import RunStore
-from core.worker import execute_run
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
+from core.training.checkpoints import load_model
 
 # lr 10 blows up every optimizer: SGD to inf or nan, Adam, AdamW and RMSprop to huge finite losses
 DIVERGING = RunConfig(model="mlp", dataset="synthetic", optimizer="sgd", lr=10.0, epochs=3, batch_size=32,
@@ -39,17 +39,17 @@ def test_lr_10_ends_as_diverged_without_a_non_finite_best(store, config):
     run_id = store.create_run(config)
     assert execute_run(store, run_id) == "diverged"
     run = store.get_run(run_id)
-    assert run.status == "diverged" and run.summary["end_reason"] == "diverged"
+    assert run.status == "diverged" and run.summary.end_reason == "diverged"
     assert re.search(r"loss became (inf|nan|\d[\d.e+]*) at step \d+", run.message), run.message
     assert "try a lower lr" in run.message
     saved = assert_every_checkpoint_is_finite(store, run_id)
-    completed = run.summary["epochs_completed"]
+    completed = run.summary.epochs_completed
     assert completed < config.epochs
     assert saved == ([] if completed == 0 else ["best.pt"] + [f"epoch_{e:03d}.pt" for e in range(1, completed + 1)])
     if completed:
         best = load_model(store.checkpoint_path(run_id, "best"))[2]
-        assert best["epoch"] == run.summary["best_epoch"] <= completed
-        assert run.summary["test_accuracy"] == pytest.approx(run.evaluation["accuracy"])
+        assert best["epoch"] == run.summary.best_epoch <= completed
+        assert run.summary.test_accuracy == pytest.approx(run.evaluation.accuracy)
     # the last recorded batch loss is finite: the non-finite one is the message, not a data point
     metrics, _ = store.read_metrics(run_id)
     losses = [m.value for m in metrics if m.split == "train" and m.name == "loss"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from core.cli import main
-from core.models import build_model
+from core.training.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from core.training.models import build_model
 
 
 class RunsCode:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
-from core import cli
-from core.config import MODELS
-from core.store import RunStore
-from tests.pages_helpers import app_store, open_page  # noqa: F401
 from reliability_helpers import REPO, cli_command, files_under
+
+import core.cli as cli
+from core.cli import train as cli_train
+from core.config import MODELS
+from core.runs.store import RunStore
+from tests.pages_helpers import app_store, open_page  # noqa: F401
 
 INVALID = [
     (["--lr", "0"], "lr"),
@@ -27,7 +28,7 @@ INVALID = [
 def nothing_may_start(monkeypatch):
     """Fail the test if the CLI gets as far as running or queueing anything."""
     started = []
-    monkeypatch.setattr(cli, "execute_run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setattr(cli_train, "execute_run", lambda *args, **kwargs: started.append(args))
     return started
 
 

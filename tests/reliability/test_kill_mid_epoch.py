@@ -5,16 +5,14 @@ import os
 import signal
 import sqlite3
 
-from core.checkpoints import load_model
-from core.config import RunConfig
-from core.store import Metric
-from core.worker import launch
 from reliability_helpers import process_state, train_loss_steps, wait_for, wait_until_dead
 
-# one image per step: an epoch is 250 steps and lasts about a second, so a kill can land inside one
-SLOW = RunConfig(model="cnn", dataset="synthetic", epochs=100, batch_size=1, val_size=100, train_samples=250,
-                 device="cpu")
-STEPS_PER_EPOCH = 250
+from core.runs import supervisor
+from core.runs.records import Metric
+from core.runs.supervisor import launch
+from core.training.checkpoints import load_model
+
+STEPS_PER_EPOCH = 5000  # one image per step: an epoch lasts a few seconds, so a kill can land inside one
 
 
 def epoch_in_progress(metrics: list[Metric]) -> int:
@@ -25,8 +23,8 @@ def epoch_in_progress(metrics: list[Metric]) -> int:
 
 
 def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_checkpoint(
-        store, tiny_config, reaper):
-    run_id = launch(store, SLOW, name="killed")
+        store, tiny_config, endless_config, reaper):
+    run_id = launch(store, endless_config, name="killed")
     seen: list[Metric] = []
     cursor = 0
 
@@ -53,10 +51,12 @@ def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_ch
     os.kill(pid, signal.SIGKILL)
     wait_until_dead(pid)
 
-    # the very next read shows it as interrupted
+    # the next liveness check marks it interrupted (a listing checks at most every few seconds)
+    assert store.get_run(run_id).status == "running"
+    assert supervisor.check_liveness(store, force=True) == [run_id]
     run = store.get_run(run_id)
     assert run.status == "interrupted" and "worker process ended" in run.message
-    assert [r.status for r in store.list_runs()] == ["interrupted"]
+    assert [r.status for r in supervisor.list_runs(store)] == ["interrupted"]
 
     # every metric flushed before the kill is there, and nothing else
     after, _ = store.read_metrics(run_id)
@@ -72,8 +72,8 @@ def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_ch
     # the last complete checkpoint is the last finished epoch's, and it loads
     last = store.epoch_checkpoints(run_id)[-1]
     assert last.name == f"epoch_{epoch - 1:03d}.pt"
-    model, config, checkpoint = load_model(last)
-    assert config == SLOW and checkpoint["epoch"] == epoch - 1
+    _model, config, checkpoint = load_model(last)
+    assert config == endless_config and checkpoint["epoch"] == epoch - 1
     assert load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"] <= epoch - 1
 
     # a new run starts and finishes: the dead worker's queue lock went with it

@@ -6,11 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from reliability_helpers import files_under
 
 from core.cli import main
-from core.store import RunStore
-from core.worker import execute_run
-from reliability_helpers import files_under
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
 
 NAMES = {
     "parent": "../../../escaped",
@@ -45,7 +45,7 @@ def test_hostile_names_are_stored_exactly_and_write_nothing_outside(tmp_path, ne
     listed = {run.id: run for run in store.list_runs()}
     for label, name in NAMES.items():
         run = store.get_run(ids[label])
-        assert run.name == name and listed[run.id].name == name and run.tags == [name], label
+        assert run.name == name and listed[run.id].name == name and run.tags == (name,), label
         assert store.checkpoint_path(run.id, "best").parent == store.root / run.id  # folders by id only
     assert sorted(p.name for p in store.root.iterdir() if p.is_dir()) == sorted(ids.values())
 

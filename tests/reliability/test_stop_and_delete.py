@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import replace
 
 import pytest
-
-from core.checkpoints import load_model
-from core.store import ACTIVE, RunActive, RunNotFound, RunStore
-from core.worker import launch
 from reliability_helpers import process_state, wait_for, wait_until_dead
+
+from core.runs.store import RunActive, RunNotFound, RunStore
+from core.runs.supervisor import launch
+from core.status import ACTIVE
+from core.training.checkpoints import load_model
 
 
 def status(store: RunStore, run_id: str) -> str:
@@ -45,16 +45,16 @@ def stop_asked_twice_stops_once(store: RunStore, run_id: str) -> None:
     wait_for(lambda: status(store, run_id) not in ACTIVE, timeout=30, what="the stop to take effect")
     wait_until_dead(pid, timeout=30)  # its queue is empty now: it exits, and beats no more
     run = store.get_run(run_id)
-    assert (run.status, run.message, run.summary["end_reason"]) == ("stopped", "stopped on request", "stopped")
-    assert 1 <= run.summary["epochs_completed"] < 100
-    assert load_model(store.checkpoint_path(run_id, "last"))[1] == run.run_config  # mid-epoch weights kept
-    assert load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"] <= run.summary["epochs_completed"]
+    assert (run.status, run.message, run.summary.end_reason) == ("stopped", "stopped on request", "stopped")
+    assert 1 <= run.summary.epochs_completed < 100
+    assert load_model(store.checkpoint_path(run_id, "last"))[1] == run.config  # mid-epoch weights kept
+    assert load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"] <= run.summary.epochs_completed
     assert store.request_stop(run_id) == "not active"  # once more, now that it is over: nothing changes
     assert store.get_run(run_id) == run
 
 
-def test_stop_and_delete_with_real_workers(store, tiny_config, reaper):
-    long = replace(tiny_config, epochs=100, batch_size=1)  # about half a second per epoch
+def test_stop_and_delete_with_real_workers(store, tiny_config, endless_config, reaper):
+    long = endless_config
     # three workers start; the first takes the queue and runs "done", then "running"
     done = launch(store, tiny_config, name="done")
     running = launch(store, long, name="running")

@@ -21,7 +21,7 @@ def test_two_hundred_runs_are_all_listed_newest_first_with_their_metrics(store):
     for i, run_id in enumerate(ids):
         run = by_id[run_id]
         assert run.name == f"run {i:03d}" and run.status == STATUSES[i % len(STATUSES)]
-        assert run.summary["steps"] == 6 and run.run_config.seed == i
+        assert run.summary.steps == 6 and run.config.seed == i
     metrics, _ = store.read_metrics(ids[137])
     assert len(metrics) == 2 * (3 * 4 + 3 + 2) + 2  # per epoch: 3 steps x 4, 3 train and 2 val; then 2 test
     assert [m.step for m in metrics if m.name == "loss" and m.split == "train"] == [1, 2, 3, 4, 5, 6]

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from core.data import MEAN, STD
+from core.training.data import MEAN, STD
 
 SIZE = 28
 BOX = 20
@@ -76,7 +76,7 @@ def center_of_mass(image: np.ndarray) -> tuple[float, float]:
 def _center_by_mass(image: np.ndarray) -> np.ndarray:
     """Shift by whole pixels so the center of mass lands on MNIST's center; what leaves is cut."""
     row, col = center_of_mass(image)
-    dy, dx = int(round(CENTER - row)), int(round(CENTER - col))
+    dy, dx = round(CENTER - row), round(CENTER - col)
     shifted = np.zeros_like(image)
     src_rows = slice(max(0, -dy), SIZE - max(0, dy))
     src_cols = slice(max(0, -dx), SIZE - max(0, dx))

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
 from core.config import TRAIN_IMAGES
 
 MEAN, STD = 0.1307, 0.3081
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
 
 # md5 of the decompressed IDX bytes: the checksums published with the original files.
 MNIST_FILES = {
@@ -92,7 +92,8 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
 
 
-def synthetic_uint8(train_size: int = TRAIN_IMAGES["synthetic"], test_size: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
+def synthetic_uint8(train_size: int = TRAIN_IMAGES["synthetic"], test_size: int = 200,
+                    seed: int = 0) -> dict[str, torch.Tensor]:
     """A tiny learnable stand-in for MNIST: one bright bar per class, plus noise."""
     gen = torch.Generator().manual_seed(seed)
 

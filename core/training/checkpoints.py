@@ -12,17 +12,17 @@ import torch
 from torch import nn
 
 from core.config import RunConfig
-from core.models import build_model
+from core.training.models import build_model
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or not a plain-weights file."""
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
-                    config: RunConfig, epoch: int, loss: float, accuracy: float) -> None:
-    """Write the labs' checkpoint fields plus the config; the old file survives a failed write."""
-    payload = {
+def checkpoint_payload(model: nn.Module, optimizer: torch.optim.Optimizer | None, config: RunConfig,
+                       epoch: int, loss: float, accuracy: float) -> dict:
+    """The labs' checkpoint fields plus the config, which alone rebuilds the model."""
+    return {
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else {},
         "epoch": epoch,
@@ -30,7 +30,12 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         "accuracy": accuracy,
         "config": config.to_dict(),
     }
-    write_atomically(path, payload)
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+                    config: RunConfig, epoch: int, loss: float, accuracy: float) -> None:
+    """Write a checkpoint; the old file survives a failed write."""
+    write_atomically(path, checkpoint_payload(model, optimizer, config, epoch, loss, accuracy))
 
 
 def write_atomically(path: Path, payload: dict) -> None:

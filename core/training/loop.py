@@ -3,56 +3,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Union
 
 import torch
 from torch import nn
 
-from core.config import RunConfig
-from core.data import Datasets, batches, random_shift
-from core.evaluation import loss_and_accuracy
-from core.models import build_model
-from core.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
-
+from core.config import RunConfig, steps_per_epoch
+from core.status import RunStatus
+from core.training.data import Datasets, batches, random_shift
+from core.training.evaluation import loss_and_accuracy
+from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, monitored
+from core.training.models import build_model
+from core.training.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
 
 # Cross-entropy this far above ln 10 (a uniform guess) does not come back: call it diverged.
 # Adam at lr 10 can keep its loss finite (1e6 and more) while it learns nothing.
 DIVERGED_LOSS = 100.0
 
 
-@dataclass(frozen=True)
-class BatchEnded:
-    step: int
-    epoch: int
-    loss: float
-    accuracy: float
-    lr: float
-    samples_per_s: float
-
-
-@dataclass(frozen=True)
-class EpochEnded:
-    epoch: int
-    step: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float | None
-    val_accuracy: float | None
-    lr: float
-    is_best: bool
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RunEnded:
-    reason: str  # finished, early_stopped, diverged, stopped
-    epochs_completed: int
-    step: int
-    message: str = ""
-
-
-Event = Union[BatchEnded, EpochEnded, RunEnded]
 
 
 @dataclass
@@ -73,9 +42,9 @@ def prepare(config: RunConfig, datasets: Datasets, device: torch.device) -> Trai
     seed_everything(config.seed)
     model = build_model(config).to(device)
     optimizer = build_optimizer(config, model)
-    steps_per_epoch = math.ceil(len(datasets.train) / config.batch_size)
-    scheduler = build_scheduler(config, optimizer, steps_per_epoch)
-    return TrainingState(model, optimizer, scheduler, steps_per_epoch)
+    steps = steps_per_epoch(len(datasets.train), config.batch_size)
+    scheduler = build_scheduler(config, optimizer, steps)
+    return TrainingState(model, optimizer, scheduler, steps)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
@@ -139,19 +108,18 @@ def train(config: RunConfig, datasets: Datasets, state: TrainingState,
         step, train_loss, train_accuracy = outcome
         val_loss, val_accuracy = _validate(state.model, datasets)
         if val_loss is not None and not math.isfinite(val_loss):
-            yield RunEnded("diverged", epoch - 1, step, f"validation loss became {val_loss}; try a lower lr")
+            yield RunEnded(RunStatus.DIVERGED, epoch - 1, step, f"validation loss became {val_loss}; try a lower lr")
             return
-        is_best = tracker.update(*((val_accuracy, val_loss) if val_loss is not None
-                                   else (train_accuracy, train_loss)))
+        is_best = tracker.update(*monitored(train_accuracy, train_loss, val_accuracy, val_loss))
         lr = current_lr(state.optimizer)
         step_scheduler_after_epoch(config, state.scheduler, val_loss)
         yield EpochEnded(epoch, step, train_loss, train_accuracy, val_loss, val_accuracy, lr, is_best,
                          time.perf_counter() - started)
         if config.patience and tracker.stale_epochs >= config.patience:
-            yield RunEnded("early_stopped", epoch, step, f"validation loss did not improve by more than "
+            yield RunEnded(RunStatus.EARLY_STOPPED, epoch, step, f"validation loss did not improve by more than "
                            f"{config.min_delta:g} for {tracker.stale_epochs} epochs")
             return
-    yield RunEnded("finished", config.epochs, step)
+    yield RunEnded(RunStatus.FINISHED, config.epochs, step)
 
 
 def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, criterion: nn.Module,
@@ -172,13 +140,13 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
             continue
         for event, size in zip(_drain(pending, step - len(pending.sizes) + 1, epoch), pending.sizes):
             if not math.isfinite(event.loss) or event.loss > DIVERGED_LOSS:
-                return RunEnded("diverged", epoch - 1, event.step,
+                return RunEnded(RunStatus.DIVERGED, epoch - 1, event.step,
                                 f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
             loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
             yield event
         pending = _Pending([], [], [], [], time.perf_counter())
         if should_stop is not None and should_stop():
-            return RunEnded("stopped", epoch - 1, step, "stopped on request")
+            return RunEnded(RunStatus.STOPPED, epoch - 1, step, "stopped on request")
     return step, loss_sum / len(datasets.train), correct_sum / len(datasets.train)
 
 

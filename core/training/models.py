@@ -1,7 +1,7 @@
 """Models by name: the labs' MLP and SimpleCNN, and a small fast CNN for CPUs."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from core.data import Split
+from core.training.data import Split
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Evaluation:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Evaluation":
+    def from_dict(cls, data: dict) -> Evaluation:
         wrong = [Misclassified(**m) for m in data["misclassified"]]
         return cls(**{**data, "misclassified": wrong})
 

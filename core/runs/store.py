@@ -2,54 +2,20 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator
 
 from core.config import RunConfig
-
-STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
-ACTIVE = ("queued", "running")
-# A worker beats every second; one silent for this long is taken for dead.
-HEARTBEAT_TIMEOUT_S = 30.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    ended_at REAL,
-    environment TEXT NOT NULL DEFAULT '{}',
-    tags TEXT NOT NULL DEFAULT '[]',
-    notes TEXT NOT NULL DEFAULT '',
-    summary TEXT NOT NULL DEFAULT '{}',
-    evaluation TEXT,
-    message TEXT NOT NULL DEFAULT '',
-    pid INTEGER,
-    heartbeat_at REAL,
-    stop_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    step INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    split TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value REAL,
-    wall_time REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
-"""
+from core.runs.queue import queue_order
+from core.runs.records import Environment, Metric, Run, RunSummary, normalize_tags
+from core.runs.schema import migrate
+from core.status import ACTIVE, RunStatus
+from core.training.evaluation import Evaluation
 
 
 class RunNotFound(KeyError):
@@ -60,74 +26,28 @@ class RunActive(RuntimeError):
     """The operation needs a run that is not queued or running."""
 
 
-class Metric(NamedTuple):
-    """One point: split is 'train' (per batch and per epoch), 'val' or 'test'."""
-    step: int
-    epoch: int
-    split: str
-    name: str
-    value: float | None
-    wall_time: float
-
-
-@dataclass(frozen=True)
-class Run:
-    id: str
-    name: str
-    config: dict
-    status: str
-    created_at: float
-    started_at: float | None
-    ended_at: float | None
-    environment: dict
-    tags: list[str]
-    notes: str
-    summary: dict
-    evaluation: dict | None
-    message: str
-    pid: int | None
-    heartbeat_at: float | None
-    stop_requested: bool
-
-    @property
-    def run_config(self) -> RunConfig:
-        return RunConfig.from_dict(self.config)
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at is None:
-            return None
-        return (self.ended_at or time.time()) - self.started_at
+def _json(text: str | None, default: Any) -> Any:
+    try:
+        return json.loads(text) if text else default
+    except ValueError:
+        return default
 
 
 def _row_to_run(row: sqlite3.Row) -> Run:
-    data = dict(row)
-    for key in ("config", "environment", "tags", "summary"):
-        data[key] = json.loads(data[key])
-    data["evaluation"] = json.loads(data["evaluation"]) if data["evaluation"] else None
-    data["stop_requested"] = bool(data["stop_requested"])
-    return Run(**data)
+    config, config_error = RunConfig.from_stored(_json(row["config"], {}))
+    return Run(
+        id=row["id"], name=row["name"], config=config, config_error=config_error,
+        status=RunStatus(row["status"]), created_at=row["created_at"], started_at=row["started_at"],
+        ended_at=row["ended_at"], environment=Environment.from_dict(_json(row["environment"], {})),
+        tags=tuple(_json(row["tags"], [])), notes=row["notes"],
+        summary=RunSummary.from_dict(_json(row["summary"], {})), message=row["message"], pid=row["pid"],
+        heartbeat_at=row["heartbeat_at"], stop_requested=bool(row["stop_requested"]),
+        evaluation_json=row["evaluation"])
 
 
 def new_run_id() -> str:
     """A sortable id made only of digits, letters and '-': safe as a folder name."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True while the process exists and is not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _switch_to_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
@@ -154,7 +74,7 @@ class RunStore:
         self.db_path = self.root / "runs.db"
         with self._connect() as db:
             _switch_to_wal(db)
-            db.executescript(SCHEMA)
+            migrate(db)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -188,18 +108,17 @@ class RunStore:
                 raise
 
     # --- runs -------------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = (),
-                   status: str = "queued") -> str:
+    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = ()) -> str:
+        """Store a new run as queued; returns its id."""
         run_id = new_run_id()
         with self._transaction() as db:
             db.execute("INSERT INTO runs (id, name, config, status, created_at, tags) VALUES (?,?,?,?,?,?)",
-                       (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), status,
-                        time.time(), json.dumps(sorted(set(tags)))))
+                       (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), RunStatus.QUEUED,
+                        time.time(), json.dumps(normalize_tags(tags))))
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
 
     def get_run(self, run_id: str) -> Run:
-        self.mark_dead_runs()
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
@@ -207,8 +126,7 @@ class RunStore:
         return _row_to_run(row)
 
     def list_runs(self) -> list[Run]:
-        """All runs, newest first; runs whose worker died are marked interrupted first."""
-        self.mark_dead_runs()
+        """All runs, newest first."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
         return [_row_to_run(row) for row in rows]
@@ -224,47 +142,57 @@ class RunStore:
         self._update(run_id, name=name)
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
-        self._update(run_id, tags=json.dumps(sorted({t.strip() for t in tags if t.strip()})))
+        self._update(run_id, tags=json.dumps(normalize_tags(tags)))
 
     def set_notes(self, run_id: str, notes: str) -> None:
         self._update(run_id, notes=notes)
 
-    def set_summary(self, run_id: str, summary: dict) -> None:
-        self._update(run_id, summary=json.dumps(summary))
+    def set_summary(self, run_id: str, summary: RunSummary) -> None:
+        self._update(run_id, summary=json.dumps(summary.to_dict()))
 
-    def set_evaluation(self, run_id: str, evaluation: dict) -> None:
-        self._update(run_id, evaluation=json.dumps(evaluation))
+    def set_evaluation(self, run_id: str, evaluation: Evaluation) -> None:
+        self._update(run_id, evaluation=json.dumps(evaluation.to_dict()))
 
-    def claim(self, run_id: str, pid: int, environment: dict) -> bool:
+    def claim(self, run_id: str, pid: int, environment: Environment = Environment()) -> bool:
         """Move a queued run to running for this worker; False if it is no longer queued."""
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
                 "UPDATE runs SET status='running', pid=?, started_at=?, heartbeat_at=?, environment=? "
                 "WHERE id=? AND status='queued' AND stop_requested=0",
-                (pid, now, now, json.dumps(environment), run_id))
+                (pid, now, now, json.dumps(environment.to_dict()), run_id))
         return cursor.rowcount == 1
 
     def assign_worker(self, run_id: str, pid: int) -> None:
         """Record the process that will run a queued run, so a dead one is noticed."""
         self._update(run_id, pid=pid, heartbeat_at=time.time())
 
-    def set_environment(self, run_id: str, environment: dict) -> None:
-        self._update(run_id, environment=json.dumps(environment))
+    def set_environment(self, run_id: str, environment: Environment) -> None:
+        self._update(run_id, environment=json.dumps(environment.to_dict()))
 
     def heartbeat(self, run_id: str) -> None:
         self._update(run_id, heartbeat_at=time.time())
 
-    def finish(self, run_id: str, status: str, message: str = "") -> None:
-        if status not in STATUSES or status in ACTIVE:
+    def finish(self, run_id: str, status: RunStatus, message: str = "") -> bool:
+        """Give an active run its final status; False (and nothing changed) if it had one already."""
+        if RunStatus(status).is_active:
             raise ValueError(f"status: {status!r} is not a final status")
-        self._update(run_id, status=status, message=message, ended_at=time.time())
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE runs SET status=?, message=?, ended_at=? WHERE id=? AND status IN (?, ?)",
+                                (RunStatus(status), message, time.time(), run_id, *ACTIVE))
+        return cursor.rowcount == 1
+
+    def active_runs(self) -> list[Run]:
+        """The queued and running runs."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE status IN (?, ?)", ACTIVE).fetchall()
+        return [_row_to_run(row) for row in rows]
 
     def next_queued(self) -> str | None:
-        with self._connect() as db:
-            row = db.execute("SELECT id FROM runs WHERE status='queued' AND stop_requested=0 "
-                             "ORDER BY created_at, id LIMIT 1").fetchone()
-        return row["id"] if row else None
+        """The run the queue takes next, if any."""
+        waiting = [run for run in queue_order(self.active_runs())
+                   if run.status == RunStatus.QUEUED and not run.stop_requested]
+        return waiting[0].id if waiting else None
 
     def request_stop(self, run_id: str) -> str:
         """Ask a run to stop. Returns what happened: 'requested', 'cancelled' or 'not active'.
@@ -295,31 +223,19 @@ class RunStore:
     def delete_run(self, run_id: str) -> None:
         """Delete a run, its metrics and its files. A queued or running run must be stopped first."""
         run = self.get_run(run_id)
-        if run.status in ACTIVE:
+        if run.is_active:
             raise RunActive(f"run {run.name!r} is {run.status}: stop it before deleting it")
         with self._transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
-    def mark_dead_runs(self) -> list[str]:
-        """Mark active runs whose worker process is gone (or silent) as interrupted."""
-        with self._connect() as db:
-            rows = db.execute("SELECT id, status, pid, heartbeat_at FROM runs "
-                              "WHERE status IN ('queued', 'running') AND pid IS NOT NULL").fetchall()
-        now, dead = time.time(), []
-        for row in rows:
-            # a queued run's worker may wait its turn without beating; only its process counts
-            silent = (row["status"] == "running" and row["heartbeat_at"] is not None
-                      and now - row["heartbeat_at"] > HEARTBEAT_TIMEOUT_S)
-            if not pid_alive(row["pid"]) or silent:
-                dead.append(row["id"])
-        for run_id in dead:
-            with self._transaction() as db:
-                db.execute("UPDATE runs SET status='interrupted', ended_at=?, message=? "
-                           "WHERE id=? AND status IN ('queued', 'running')",
-                           (now, "the worker process ended without finishing the run", run_id))
-        return dead
+    def mark_interrupted(self, run_id: str, message: str) -> bool:
+        """An active run whose worker is gone ends as interrupted; False if it had ended already."""
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE runs SET status=?, ended_at=?, message=? WHERE id=? AND status IN (?, ?)",
+                                (RunStatus.INTERRUPTED, time.time(), message, run_id, *ACTIVE))
+        return cursor.rowcount == 1
 
     # --- metrics ----------------------------------------------------------------------------
     def add_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:

@@ -1,13 +1,12 @@
 """Metric series for charts: a table of points, x axes, smoothing and downsampling."""
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from core.store import Metric
+from core.runs.records import Metric
 
 X_AXES = ("step", "epoch", "wall_time")
 MAX_POINTS = 2000
@@ -51,19 +50,20 @@ def is_per_epoch(split: str, name: str) -> bool:
 
 
 def smooth_ema(values: Iterable[float], weight: float) -> np.ndarray:
-    """TensorBoard's debiased exponential moving average; weight 0 returns the values unchanged."""
+    """TensorBoard's debiased exponential moving average; weight 0 returns the values unchanged.
+
+    pandas' ewm(adjust=True) is that average (to 1e-15) and 14x faster than a Python loop over
+    17,000 points (benchmarks.library_swaps). Non-finite values stay as they are, visible, and do
+    not poison the points after them.
+    """
     if not 0.0 <= weight < 1.0:
         raise ValueError(f"weight: must be in [0, 1), got {weight}")
-    smoothed, last, count = [], 0.0, 0
-    for value in np.asarray(values, dtype=float).tolist():  # Python floats: far faster than numpy scalars
-        if not math.isfinite(value):
-            smoothed.append(value)  # a gap or inf stays visible and does not poison what follows
-            continue
-        last = last * weight + (1.0 - weight) * value
-        count += 1
-        # the average starts at 0; dividing by (1 - weight^count) removes that pull toward 0
-        smoothed.append(last / (1.0 - weight ** count))
-    return np.array(smoothed, dtype=float)
+    y = np.array(values, dtype=float)
+    if weight == 0.0 or len(y) == 0:
+        return y
+    finite = np.isfinite(y)
+    y[finite] = pd.Series(y[finite]).ewm(alpha=1.0 - weight, adjust=True).mean().to_numpy()
+    return y
 
 
 def downsample_minmax(x: Iterable[float], y: Iterable[float],

@@ -1,0 +1,29 @@
+"""Command line: `python -m core <command>`. The only place that prints."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.cli import evaluate, runs, train
+from core.config import ConfigError
+from core.training.checkpoints import CheckpointError
+from core.training.data import DataError
+
+COMMANDS = (train, evaluate, runs)  # each module adds its subcommands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Train and test MNIST models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, CheckpointError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

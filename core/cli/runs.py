@@ -1,0 +1,40 @@
+"""`python -m core runs`, `presets` and `worker`: list what is stored and known, drain the queue."""
+from __future__ import annotations
+
+import argparse
+
+from core.presets import PRESETS
+from core.runs import supervisor
+from core.runs.store import RunStore
+from core.training.data import DEFAULT_DATA_DIR
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    listing = commands.add_parser("runs", help="list the runs in a store")
+    listing.add_argument("--runs", default="runs")
+    listing.set_defaults(handler=command_runs)
+    presets = commands.add_parser("presets", help="list the presets with their measured figures")
+    presets.set_defaults(handler=command_presets)
+    worker = commands.add_parser("worker", help="run queued runs (started by the dashboard)")
+    worker.add_argument("--runs", default="runs")
+    worker.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    worker.set_defaults(handler=command_worker)
+
+
+def command_runs(args: argparse.Namespace) -> int:
+    for run in supervisor.list_runs(RunStore(args.runs)):
+        test = run.summary.test_accuracy
+        print(f"{run.id}  {run.status:<13} {run.config.model:<8} "
+              f"{'' if test is None else f'{test:.2%}':>7}  {run.name}")
+    return 0
+
+
+def command_presets(args: argparse.Namespace) -> int:
+    for name, preset in PRESETS.items():
+        print(f"{name}: {preset.title}\n    {preset.description}")
+    return 0
+
+
+def command_worker(args: argparse.Namespace) -> int:
+    supervisor.drain_queue(RunStore(args.runs), args.data_dir)
+    return 0

@@ -1,0 +1,126 @@
+"""`python -m core train`: one run into the store, with a progress bar, a preset or any setting."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import time
+from typing import TextIO
+
+from tqdm import tqdm
+
+from core.config import CHOICES, RunConfig
+from core.presets import PRESETS
+from core.runs.progress import StepTime, describe, progress
+from core.runs.store import RunStore
+from core.runs.supervisor import execute_run
+from core.runs.trial import TrialItem
+from core.status import RunStatus
+from core.training.data import DEFAULT_DATA_DIR
+from core.training.events import BatchEnded, EpochEnded, RunEnded
+
+
+def config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One --flag per RunConfig field; only the flags given are set (they override a preset)."""
+    for field in dataclasses.fields(RunConfig):
+        flag, default = "--" + field.name.replace("_", "-"), field.default
+        given_only = dict(dest=field.name, default=argparse.SUPPRESS)
+        if field.name == "hidden_sizes":
+            parser.add_argument(flag, type=int, nargs="+", help=f"default: {' '.join(map(str, default))}",
+                                **given_only)
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default: {default}",
+                                **given_only)
+        elif field.name in CHOICES:
+            # validated by RunConfig, which names the field in one line; argparse's choices would not
+            parser.add_argument(flag, metavar="{" + ",".join(CHOICES[field.name]) + "}",
+                                help=f"one of {', '.join(CHOICES[field.name])}; default: {default}", **given_only)
+        elif field.name == "train_samples":
+            parser.add_argument(flag, type=int, help="use only this many training images (default: all)",
+                                **given_only)
+        else:
+            parser.add_argument(flag, type=type(default), help=f"default: {default}", **given_only)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train one run into the run store")
+    train.add_argument("--preset", choices=list(PRESETS), help="start from a preset's settings; any setting "
+                       "given as well overrides it (see `python -m core presets`)")
+    config_arguments(train)
+    train.add_argument("--name", default="", help="run name")
+    train.add_argument("--tags", nargs="*", default=[], help="run tags")
+    train.add_argument("--runs", default="runs", help="run store folder (default: runs)")
+    train.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    train.set_defaults(handler=command_train)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The preset's config (or the defaults) with every setting given on the command line."""
+    base = PRESETS[args.preset].config if args.preset else RunConfig()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
+    return RunConfig(**{**base.to_dict(), **given})
+
+
+class ProgressBar:
+    """A tqdm bar over the run's steps, with the same progress line and ETA as the Train page."""
+
+    def __init__(self, config: RunConfig, out: TextIO = sys.stderr):
+        self.config, self.out = config, out
+        self.first: StepTime | None = None
+        self.bar = tqdm(total=None, file=out, unit="step", dynamic_ncols=True, leave=False,
+                        disable=not out.isatty(), bar_format="{l_bar}{bar}| {postfix}")
+
+    def update(self, item: TrialItem) -> None:
+        if isinstance(item, BatchEnded):
+            self._batch(item)
+        elif isinstance(item, EpochEnded):
+            self.bar.write(epoch_line(item, self.config), file=self.out)
+        elif isinstance(item, RunEnded):
+            self.bar.close()
+            print(f"run ended: {item.reason.label}{' - ' + item.message if item.message else ''}",
+                  file=self.out, flush=True)
+
+    def _batch(self, event: BatchEnded) -> None:
+        if self.bar.disable:
+            return
+        now = StepTime(event.step, time.time())
+        self.first = self.first or now
+        shown = progress(self.config, RunStatus.RUNNING, self.first, now, event.epoch, event.samples_per_s)
+        self.bar.total = shown.total_steps
+        self.bar.set_postfix_str(f"{describe(shown)} - loss {event.loss:.4f} acc {event.accuracy:.2%}",
+                                 refresh=False)
+        self.bar.update(event.step - self.bar.n)  # tqdm redraws at most every 0.1 s
+
+
+def epoch_line(event: EpochEnded, config: RunConfig) -> str:
+    val = (f" val_loss {event.val_loss:.4f} val_acc {event.val_accuracy:.2%}"
+           if event.val_loss is not None else "")
+    best = " (best)" if event.is_best else ""
+    return (f"epoch {event.epoch}/{config.epochs} train_loss {event.train_loss:.4f} "
+            f"train_acc {event.train_accuracy:.2%}{val} {event.seconds:.1f}s{best}")
+
+
+def command_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    store = RunStore(args.runs)
+    run_id = store.create_run(config, name=args.name, tags=args.tags)
+    print(f"run {run_id} in {store.root}", flush=True)
+    # Ctrl-C asks for a stop: the run ends cleanly with its checkpoints
+    signal.signal(signal.SIGINT, lambda *_: store.request_stop(run_id))
+    status = execute_run(store, run_id, args.data_dir, on_item=ProgressBar(config).update)
+    print_outcome(store, run_id)
+    return 0 if status.completed or status == RunStatus.STOPPED else 1
+
+
+def print_outcome(store: RunStore, run_id: str) -> None:
+    run = store.get_run(run_id)
+    print(f"status: {run.status}{' - ' + run.message if run.message else ''}")
+    summary = run.summary
+    for key, value in (("best_epoch", summary.best_epoch), ("best_val_accuracy", summary.best_val_accuracy),
+                       ("test_accuracy", summary.test_accuracy), ("test_loss", summary.test_loss)):
+        if value is not None:
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    best = store.checkpoint_path(run_id, "best")
+    if best.exists():
+        print(f"best checkpoint: {best}")

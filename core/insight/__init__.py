@@ -1,0 +1,1 @@
+"""Insight: what a trained model makes of an input (predictions, saliency, drawn-digit preprocessing)."""

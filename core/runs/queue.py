@@ -1,0 +1,13 @@
+"""The order in which active runs train: the running one, then the queued ones, oldest first."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from core.runs.records import Run
+from core.status import RunStatus
+
+
+def queue_order(runs: Iterable[Run]) -> list[Run]:
+    """The active runs in the order they train; ended runs are left out."""
+    active = [run for run in runs if run.is_active]
+    return sorted(active, key=lambda run: (run.status != RunStatus.RUNNING, run.created_at, run.id))

@@ -1,0 +1,124 @@
+"""What readers of the run store get: typed records, read leniently so older runs still open."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Mapping, NamedTuple, TypeVar
+
+from core.config import RunConfig
+from core.status import RunStatus
+from core.training.evaluation import Evaluation
+
+T = TypeVar("T")
+
+
+class Metric(NamedTuple):
+    """One point: split is 'train' (per batch and per epoch), 'val' or 'test'."""
+    step: int
+    epoch: int
+    split: str
+    name: str
+    value: float | None
+    wall_time: float
+
+
+def known_fields(cls: type[T], data: Mapping[str, Any] | None) -> T:
+    """A dataclass from a stored dict: unknown keys dropped, missing ones defaulted."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in (data or {}).items() if key in names})
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's outcome, written when it ends."""
+    end_reason: RunStatus | None = None
+    epochs_completed: int = 0
+    steps: int = 0
+    best_epoch: int | None = None
+    best_val_accuracy: float | None = None
+    best_val_loss: float | None = None
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.end_reason is not None:
+            object.__setattr__(self, "end_reason", RunStatus(self.end_reason))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "RunSummary":
+        return known_fields(cls, data)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where and with what a run trained."""
+    torch: str = ""
+    device: str = ""
+    seed: int | None = None
+    parameters: int | None = None
+    threads: int | None = None
+    python: str = ""
+    pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "Environment":
+        return known_fields(cls, data)
+
+
+def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags trimmed, without empties or repeats, sorted: 'b, a,,a ' -> ('a', 'b')."""
+    return tuple(sorted({tag.strip() for tag in tags if tag.strip()}))
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Tags as a user types them, comma separated."""
+    return normalize_tags(text.split(","))
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    name: str
+    config: RunConfig
+    config_error: str | None  # why the stored settings no longer validate; such a run cannot train
+    status: RunStatus
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    environment: Environment
+    tags: tuple[str, ...]
+    notes: str
+    summary: RunSummary
+    message: str
+    pid: int | None
+    heartbeat_at: float | None
+    stop_requested: bool
+    evaluation_json: str | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def evaluation(self) -> Evaluation | None:
+        """The test evaluation, parsed when first read: it is the largest part of a stored run."""
+        try:
+            return Evaluation.from_dict(json.loads(self.evaluation_json)) if self.evaluation_json else None
+        except (TypeError, KeyError, ValueError):  # written by another version: shown as not evaluated
+            return None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status.is_active
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds trained: to the end, or until now for a run still going."""
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at

@@ -1,0 +1,1 @@
+"""Training: MNIST in memory, the models, optimizers, the generator loop, evaluation and checkpoints."""

@@ -1,0 +1,53 @@
+"""What the training generator yields: small frozen records of plain values."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.status import RunStatus
+
+
+@dataclass(frozen=True)
+class BatchEnded:
+    step: int
+    epoch: int
+    loss: float
+    accuracy: float
+    lr: float
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float
+    is_best: bool
+    seconds: float
+
+    @property
+    def monitored(self) -> tuple[float, float]:
+        """(accuracy, loss) that pick the best epoch and go into its checkpoint."""
+        return monitored(self.train_accuracy, self.train_loss, self.val_accuracy, self.val_loss)
+
+
+def monitored(train_accuracy: float, train_loss: float, val_accuracy: float | None,
+              val_loss: float | None) -> tuple[float, float]:
+    """Validation's (accuracy, loss) where there is a validation set, else training's."""
+    if val_accuracy is None or val_loss is None:
+        return train_accuracy, train_loss
+    return val_accuracy, val_loss
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    reason: RunStatus  # finished, early_stopped, diverged or stopped
+    epochs_completed: int
+    step: int
+    message: str = ""
+
+
+Event = BatchEnded | EpochEnded | RunEnded
