@@ -1,7 +1,11 @@
 """Entry point: `streamlit run streamlit_app.py`. Only routes to the pages."""
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="MNIST Lab", page_icon=":material/neurology:", layout="wide")
+# a file of our own: a :material/...: page icon is fetched from a font server, which fails offline
+ICON = Path(__file__).resolve().parent / "ui" / "static" / "icon.png"
+st.set_page_config(page_title="MNIST Lab", page_icon=str(ICON), layout="wide")
 pages = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),

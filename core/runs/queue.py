@@ -1,7 +1,7 @@
 """The order in which active runs train: the running one, then the queued ones, oldest first."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from core.runs.records import Run
 from core.status import RunStatus

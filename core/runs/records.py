@@ -4,9 +4,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from core.config import RunConfig
 from core.status import RunStatus
@@ -51,7 +52,7 @@ class RunSummary:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "RunSummary":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RunSummary:
         return known_fields(cls, data)
 
 
@@ -70,7 +71,7 @@ class Environment:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "Environment":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Environment:
         return known_fields(cls, data)
 
 

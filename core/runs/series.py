@@ -1,7 +1,7 @@
 """Metric series for charts: a table of points, x axes, smoothing and downsampling."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd

@@ -6,9 +6,10 @@ import secrets
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from core.config import RunConfig
 from core.runs.queue import queue_order
@@ -153,14 +154,14 @@ class RunStore:
     def set_evaluation(self, run_id: str, evaluation: Evaluation) -> None:
         self._update(run_id, evaluation=json.dumps(evaluation.to_dict()))
 
-    def claim(self, run_id: str, pid: int, environment: Environment = Environment()) -> bool:
+    def claim(self, run_id: str, pid: int, environment: Environment | None = None) -> bool:
         """Move a queued run to running for this worker; False if it is no longer queued."""
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
                 "UPDATE runs SET status='running', pid=?, started_at=?, heartbeat_at=?, environment=? "
                 "WHERE id=? AND status='queued' AND stop_requested=0",
-                (pid, now, now, json.dumps(environment.to_dict()), run_id))
+                (pid, now, now, json.dumps((environment or Environment()).to_dict()), run_id))
         return cursor.rowcount == 1
 
     def assign_worker(self, run_id: str, pid: int) -> None:

@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -94,12 +94,11 @@ def launch(store: RunStore, config: RunConfig, name: str = "", tags: tuple[str, 
            data_dir: Path | str = DEFAULT_DATA_DIR) -> str:
     """Queue a run and start a detached worker process for it; returns the run id."""
     run_id = store.create_run(config, name=name, tags=tags)
-    log = open(store.root / "worker.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core", "worker", "--runs", str(store.root), "--data-dir", str(data_dir)],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)  # its own session: a rerun or restart of the app does not kill it
-    log.close()
+    with open(store.root / "worker.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core", "worker", "--runs", str(store.root), "--data-dir", str(data_dir)],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)  # its own session: a rerun or restart of the app does not kill it
     store.assign_worker(run_id, process.pid)
     return run_id
 

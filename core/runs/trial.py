@@ -8,9 +8,9 @@ from __future__ import annotations
 import copy
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Union
 
 import torch
 
