@@ -1,9 +1,14 @@
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from core.cli import build_parser
+from core.cli.train import config_from_args
+from core.config import CHOICES, RunConfig
+from core.presets import PRESETS
 from core.runs.store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,3 +64,31 @@ def test_the_labs_cnn_reaches_98_percent_in_one_epoch_from_the_cli(tmp_path):
     assert (runs / run.id / "best.pt").exists() and (runs / run.id / "epoch_001.pt").exists()
     metrics, _ = RunStore(runs).read_metrics(run.id)
     assert sum(1 for m in metrics if m.name == "loss" and m.split == "train") == 860
+
+
+def parsed_config(*args: str):
+    return config_from_args(build_parser().parse_args(["train", *args]))
+
+
+def test_a_preset_gives_its_settings_and_any_setting_given_overrides_it():
+    preset = PRESETS["quick-mlp"].config
+    assert parsed_config("--preset", "quick-mlp") == preset
+    overridden = parsed_config("--preset", "quick-mlp", "--lr", "0.02", "--no-nesterov", "--dataset", "synthetic",
+                               "--val-size", "100")
+    assert overridden == replace(preset, lr=0.02, dataset="synthetic", val_size=100)
+    assert parsed_config("--lr", "0.02", "--preset", "quick-mlp").lr == 0.02  # wherever the flag stands
+    assert parsed_config() == RunConfig()  # no preset: the defaults
+
+
+def test_help_lists_the_allowed_values_of_every_choice_field():
+    text = cli("train", "--help").stdout
+    for field, allowed in CHOICES.items():
+        assert f"--{field.replace('_', '-')} {{{','.join(allowed)}}}" in text, field
+    assert "{" + ",".join(PRESETS) + "}" in text
+
+
+def test_presets_are_listed_with_their_measured_figures():
+    result = cli("presets")
+    assert result.returncode == 0
+    for name, preset in PRESETS.items():
+        assert f"{name}: {preset.title}" in result.stdout and preset.description in result.stdout

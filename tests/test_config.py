@@ -1,8 +1,10 @@
 import json
+import math
 
 import pytest
 
-from core.config import ConfigError, RunConfig
+from core.config import ConfigError, RunConfig, nesterov_applies, planned_steps, training_images
+from core.training.data import build_datasets
 
 
 def test_defaults_are_the_labs_recipe():
@@ -55,3 +57,38 @@ def test_unknown_setting_is_refused_by_name():
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         RunConfig().lr = 1.0
+
+
+def test_a_stored_config_is_read_leniently_and_says_why_it_no_longer_validates():
+    old = {**RunConfig(model="mlp").to_dict(), "colour": "blue"}  # a key this version does not know
+    del old["dataset"]  # a key an older version did not write
+    config, problem = RunConfig.from_stored(old)
+    assert (config.model, config.dataset, problem) == ("mlp", "mnist", None)
+    config, problem = RunConfig.from_stored({"model": "mlp", "epochs": 500})
+    assert config.epochs == 500 and problem == "epochs: must be from 1 to 100, got 500"
+    config, problem = RunConfig.from_stored({"hidden_sizes": 5})
+    assert config.hidden_sizes == 5 and problem.startswith("stored settings are malformed")
+
+
+@pytest.mark.parametrize("optimizer, momentum, applies", [("sgd", 0.9, True), ("sgd", 0.0, False),
+                                                          ("adam", 0.9, False), ("rmsprop", 0.9, False)])
+def test_nesterov_applies_to_sgd_with_momentum_only(optimizer, momentum, applies):
+    assert nesterov_applies(optimizer, momentum) is applies
+    if applies:
+        assert RunConfig(optimizer=optimizer, momentum=momentum, nesterov=True).nesterov
+    else:
+        with pytest.raises(ConfigError, match="nesterov"):
+            RunConfig(optimizer=optimizer, momentum=momentum, nesterov=True)
+
+
+@pytest.mark.parametrize("values, images", [
+    ({}, 55_000), ({"val_size": 0}, 60_000), ({"train_samples": 1000}, 1000),
+    ({"dataset": "synthetic", "val_size": 100}, 500), ({"dataset": "synthetic", "val_size": 100,
+                                                        "train_samples": 10_000}, 500)])
+def test_planned_steps_match_the_batches_the_datasets_give(synthetic_arrays, values, images):
+    config = RunConfig(batch_size=64, epochs=3, **values)
+    assert training_images(config) == images
+    assert planned_steps(config) == 3 * math.ceil(images / 64)
+    if config.dataset == "synthetic":  # the data loader's own count agrees
+        data = build_datasets(synthetic_arrays, config.val_size, config.seed, config.train_samples)
+        assert len(data.train) == images

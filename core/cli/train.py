@@ -10,7 +10,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from core.config import CHOICES, RunConfig
+from core.config import CHOICES, RunConfig, planned_steps
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
@@ -19,6 +19,8 @@ from core.runs.trial import TrialItem
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 from core.training.events import BatchEnded, EpochEnded, RunEnded
+
+REDRAW_S = 0.25
 
 
 def config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +70,9 @@ class ProgressBar:
     def __init__(self, config: RunConfig, out: TextIO = sys.stderr):
         self.config, self.out = config, out
         self.first: StepTime | None = None
-        self.bar = tqdm(total=None, file=out, unit="step", dynamic_ncols=True, leave=False,
-                        disable=not out.isatty(), bar_format="{l_bar}{bar}| {postfix}")
+        self.last_postfix = 0.0
+        self.bar = tqdm(total=planned_steps(config), file=out, unit="step", dynamic_ncols=True, leave=False,
+                        disable=not out.isatty(), mininterval=REDRAW_S, bar_format="{l_bar}{bar}| {postfix}")
 
     def update(self, item: TrialItem) -> None:
         if isinstance(item, BatchEnded):
@@ -84,13 +87,16 @@ class ProgressBar:
     def _batch(self, event: BatchEnded) -> None:
         if self.bar.disable:
             return
-        now = StepTime(event.step, time.time())
-        self.first = self.first or now
-        shown = progress(self.config, RunStatus.RUNNING, self.first, now, event.epoch, event.samples_per_s)
-        self.bar.total = shown.total_steps
-        self.bar.set_postfix_str(f"{describe(shown)} - loss {event.loss:.4f} acc {event.accuracy:.2%}",
-                                 refresh=False)
-        self.bar.update(event.step - self.bar.n)  # tqdm redraws at most every 0.1 s
+        now = time.time()
+        self.first = self.first or StepTime(event.step, now)
+        if now - self.last_postfix >= REDRAW_S:  # the line is built only when it will be drawn
+            self.last_postfix = now
+            shown = progress(self.config, RunStatus.RUNNING, self.first, StepTime(event.step, now), event.epoch,
+                             event.samples_per_s)
+            self.bar.total = shown.total_steps
+            self.bar.set_postfix_str(f"{describe(shown)} - loss {event.loss:.4f} acc {event.accuracy:.2%}",
+                                     refresh=False)
+        self.bar.update(event.step - self.bar.n)
 
 
 def epoch_line(event: EpochEnded, config: RunConfig) -> str:
