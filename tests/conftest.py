@@ -1,17 +1,15 @@
 """Shared fixtures: a run store in a temporary folder and the tiny synthetic dataset."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from core.config import RunConfig
 from core.runs.store import RunStore
 from core.training.data import build_datasets, synthetic_uint8
+from tests import app_server
 
 
 @pytest.fixture
@@ -45,3 +43,17 @@ def tiny_config() -> RunConfig:
 @pytest.fixture
 def tiny_data(synthetic_arrays, tiny_config):
     return build_datasets(synthetic_arrays, tiny_config.val_size, tiny_config.seed)
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory) -> Path:
+    """The runs folder of the session's app server."""
+    return tmp_path_factory.mktemp("app-runs")
+
+
+@pytest.fixture(scope="session")
+def app(runs_dir: Path):
+    """The session's one app server, started on first use (browser and reliability tests share it)."""
+    server = app_server.start(runs_dir)
+    yield server
+    app_server.stop(server)

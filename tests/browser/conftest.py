@@ -3,16 +3,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
+from playwright.sync_api import expect
 
 from core.config import RunConfig
 from core.runs.store import RunStore
@@ -23,49 +18,13 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+# what the page shows comes from the server's script runs: on a loaded machine they take seconds, so
+# every expect() waits up to this long for its state (a ceiling, never a pause)
+expect.set_options(timeout=30_000)
 SCROLL_HEIGHT = """() => {
     const main = document.querySelector('[data-testid="stMain"]');
     return Math.max(main ? main.scrollHeight : 0, document.documentElement.scrollHeight);
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer at {url} within {timeout:.0f}s")
-
-
-def stop_workers(runs: Path) -> None:
-    """Workers run in their own sessions, so they outlive the server: end them here."""
-    if not (runs / "runs.db").exists():
-        return
-    store = RunStore(runs)
-    for run in store.list_runs():
-        if run.status in ("queued", "running") and run.pid:
-            try:
-                os.kill(run.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-@pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("browser-runs")
 
 
 @pytest.fixture(scope="session")
@@ -88,26 +47,8 @@ def train_run(runs_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def app_url(runs_dir: Path):
-    port = free_port()
-    env = {**os.environ, "MNIST_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
-    log = open(runs_dir.parent / "streamlit.log", "w")  # noqa: SIM115 - open for the server's whole life
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        stop_workers(runs_dir)
-        log.close()
+def app_url(app) -> str:
+    return app.url
 
 
 @pytest.fixture(scope="session")

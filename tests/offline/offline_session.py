@@ -15,9 +15,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_healthy  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from streamlit_ui import badge, open_page  # noqa: E402
+
+from tests.app_server import free_port, wait_until_healthy  # noqa: E402
 
 PAGES = {"Train": "", "Runs": "runs", "Draw": "draw"}
 

@@ -1,28 +1,18 @@
 """Issue 6, case 11: the app started as the README says (`streamlit run streamlit_app.py`, settings
-from .streamlit/config.toml; only a free port and headless added) listens on 127.0.0.1 only and
-has Streamlit's XSRF protection on."""
+from .streamlit/config.toml; only a free port and headless added: the session's shared server of
+tests/app_server.py) listens on 127.0.0.1 only and has Streamlit's XSRF protection on."""
 from __future__ import annotations
 
 import os
 import re
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from reliability_helpers import REPO
 
 LISTEN = "0A"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def decode_address(hex_address: str) -> tuple[str, int]:
@@ -61,18 +51,9 @@ def other_local_addresses() -> list[str]:
     return sorted(a for a in found if not a.startswith("127."))
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"streamlit exited early:\n{log.read_text()}"
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return response.headers
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"streamlit did not answer within {timeout:.0f}s:\n{log.read_text()}")
+def health_headers(url: str):
+    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as response:
+        return response.headers
 
 
 def put_upload(url: str, headers: dict[str, str]) -> int:
@@ -85,31 +66,16 @@ def put_upload(url: str, headers: dict[str, str]) -> int:
         return err.code
 
 
-@pytest.fixture
-def app(tmp_path, reaper):
-    port = free_port()
-    log = tmp_path / "streamlit.log"
-    env = {**os.environ, "MNIST_RUNS_DIR": str(tmp_path / "runs")}
-    with open(log, "w") as out:
-        process = reaper.popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-                                "--server.port", str(port), "--server.headless", "true"],
-                               cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    health_headers = wait_until_healthy(url, process, log)
-    yield url, port, process, health_headers
-
-
 def test_the_app_listens_on_localhost_only(app):
-    _url, port, process, _ = app
-    assert listening_sockets(process.pid) == [("127.0.0.1", port)]
+    assert listening_sockets(app.process.pid) == [("127.0.0.1", app.port)]
     for address in other_local_addresses():  # reachable from the network it would be here
         with pytest.raises(ConnectionRefusedError):
-            socket.create_connection((address, port), timeout=5).close()
+            socket.create_connection((address, app.port), timeout=5).close()
 
 
 def test_the_app_has_xsrf_protection_on(app):
-    url, _, _, health_headers = app
-    cookies = health_headers.get_all("Set-Cookie") or []
+    url = app.url
+    cookies = health_headers(url).get_all("Set-Cookie") or []
     token = [c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("_streamlit_xsrf=")]
     assert token, f"no XSRF cookie set: {cookies}"
     # an upload without the token is refused for that reason (unprotected, it would get 400: no session)
