@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import evaluate, runs, train
+from core.cli import evaluate, export, runs, train
 from core.config import ConfigError
+from core.labs.onnx_export import OnnxExportError
 from core.training.checkpoints import CheckpointError
 from core.training.data import DataError
 
-COMMANDS = (train, evaluate, runs)  # each module adds its subcommands
+COMMANDS = (train, evaluate, runs, export)  # each module adds its subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, CheckpointError, DataError) as err:
+    except (ConfigError, CheckpointError, DataError, OnnxExportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

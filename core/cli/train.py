@@ -6,19 +6,22 @@ import dataclasses
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
 
 from core.config import CHOICES, RunConfig, planned_steps
+from core.labs.tensorboard import LiveTensorBoard
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
-from core.training.data import DEFAULT_DATA_DIR
+from core.training.data import DEFAULT_DATA_DIR, DataError
 from core.training.events import BatchEnded, EpochEnded, RunEnded
+from core.training.tabular import MAX_CSV_MB, ONE_HOT_MAX_VALUES, describe_table, read_table, split_size
 
 REDRAW_S = 0.25
 
@@ -28,6 +31,8 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(RunConfig):
         flag, default = "--" + field.name.replace("_", "-"), field.default
         given_only = dict(dest=field.name, default=argparse.SUPPRESS)
+        if field.name == "csv":
+            continue  # a table comes with --csv FILE --target COLUMN (table_arguments)
         if field.name == "hidden_sizes":
             parser.add_argument(flag, type=int, nargs="+", help=f"default: {' '.join(map(str, default))}",
                                 **given_only)
@@ -50,6 +55,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--preset", choices=list(PRESETS), help="start from a preset's settings; any setting "
                        "given as well overrides it (see `python -m core presets`)")
     config_arguments(train)
+    table_arguments(train)
+    train.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into "
+                       "DIR/<run> as the run goes (open them with `tensorboard --logdir DIR`)")
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--tags", nargs="*", default=[], help="run tags")
     train.add_argument("--runs", default="runs", help="run store folder (default: runs)")
@@ -57,11 +65,59 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=command_train)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The preset's config (or the defaults) with every setting given on the command line."""
+def table_arguments(parser: argparse.ArgumentParser) -> None:
+    """A CSV file of your own instead of MNIST: the file, its target column and the feature columns."""
+    table = parser.add_argument_group("your own CSV data (instead of MNIST; an MLP trains on it)")
+    table.add_argument("--csv", metavar="FILE", help=f"a CSV file of at most {MAX_CSV_MB} MB, one row per example")
+    table.add_argument("--target", metavar="COLUMN", help="the column of class labels to predict")
+    table.add_argument("--features", metavar="COLUMN", nargs="+", help="the input columns (default: all others)")
+    table.add_argument("--one-hot", metavar="COLUMN", nargs="+", default=[],
+                       help=f"text columns of at most {ONE_HOT_MAX_VALUES} values to encode as one 0/1 column each")
+    table.add_argument("--drop-missing", action="store_true", help="leave out rows with a missing value")
+    table.add_argument("--test-size", type=int, metavar="ROWS", help="rows held out for testing (default: 15%%); "
+                       "--val-size sets the validation rows (default: 15%%)")
+
+
+def config_from_args(args: argparse.Namespace, table: bytes | None = None) -> RunConfig:
+    """The preset's config (or the defaults) with every setting given on the command line.
+
+    With --csv, table is the file's bytes: checked here, and the run trains an MLP on them.
+    """
     base = PRESETS[args.preset].config if args.preset else RunConfig()
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
+    if table is not None:
+        given = {**given, **table_settings(args, table, given)}
     return RunConfig(**{**base.to_dict(), **given})
+
+
+def read_csv_argument(args: argparse.Namespace) -> bytes | None:
+    """The bytes of --csv FILE, read once (what is checked is what is kept), or None without --csv."""
+    if not getattr(args, "csv", None):
+        return None
+    if not args.target:
+        raise DataError("--csv needs --target COLUMN: the column of class labels to predict")
+    try:
+        return Path(args.csv).read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read {args.csv}: {err.strerror or err}") from None
+
+
+def table_settings(args: argparse.Namespace, data: bytes, given: dict) -> dict:
+    """The settings a CSV brings: its checked table, an MLP, and 15% validation rows unless given."""
+    name = Path(args.csv).name
+    features = tuple(args.features or [c for c in read_table(data).columns if c != args.target])
+    table, checked = describe_table(data, name, args.target, features, tuple(args.one_hot), args.drop_missing)
+    if table is None:
+        raise DataError(f"{name} cannot train as chosen:\n" + "\n".join(
+            f"  - {problem.message}{FLAG_HINTS.get(problem.fix, '').format(' '.join(problem.columns))}"
+            for problem in checked.problems))
+    if args.test_size is not None:
+        table = dataclasses.replace(table, test_size=args.test_size)
+    val_size = given.get("val_size", split_size(table.rows, 0.15))
+    return {"dataset": "csv", "csv": table, "model": "mlp", "augment_shift": 0, "val_size": val_size}
+
+
+FLAG_HINTS = {"one_hot": " (to encode it: --one-hot {})", "drop_missing": " (to leave them out: --drop-missing)"}
 
 
 class ProgressBar:
@@ -108,13 +164,23 @@ def epoch_line(event: EpochEnded, config: RunConfig) -> str:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    table = read_csv_argument(args)
+    config = config_from_args(args, table)
     store = RunStore(args.runs)
+    if table is not None:
+        store.add_table(table)
     run_id = store.create_run(config, name=args.name, tags=args.tags)
     print(f"run {run_id} in {store.root}", flush=True)
     # Ctrl-C asks for a stop: the run ends cleanly with its checkpoints
     signal.signal(signal.SIGINT, lambda *_: store.request_stop(run_id))
-    status = execute_run(store, run_id, args.data_dir, on_item=ProgressBar(config).update)
+    consumers = [ProgressBar(config).update]
+    live = LiveTensorBoard(args.tensorboard, store.get_run(run_id)) if args.tensorboard else None
+    if live is not None:
+        consumers.append(live.record)
+        print(f"TensorBoard events in {live.folder}", flush=True)
+    status = execute_run(store, run_id, args.data_dir, on_item=lambda item: [use(item) for use in consumers])
+    if live is not None:
+        live.close(store.get_run(run_id))
     print_outcome(store, run_id)
     return 0 if status.completed or status == RunStatus.STOPPED else 1
 

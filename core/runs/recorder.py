@@ -33,6 +33,13 @@ def event_metrics(event: Event, now: float) -> list[Metric]:
     return []
 
 
+def evaluation_metrics(item: Evaluated, now: float) -> list[Metric]:
+    """The test set's rows, at the step and epoch of the weights it judged."""
+    result = item.evaluation
+    return [Metric(item.step, item.epoch, "test", "loss", result.loss, now),
+            Metric(item.step, item.epoch, "test", "accuracy", result.accuracy, now)]
+
+
 class Recorder:
     """Records one run: metrics flushed at most every FLUSH_INTERVAL_S, checkpoints as they come.
 
@@ -86,9 +93,7 @@ class Recorder:
         self.evaluated = item
         result = item.evaluation
         self.store.set_evaluation(self.run_id, result)
-        now = time.time()
-        self.store.add_metrics(self.run_id, [Metric(item.step, item.epoch, "test", "loss", result.loss, now),
-                                             Metric(item.step, item.epoch, "test", "accuracy", result.accuracy, now)])
+        self.store.add_metrics(self.run_id, evaluation_metrics(item, time.time()))
 
     def _end(self, end: RunEnded) -> None:
         self.flush()

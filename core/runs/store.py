@@ -1,6 +1,7 @@
 """The run store: runs and metrics in SQLite (WAL), checkpoints as files beside it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shutil
@@ -16,6 +17,7 @@ from core.runs.queue import queue_order
 from core.runs.records import Environment, Metric, Run, RunSummary, normalize_tags
 from core.runs.schema import migrate
 from core.status import ACTIVE, RunStatus
+from core.training.checkpoints import write_bytes_atomically
 from core.training.evaluation import Evaluation
 
 
@@ -230,6 +232,8 @@ class RunStore:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+        if run.config.csv is not None:
+            self._drop_unused_table(run.config.csv.sha256)
 
     def mark_interrupted(self, run_id: str, message: str) -> bool:
         """An active run whose worker is gone ends as interrupted; False if it had ended already."""
@@ -271,3 +275,23 @@ class RunStore:
 
     def epoch_checkpoints(self, run_id: str) -> list[Path]:
         return sorted(self.run_dir(run_id).glob("epoch_*.pt"))
+
+    # --- tables -----------------------------------------------------------------------------
+    @property
+    def tables_dir(self) -> Path:
+        """The CSV files of 'csv' runs, each named by its sha256, shared by the runs that train on it."""
+        return self.root / "tables"
+
+    def add_table(self, data: bytes) -> str:
+        """Keep a (checked) CSV file's bytes under their sha256, once; returns the checksum."""
+        checksum = hashlib.sha256(data).hexdigest()
+        path = self.tables_dir / f"{checksum}.csv"
+        if not path.exists():
+            write_bytes_atomically(path, data)
+        return checksum
+
+    def _drop_unused_table(self, checksum: str) -> None:
+        with self._connect() as db:
+            used = db.execute("SELECT 1 FROM runs WHERE config LIKE ? LIMIT 1", (f"%{checksum}%",)).fetchone()
+        if used is None:
+            (self.tables_dir / f"{checksum}.csv").unlink(missing_ok=True)

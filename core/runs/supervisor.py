@@ -75,7 +75,7 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
 def _record_trial(store: RunStore, run_id: str, config: RunConfig, data_dir: Path | str,
                   on_item: Callable[[TrialItem], None] | None) -> None:
     recorder = Recorder(store, run_id)
-    for item in run_trial(config, data_dir, should_stop=lambda: recorder.stop):
+    for item in run_trial(config, data_dir, should_stop=lambda: recorder.stop, tables_dir=store.tables_dir):
         if on_item is not None:
             on_item(item)
         recorder.record(item)

@@ -19,7 +19,8 @@ from core.devices import resolve_device
 from core.runs.records import Environment
 from core.status import RunStatus
 from core.training.checkpoints import checkpoint_payload
-from core.training.data import DEFAULT_DATA_DIR, build_datasets, load_arrays
+from core.training.data import DEFAULT_DATA_DIR
+from core.training.datasets import load_datasets
 from core.training.evaluation import Evaluation, evaluate
 from core.training.events import BatchEnded, EpochEnded, RunEnded
 from core.training.loop import TrainingState, prepare, train
@@ -56,11 +57,13 @@ def environment(config: RunConfig, device: torch.device, state: TrainingState) -
 
 
 def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
-              should_stop: Callable[[], bool] | None = None) -> Iterator[TrialItem]:
-    """Train per the config; yield its events, its checkpoints, the test evaluation, then RunEnded."""
+              should_stop: Callable[[], bool] | None = None, tables_dir: Path | None = None) -> Iterator[TrialItem]:
+    """Train per the config; yield its events, its checkpoints, the test evaluation, then RunEnded.
+
+    A 'csv' run reads its table from tables_dir (the run store's), where it is kept by checksum.
+    """
     device = resolve_device(config.device)
-    datasets = build_datasets(load_arrays(config.dataset, data_dir), config.val_size, config.seed,
-                              config.train_samples, device)
+    datasets = load_datasets(config, data_dir, tables_dir, device)
     state = prepare(config, datasets, device)
     yield Started(environment(config, device, state))
     best: tuple[EpochEnded, dict] | None = None

@@ -39,16 +39,20 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 
 def write_atomically(path: Path, payload: dict) -> None:
-    # write beside the target, fsync, then rename: readers see the old file or the new, never half
+    # serialize in memory, then write: torch turns a failed write (a full disk) into an opaque
+    # RuntimeError, where a plain write raises the OSError that says what went wrong
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomically(path, buffer.getbuffer())
+
+
+def write_bytes_atomically(path: Path, data: bytes | memoryview) -> None:
+    """Write beside the target, fsync, then rename: readers see the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            # serialize in memory, then write: torch turns a failed write (a full disk) into an opaque
-            # RuntimeError, where a plain write raises the OSError that says what went wrong
-            buffer = io.BytesIO()
-            torch.save(payload, buffer)
-            f.write(buffer.getbuffer())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -29,7 +29,7 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class Split:
-    images: torch.Tensor  # (N, 1, 28, 28) float32, normalized
+    images: torch.Tensor  # (N, 1, 28, 28) float32, normalized; or a table's rows (N, F)
     labels: torch.Tensor  # (N,) int64
 
     def __len__(self) -> int:

@@ -56,7 +56,8 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1000,
     labels = split.labels
     probs = logits.softmax(1)
     confidence, predicted = probs.max(1)
-    confusion = torch.bincount(labels * 10 + predicted, minlength=100).reshape(10, 10)
+    classes = logits.shape[1]
+    confusion = torch.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)
     per_class = confusion.diag().float() / confusion.sum(1).clamp(min=1).float()
     wrong = (predicted != labels).nonzero().flatten()
     wrong = wrong[confidence[wrong].argsort(descending=True)][:max_misclassified]

@@ -14,7 +14,7 @@ from core.status import RunStatus
 from core.training.data import Datasets, batches, random_shift
 from core.training.evaluation import loss_and_accuracy
 from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, monitored
-from core.training.models import build_model
+from core.training.models import build_model, fit_input_scale
 from core.training.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
 
 # Cross-entropy this far above ln 10 (a uniform guess) does not come back: call it diverged.
@@ -41,6 +41,7 @@ def prepare(config: RunConfig, datasets: Datasets, device: torch.device) -> Trai
     """Seed, then build the model, optimizer and schedule for a run."""
     seed_everything(config.seed)
     model = build_model(config).to(device)
+    fit_input_scale(model, datasets.train.images)
     optimizer = build_optimizer(config, model)
     steps = steps_per_epoch(len(datasets.train), config.batch_size)
     scheduler = build_scheduler(config, optimizer, steps)
