@@ -54,8 +54,9 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
 
 
 def runs_with_checkpoints(store: RunStore) -> list[Run]:
-    """Runs that have a best checkpoint to predict with, newest first."""
-    return [run for run in list_runs(store) if store.checkpoint_path(run.id, "best").exists()]
+    """Image runs that have a best checkpoint to predict with, newest first (a table's model reads no image)."""
+    return [run for run in list_runs(store)
+            if run.config.csv is None and store.checkpoint_path(run.id, "best").exists()]
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
@@ -96,6 +97,8 @@ def show_predictions(store: RunStore, image: np.ndarray, runs: list[Run]) -> Non
 
 route_through_app()
 st.header("Draw", divider="gray")
+st.caption("Models trained on images only. A model trained on a CSV predicts a row on the Runs page "
+           "(select the run, then the 'Predict a row' tab).")
 store = get_store()
 candidates = runs_with_checkpoints(store)
 pad, results = st.columns([1, 2], gap="large")
@@ -105,7 +108,7 @@ with pad:
         st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
 with results:
     if not candidates:
-        st.info("No trained model yet: train one on the Train page first.", icon=":material/info:")
+        st.info("No trained image model yet: train one on the Train page first.", icon=":material/info:")
     elif seen is None:
         choose_runs(candidates)
         st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")

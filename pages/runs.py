@@ -7,15 +7,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import MODELS
+from core.config import MODELS, class_names
+from core.labs.onnx_export import onnx_bytes
+from core.labs.tensorboard import export_zip
 from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
 from core.runs.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
 from core.runs.store import RunActive, RunStore
 from core.status import RunStatus
+from core.training.checkpoints import load_model
 from core.training.data import load_test_images
 from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
 from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
+from ui.table_runs import predict_section, wrong_rows
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -38,6 +42,7 @@ TABLE_COLUMNS = {
     "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "tags": st.column_config.ListColumn("Tags"),
+    "data": st.column_config.TextColumn("Data"),
 }
 
 
@@ -65,14 +70,19 @@ def display_names(runs: list[Run]) -> list[str]:
     return [f"{run.name} ({run.id[-6:]})" if names.count(run.name) > 1 else run.name for run in runs]
 
 
+def data_label(run: Run) -> str:
+    """What a run trained on: 'mnist', 'synthetic' or 'csv: <file name>'."""
+    return f"csv: {run.config.csv.name}" if run.config.csv is not None else run.config.dataset
+
+
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
-    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+    rows = [{"name": run.name, "status": run.status.label, "data": data_label(run), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
              "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
              "test acc": run.summary.test_accuracy, "duration (s)": run.duration,
              "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
-    return pd.DataFrame(rows, columns=["name", "status", "model", "optimizer", "lr", "batch", "epochs",
+    return pd.DataFrame(rows, columns=["name", "status", "data", "model", "optimizer", "lr", "batch", "epochs",
                                        "best val acc", "test acc", "duration (s)", "created", "tags"])
 
 
@@ -158,6 +168,10 @@ def downloads(store: RunStore, run: Run) -> None:
         st.download_button("Best checkpoint", best.read_bytes, file_name=f"{run.name}-best.pt",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key=f"runs_ckpt_{run.id}")
+        st.download_button("ONNX model", lambda: onnx_bytes(*load_model(best)[:2]), file_name=f"{run.name}.onnx",
+                           mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+                           key=f"runs_onnx_{run.id}", help="The best checkpoint's model for onnxruntime; its "
+                           "class names and what its input is are in the file's metadata")
     else:
         st.caption("No best checkpoint: the run ended before its first epoch.")
 
@@ -244,29 +258,44 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
 
 
 def evaluation_section(runs: list[Run], names: list[str]) -> None:
-    """Per-class accuracy and confusion matrices of the runs that were tested."""
+    """Per-class accuracy and confusion matrices of the runs that were tested, by their classes."""
     tested = [(run, name, color(i)) for i, (run, name) in enumerate(zip(runs, names)) if run.evaluation]
     if not tested:
         st.info("None of the selected runs has a test evaluation yet (it is made when a run ends).")
         return
-    labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
-                                       for run, name, colour in tested])
-    st.plotly_chart(per_class_figure(labels, accuracies, colors), key="runs_per_class")
+    by_classes: dict[tuple[str, ...], list] = {}
+    for entry in tested:
+        by_classes.setdefault(class_names(entry[0].config), []).append(entry)
+    for i, (classes, group) in enumerate(by_classes.items()):
+        labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
+                                           for run, name, colour in group])
+        st.plotly_chart(per_class_figure(labels, accuracies, colors, classes=classes), key=f"runs_per_class_{i}")
     for start in range(0, len(tested), 3):
         for column, (run, name, _) in zip(st.columns(3), tested[start:start + 3]):
-            column.plotly_chart(confusion_figure(run.evaluation.confusion, name),
+            column.plotly_chart(confusion_figure(run.evaluation.confusion, name, classes=class_names(run.config)),
                                 key=f"runs_confusion_{run.id}")
 
 
-def gallery(run: Run) -> None:
-    """The run's most confidently misclassified test images, with true and predicted labels."""
+def gallery(store: RunStore, run: Run) -> None:
+    """The run's most confidently misclassified test images (or table rows), with true and predicted labels."""
     wrong = run.evaluation.misclassified[:GALLERY_SIZE] if run.evaluation else []
     if not wrong:
-        st.caption("No misclassified test images." if run.evaluation else "Not tested yet.")
+        st.caption("No misclassified test examples." if run.evaluation else "Not tested yet.")
+        return
+    if run.config.csv is not None:
+        wrong_rows(store, run, wrong)
         return
     images = test_images(run.config.dataset)
     st.image([images[m.index] for m in wrong], width=84,
              caption=[f"true {m.label} -> {m.predicted} ({m.confidence:.0%})" for m in wrong])
+
+
+def tensorboard_download(store: RunStore, runs: list[Run]) -> None:
+    """The selected runs as TensorBoard event files, one folder per run, zipped when asked for."""
+    st.download_button(f"TensorBoard logs ({len(runs)} run{'s' * (len(runs) > 1)})",
+                       lambda: export_zip(store, [run.id for run in runs]), file_name="tensorboard-logs.zip",
+                       mime="application/zip", on_click="ignore", icon=":material/download:",
+                       key="runs_tensorboard", help="Unzip, then `tensorboard --logdir` the folder")
 
 
 def compare(store: RunStore, runs: list[Run]) -> None:
@@ -274,7 +303,11 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
     names = display_names(runs)
     frames = [run_frame(store, run) for run in runs]
-    curves, config, results, wrong = st.tabs(["Curves", "Settings", "Results", "Misclassified"])
+    tensorboard_download(store, runs)
+    tabs = ["Curves", "Settings", "Results", "Misclassified"]
+    has_table = any(run.config.csv is not None for run in runs)
+    curves, config, results, wrong, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
+    predict = predict[0] if predict else None
     with curves:
         curves_section(runs, names, frames)
     with config:
@@ -285,7 +318,11 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     with wrong:
         for run, name in zip(runs, names):
             st.markdown(f"**{name}**")
-            gallery(run)
+            gallery(store, run)
+    tables = [(run, name) for run, name in zip(runs, names) if run.config.csv is not None]
+    if tables:
+        with predict:
+            predict_section(store, tables)
 
 
 route_through_app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.config import DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError, RunConfig, nesterov_applies
+from core.config import IMAGE_DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError, RunConfig, nesterov_applies
 from core.devices import available_devices, resolve_device
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, format_seconds, progress
@@ -17,6 +17,7 @@ from core.status import RunStatus
 from core.training.models import MODEL_DESCRIPTIONS
 from ui.charts import Curve, color, curves_figure
 from ui.common import format_time, get_store, list_runs, route_through_app, run_label, status_badge
+from ui.tabular import CsvChoice, csv_section
 
 PREFIX = "train_"
 LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)}
@@ -34,6 +35,7 @@ def form_values(config: RunConfig) -> dict[str, object]:
     """The form's widget values (by field name) for a config; the device stays the machine's."""
     values = config.to_dict()
     values.pop("device")
+    values.pop("csv")  # a table comes from the CSV section, not from a widget
     values["hidden_sizes"] = ", ".join(str(size) for size in config.hidden_sizes)
     values["train_samples"] = config.train_samples or 0
     return values
@@ -64,15 +66,22 @@ def parse_sizes(text: str) -> tuple[int, ...]:
                                           f"(got {text!r})") from None
 
 
-def config_from_form() -> RunConfig:
-    """The form's RunConfig; raises ConfigError naming the field that is wrong."""
+def config_from_form(table: CsvChoice | None = None) -> RunConfig:
+    """The form's RunConfig, on the checked table if there is one; raises ConfigError naming the field."""
     state = st.session_state
     values = {field: state[PREFIX + field] for field in form_values(RunConfig())}
     values.update(hidden_sizes=parse_sizes(state.train_hidden_sizes), device=state.train_device,
                   nesterov=bool(state.train_nesterov) and nesterov_applies(state.train_optimizer,
                                                                            state.train_momentum),
                   train_samples=int(state.train_train_samples) or None)
+    if table is not None:
+        values.update(dataset="csv", csv=table.table, model="mlp", augment_shift=0, val_size=table.val_size)
     return RunConfig(**values)
+
+
+def tabular() -> bool:
+    """Whether the form trains on an uploaded CSV rather than images."""
+    return st.session_state.get("train_source") == "CSV file"
 
 
 def preset_buttons() -> None:
@@ -90,11 +99,15 @@ def preset_buttons() -> None:
 
 
 def model_and_optimizer() -> None:
-    """Model, optimizer and the optimizer's own options."""
+    """Model, optimizer and the optimizer's own options; a table trains an MLP."""
     left, right = st.columns(2)
-    left.selectbox("Model", MODELS, key="train_model", help="\n\n".join(MODEL_DESCRIPTIONS.values()),
-                   persist_state="session")
-    if st.session_state.train_model == "mlp":
+    if tabular():
+        left.selectbox("Model", ["mlp"], key="train_table_model", help="A table's columns -> hidden layers "
+                       "(ReLU) -> its classes, its inputs standardised with the training rows' mean and std")
+    else:
+        left.selectbox("Model", MODELS, key="train_model", help="\n\n".join(MODEL_DESCRIPTIONS.values()),
+                       persist_state="session")
+    if tabular() or st.session_state.train_model == "mlp":
         right.text_input("Hidden layer sizes", key="train_hidden_sizes", help="e.g. 256, 128",
                          persist_state="session")
     left, right = st.columns(2)
@@ -142,25 +155,32 @@ def run_settings() -> None:
     right.text_input("Tags", key="train_tags", placeholder="comma, separated", persist_state="session")
     with st.expander("Advanced"):
         left, right = st.columns(2)
-        left.selectbox("Dataset", DATASETS, key="train_dataset", persist_state="session",
-                       help="synthetic: 600 tiny bar images, a stand-in that trains in a second")
-        right.number_input("Validation images", 0, 30_000, step=500, key="train_val_size",
-                           persist_state="session")
-        left.number_input("Training images (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
+        if not tabular():
+            left.selectbox("Dataset", IMAGE_DATASETS, key="train_dataset", persist_state="session",
+                           help="synthetic: 600 tiny bar images, a stand-in that trains in a second")
+            right.number_input("Validation images", 0, 30_000, step=500, key="train_val_size",
+                               persist_state="session")
+            right.slider("Random shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
+        left.number_input("Training examples (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
                           persist_state="session")
-        right.slider("Random shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
         left.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
                     persist_state="session")
 
 
-def start_run() -> None:
-    """Queue a run from the form and start its worker; a bad setting starts nothing."""
+def start_run(table: CsvChoice | None) -> None:
+    """Queue a run from the form and start its worker; a bad setting or an unchecked table starts nothing."""
+    if tabular() and table is None:
+        st.error("Not started: upload a CSV that passes its checks first.", icon=":material/error:")
+        return
     try:
-        config = config_from_form()
+        config = config_from_form(table)
     except ConfigError as err:
         st.error(f"Not started: {err}", icon=":material/error:")
         return
-    run_id = launch(get_store(), config, name=st.session_state.train_name.strip(),
+    store = get_store()
+    if table is not None:
+        store.add_table(table.data)  # kept by checksum before the run that refers to it exists
+    run_id = launch(store, config, name=st.session_state.train_name.strip(),
                     tags=parse_tags(st.session_state.train_tags))
     st.session_state["train_launched"] = run_id
     st.session_state["train_view"] = "current"
@@ -310,13 +330,20 @@ st.header("Train", divider="gray")
 init_form()
 settings, monitor = st.columns([2, 3], gap="large")
 with settings:
-    preset_buttons()
+    st.segmented_control("Data", ["MNIST", "CSV file"], default="MNIST", required=True, key="train_source",
+                         help="MNIST digits (or the synthetic stand-in), or a table of your own")
+    checked_table = None
+    if tabular():
+        with st.container(border=True):
+            checked_table = csv_section()
+    else:
+        preset_buttons()
     with st.container(border=True):
         model_and_optimizer()
         schedule_and_stopping()
         run_settings()
     if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start",
                  width="stretch"):
-        start_run()
+        start_run(checked_table)
 with monitor:
     live_panel()

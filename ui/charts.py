@@ -1,6 +1,7 @@
 """Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices."""
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 COLORS = qualitative.Plotly
-DIGITS = [str(d) for d in range(10)]
+DIGITS = tuple(str(d) for d in range(10))
 SALIENCY_SCALE = [[0.0, "rgba(255, 60, 0, 0)"], [1.0, "rgba(255, 60, 0, 0.9)"]]
 
 
@@ -26,6 +27,16 @@ class Curve:
 def color(index: int) -> str:
     """The index-th colour of the palette, cycling."""
     return COLORS[index % len(COLORS)]
+
+
+def plotly_text(labels: Sequence[str]) -> list[str]:
+    """Labels as Plotly shows them literally: it reads tags such as <b> and <a href> in text, and
+    decodes entities, so escaping makes a CSV's class name appear exactly as written."""
+    return [html.escape(str(label), quote=False) for label in labels]
+
+
+def _axis_title(classes: Sequence[str]) -> str:
+    return "digit" if tuple(classes) == DIGITS else "class"
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
@@ -48,12 +59,13 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
     return _layout(fig, title, height)
 
 
-def probability_figure(probabilities: Sequence[float], height: int = 220) -> go.Figure:
-    """Bars of the ten class probabilities, the top one highlighted."""
+def probability_figure(probabilities: Sequence[float], height: int = 220,
+                       classes: Sequence[str] = DIGITS) -> go.Figure:
+    """Bars of the class probabilities, the top one highlighted."""
     top = int(np.argmax(probabilities))
-    colors = [COLORS[0] if d == top else "#b8c0cc" for d in range(10)]
-    fig = go.Figure(go.Bar(x=DIGITS, y=list(probabilities), marker_color=colors,
-                           hovertemplate="digit %{x}: %{y:.1%}<extra></extra>"))
+    colors = [COLORS[0] if d == top else "#b8c0cc" for d in range(len(probabilities))]
+    fig = go.Figure(go.Bar(x=plotly_text(classes), y=list(probabilities), marker_color=colors,
+                           hovertemplate=f"{_axis_title(classes)} %{{x}}: %{{y:.1%}}<extra></extra>"))
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     fig.update_xaxes(type="category")
     return _layout(fig, "", height)
@@ -72,10 +84,12 @@ def image_figure(image: np.ndarray, overlay: np.ndarray | None = None, title: st
     return _layout(fig, title, height)
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height: int = 380) -> go.Figure:
-    """Confusion matrix: true digit down, predicted digit across, counts in the cells."""
+def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height: int = 380,
+                     classes: Sequence[str] = DIGITS) -> go.Figure:
+    """Confusion matrix: true class down, predicted class across, counts in the cells."""
     z = np.asarray(confusion)
-    fig = go.Figure(go.Heatmap(z=np.log1p(z), x=DIGITS, y=DIGITS, text=z, texttemplate="%{text}",
+    labels = plotly_text(classes)
+    fig = go.Figure(go.Heatmap(z=np.log1p(z), x=labels, y=labels, text=z, texttemplate="%{text}",
                                colorscale="Blues", showscale=False,
                                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
     fig.update_yaxes(title="true", autorange="reversed", type="category")
@@ -84,13 +98,14 @@ def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height
 
 
 def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]], colors: Sequence[str],
-                     height: int = 300) -> go.Figure:
-    """Grouped bars: per-digit test accuracy, one colour per run."""
-    fig = go.Figure([go.Bar(x=DIGITS, y=list(acc), name=name, marker_color=colour,
-                            hovertemplate=f"{name}<br>digit %{{x}}: %{{y:.2%}}<extra></extra>")
+                     height: int = 300, classes: Sequence[str] = DIGITS) -> go.Figure:
+    """Grouped bars: per-class test accuracy, one colour per run."""
+    axis = _axis_title(classes)
+    fig = go.Figure([go.Bar(x=plotly_text(classes), y=list(acc), name=name, marker_color=colour,
+                            hovertemplate=f"{name}<br>{axis} %{{x}}: %{{y:.2%}}<extra></extra>")
                      for name, acc, colour in zip(names, accuracies, colors)])
     low = min((min(acc) for acc in accuracies), default=0.0)
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), 1.0])
     fig.update_layout(barmode="group")
-    fig.update_xaxes(type="category", title="digit")
+    fig.update_xaxes(type="category", title=axis)
     return _layout(fig, "Per-class test accuracy", height)

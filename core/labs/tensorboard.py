@@ -8,8 +8,11 @@ test confusion matrix to the Images tab. One folder per run, so `tensorboard --l
 """
 from __future__ import annotations
 
+import io
 import re
+import tempfile
 import time
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -102,6 +105,18 @@ def export_run(store: RunStore, run: Run, out: Path) -> Path:
 def export_runs(store: RunStore, run_ids: Iterable[str], out: Path | str) -> list[Path]:
     """Each run's folder of events under out (runs still training: what they have so far)."""
     return [export_run(store, store.get_run(run_id), Path(out)) for run_id in run_ids]
+
+
+def export_zip(store: RunStore, run_ids: Iterable[str]) -> bytes:
+    """The runs' folders of events in one zip file, for a download."""
+    with tempfile.TemporaryDirectory() as folder:
+        export_runs(store, run_ids, folder)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder))
+        return buffer.getvalue()
 
 
 class LiveTensorBoard:

@@ -233,23 +233,38 @@ def _feature_names(used: pd.DataFrame, features: tuple[str, ...], one_hot: tuple
 
 def encode(frame: pd.DataFrame, csv_data: CsvData) -> Table:
     """The checked table as tensors; DataError if it does not check out as the config says."""
-    features, one_hot = csv_data.features, csv_data.one_hot
-    checked = check_table(frame, csv_data.target, features, one_hot, csv_data.drop_missing)
+    checked = check_table(frame, csv_data.target, csv_data.features, csv_data.one_hot, csv_data.drop_missing)
     if not checked.ok:
         raise DataError("the stored table does not check out: " + "; ".join(p.message for p in checked.problems))
-    used = frame[[csv_data.target, *features]].dropna()
-    columns = []
-    for column in features:
-        if column in one_hot:
-            text = used[column].map(_name)
-            columns += [(text == _name(v)).to_numpy(dtype="float32") for v in _ordered_values(used[column])]
-        else:
-            columns.append(_numbers(used[column]))
+    used = used_rows(frame, csv_data)
     classes = _ordered_values(used[csv_data.target])
     labels = used[csv_data.target].map({value: i for i, value in enumerate(classes)})
-    return Table(torch.from_numpy(np.stack(columns, axis=1)), torch.tensor(labels.to_numpy(dtype="int64")),
+    return Table(encode_features(used, used, csv_data), torch.tensor(labels.to_numpy(dtype="int64")),
                  tuple(_name(v) for v in classes), checked.feature_names,
                  torch.tensor(used.index.to_numpy(dtype="int64")))
+
+
+def encode_features(rows: pd.DataFrame, reference: pd.DataFrame, csv_data: CsvData) -> torch.Tensor:
+    """Rows' feature columns as model inputs (N, F); one-hot columns take their values from reference."""
+    columns = []
+    for column in csv_data.features:
+        if column in csv_data.one_hot:
+            text = rows[column].map(_name)
+            columns += [(text == _name(v)).to_numpy(dtype="float32") for v in _ordered_values(reference[column])]
+        else:
+            columns.append(_numbers(rows[column]))
+    return torch.from_numpy(np.stack(columns, axis=1))
+
+
+def used_rows(frame: pd.DataFrame, csv_data: CsvData) -> pd.DataFrame:
+    """The rows a run trained and tested on: its columns, without the rows that miss a value."""
+    return frame[[csv_data.target, *csv_data.features]].dropna()
+
+
+def categories(frame: pd.DataFrame, csv_data: CsvData) -> dict[str, list[str]]:
+    """Each one-hot column's values, as the model's inputs are ordered."""
+    used = used_rows(frame, csv_data)
+    return {column: [_name(v) for v in _ordered_values(used[column])] for column in csv_data.one_hot}
 
 
 def describe_table(data: bytes, name: str, target: str, features: tuple[str, ...], one_hot: tuple[str, ...] = (),

@@ -25,7 +25,7 @@ from core.training.checkpoints import load_model
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"Train": "", "Runs": "runs", "Draw": "draw"}
+PAGES = {"Train": "", "Runs": "runs", "Draw": "draw", "Losses & optimizers": "losses"}
 # a worker imports torch and loads its data before the first step; the machine may be busy
 WORKER_START_S = 120
 
@@ -54,7 +54,7 @@ def stored_step(store: RunStore, run_id: str) -> int:
     return max((m.step for m in store.read_metrics(run_id)[0]), default=0)
 
 
-def test_navigation_shows_the_three_pages(page, app_url, screenshot):
+def test_navigation_shows_the_pages(page, app_url, screenshot):
     open_page(page, app_url, "", "Train")
     assert nav_labels(page) == list(PAGES)
     expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()
