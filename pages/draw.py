@@ -108,7 +108,7 @@ with pad:
         st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
 with results:
     if not candidates:
-        st.info("No trained image model yet: train one on the Train page first.", icon=":material/info:")
+        st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
     elif seen is None:
         choose_runs(candidates)
         st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")

@@ -24,7 +24,10 @@ from ui.charts import Curve, color, curves_figure
 from ui.common import route_through_app
 
 LR_CHOICES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
-DEFAULT_LR = {"sgd": 0.05, "momentum": 0.01, "adam": 0.1, "adamw": 0.1, "rmsprop": 0.01}
+# per surface, learning rates that reach the minimum in about 100 steps without leaving the plot
+DEFAULT_LR = {"bowl": {"sgd": 0.1, "momentum": 0.05, "adam": 0.1, "adamw": 0.1, "rmsprop": 0.01},
+              "valley": {"sgd": 0.05, "momentum": 0.02, "adam": 0.1, "adamw": 0.1, "rmsprop": 0.01},
+              "rosenbrock": {"sgd": 0.002, "momentum": 0.001, "adam": 0.2, "adamw": 0.2, "rmsprop": 0.05}}
 CLASSES = 3
 
 
@@ -90,11 +93,11 @@ def binary_panel() -> None:
                "vanishes. That is why a network's last layer feeds logits to BCEWithLogitsLoss.")
 
 
-def optimizer_setups(names: list[str]) -> list[OptimizerSetup]:
-    """Each picked optimizer's learning rate, and the shared momentum, betas and weight decay."""
+def optimizer_setups(surface: str, names: list[str]) -> list[OptimizerSetup]:
+    """Each picked optimizer's learning rate (per surface), and the shared momentum, betas and weight decay."""
     columns = st.columns(max(len(names), 1))
-    lrs = {name: column.select_slider(f"{OPTIMIZERS[name]} lr", LR_CHOICES, value=DEFAULT_LR[name],
-                                      key=f"losses_lr_{name}", format_func=lambda v: f"{v:g}")
+    lrs = {name: column.select_slider(f"{OPTIMIZERS[name]} lr", LR_CHOICES, value=DEFAULT_LR[surface][name],
+                                      key=f"losses_lr_{surface}_{name}", format_func=lambda v: f"{v:g}")
            for column, name in zip(columns, names)}
     left, middle, right, last = st.columns(4)
     momentum = left.slider("Momentum", 0.0, 0.99, 0.9, 0.01, key="losses_momentum")
@@ -142,6 +145,14 @@ def update_table(path, step: int) -> None:
                      "y": st.column_config.NumberColumn(format="%.6g")})
 
 
+def path_row(path, step: int) -> dict:
+    """An optimizer's loss at the start and at the shown step, or the step where it left the plot."""
+    ended = len(path.steps) < step
+    return {"optimizer": OPTIMIZERS[path.setup.name], "lr": path.setup.lr, "loss at start": path.losses[0],
+            f"loss at step {step}": None if ended else path.losses[step],
+            "note": f"diverged: left the plot at step {len(path.steps) + 1}" if ended else ""}
+
+
 def optimizers_panel() -> None:
     """Pick a surface and optimizers; step through their paths and read one update's numbers."""
     left, right = st.columns([1, 2])
@@ -152,16 +163,15 @@ def optimizers_panel() -> None:
     if not names:
         st.info("Pick at least one optimizer.")
         return
-    setups = optimizer_setups(names)
+    setups = optimizer_setups(surface, names)
     left, right = st.columns(2)
     steps = left.slider("Steps to run", 1, 300, 100, key="losses_steps")
     step = right.slider("Show up to step", 0, steps, steps, key="losses_step",
                         help="Move it to draw the paths step by step")
     paths = [optimize(SURFACES[surface], setup, steps) for setup in setups]
     st.plotly_chart(paths_figure(surface, paths, step), key="losses_paths")
-    st.dataframe(pd.DataFrame([{"optimizer": OPTIMIZERS[p.setup.name], "lr": p.setup.lr, "steps run": len(p.steps),
-                                "loss at start": p.losses[0], f"loss at step {step}": p.losses[min(step, len(p.steps))]}
-                               for p in paths]), hide_index=True, width="stretch", key="losses_path_table")
+    st.dataframe(pd.DataFrame([path_row(path, step) for path in paths]), hide_index=True, width="stretch",
+                 key="losses_path_table")
     st.markdown("**One update step**")
     shown = st.selectbox("Optimizer", names, format_func=OPTIMIZERS.get, key="losses_update_optimizer")
     update_table(paths[names.index(shown)], max(step, 1))

@@ -81,11 +81,11 @@ def test_rename_tag_and_note_a_run(two_runs):
     assert any("Saved" in s.value for s in at.success)
 
 
-def test_downloads_offer_metrics_and_the_best_checkpoint(two_runs):
+def test_downloads_offer_metrics_the_best_checkpoint_onnx_and_tensorboard_logs(two_runs):
     _, _slow, _ = two_runs
     at = select(open_page("pages/runs.py"), [1])
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["Metrics (CSV)", "Best checkpoint"]
+    assert labels == ["Metrics (CSV)", "Best checkpoint", "ONNX model", "TensorBoard logs (1 run)"]
 
 
 def test_delete_needs_confirmation(two_runs):

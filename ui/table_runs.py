@@ -79,7 +79,6 @@ def predict_section(store: RunStore, runs: list[tuple[Run, str]]) -> None:
         probabilities = model(encode_features(row, used_rows(frame, csv_data), csv_data)).softmax(1)[0].tolist()
     answer = pd.DataFrame({"class": csv_data.classes, "probability": probabilities})
     answer = answer.sort_values("probability", ascending=False)
-    left, right = st.columns([2, 3])
-    left.dataframe(answer, hide_index=True, width="stretch", key=f"runs_predict_answer_{run.id}", column_config={
+    st.dataframe(answer, hide_index=True, width="stretch", key=f"runs_predict_answer_{run.id}", column_config={
         "probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)})
-    right.plotly_chart(probability_figure(probabilities, classes=csv_data.classes), key=f"runs_predict_bars_{run.id}")
+    st.plotly_chart(probability_figure(probabilities, classes=csv_data.classes), key=f"runs_predict_bars_{run.id}")
