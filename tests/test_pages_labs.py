@@ -106,7 +106,7 @@ def select(at, rows: list[int]):
 
 def test_a_csv_run_on_runs_shows_its_class_names_wrong_rows_and_predicts_a_row(table_run):
     app_store, run_id = table_run
-    image_run = finished_run(app_store, "digits")
+    finished_run(app_store, "digits")
     at = open_page("pages/runs.py")
     assert at.dataframe[0].value["data"].tolist() == ["synthetic", "csv: pets.csv"]
     at = select(at, [0, 1])
