@@ -228,10 +228,20 @@ def curves_section(runs: list[Run], names: list[str], frames: list[pd.DataFrame]
                                   height=420), key="runs_curves")
 
 
+def settings(run: Run) -> dict[str, str]:
+    """A run's settings as text, a table's own settings one per row (csv.target, csv.features, ...)."""
+    values = run.config.to_dict()
+    table = values.pop("csv")
+    if table is None:
+        return {key: str(value) for key, value in {**values, "csv": None}.items()}
+    flat = {f"csv.{key}": ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            for key, value in table.items()}
+    return {**{key: str(value) for key, value in values.items()}, **flat}
+
+
 def config_section(runs: list[Run], names: list[str]) -> None:
     """The settings side by side: only those that differ unless asked for all."""
-    table = pd.DataFrame({name: {k: str(v) for k, v in run.config.to_dict().items()}
-                          for run, name in zip(runs, names)})
+    table = pd.DataFrame({name: settings(run) for run, name in zip(runs, names)})
     differ = table.nunique(axis=1) > 1
     if len(runs) > 1 and not st.toggle("Show all settings", key="runs_all_config"):
         if not differ.any():

@@ -308,3 +308,15 @@ def test_cli_names_a_missing_target_and_an_unreadable_file(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert main(["train", "--csv", str(tmp_path / "nope.csv"), "--runs", str(tmp_path)]) == 2
     assert "--csv needs --target COLUMN" in capsys.readouterr().err
+
+
+def test_cli_tests_a_table_checkpoint_on_its_test_rows_with_class_names(store, capsys):
+    config = pets_config(store, epochs=2)
+    run_id = store.create_run(config)
+    assert execute_run(store, run_id) == "finished"
+    run = store.get_run(run_id)
+    assert main(["test", "--checkpoint", str(store.checkpoint_path(run_id, "best")), "--show-samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"accuracy {run.summary.test_accuracy:.2%} ({round(run.summary.test_accuracy * 36)}/36)" in out
+    assert "  bird: " in out and "  dog: " in out and "first 2 test rows:" in out
+    assert re.search(r"#0: true (bird|cat|dog), predicted (bird|cat|dog)", out)
