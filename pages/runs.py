@@ -234,7 +234,7 @@ def settings(run: Run) -> dict[str, str]:
     table = values.pop("csv")
     if table is None:
         return {key: str(value) for key, value in {**values, "csv": None}.items()}
-    flat = {f"csv.{key}": ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    flat = {f"csv.{key}": ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
             for key, value in table.items()}
     return {**{key: str(value) for key, value in values.items()}, **flat}
 
