@@ -206,3 +206,19 @@ def test_cli_exports_a_table_checkpoint_that_standardises_raw_rows(store, tmp_pa
 def test_cli_names_a_missing_checkpoint_and_writes_nothing(tmp_path, capsys):
     assert main(["export", "onnx", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err and not (tmp_path / "m.onnx").exists()
+
+
+def test_the_runs_page_download_zips_one_folder_per_run(store, tmp_path, two_runs):
+    import io
+    import zipfile
+
+    from core.labs.tensorboard import export_zip
+
+    with zipfile.ZipFile(io.BytesIO(export_zip(store, two_runs))) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    folders = sorted(p.name for p in (tmp_path / "unzipped").iterdir())
+    assert len(folders) == 2 and all(any(name.endswith(run_id) for name in folders) for run_id in two_runs)
+    for run_id in two_runs:
+        (folder,) = (tmp_path / "unzipped").glob(f"*_{run_id}")
+        events = read_events(folder)
+        assert scalar_series(events, ["train/loss"]) == {"train/loss": stored_series(store, run_id)["train/loss"]}
