@@ -18,6 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker = commands.add_parser("worker", help="run queued runs (started by the dashboard)")
     worker.add_argument("--runs", default="runs")
     worker.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    worker.add_argument("--run", help="run only this queued run (a sweep's trial) instead of the queue")
     worker.set_defaults(handler=command_worker)
 
 
@@ -36,5 +37,8 @@ def command_presets(args: argparse.Namespace) -> int:
 
 
 def command_worker(args: argparse.Namespace) -> int:
-    supervisor.drain_queue(RunStore(args.runs), args.data_dir)
+    if args.run:
+        supervisor.execute_run(RunStore(args.runs), args.run, args.data_dir)
+    else:
+        supervisor.drain_queue(RunStore(args.runs), args.data_dir)
     return 0

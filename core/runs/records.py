@@ -103,6 +103,8 @@ class Run:
     pid: int | None
     heartbeat_at: float | None
     stop_requested: bool
+    sweep_id: str | None = None  # set on a sweep's trials, with their trial number
+    trial_number: int | None = None
     evaluation_json: str | None = field(default=None, repr=False, compare=False)
 
     @cached_property

@@ -37,6 +37,35 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
     """,
+    # 2: sweeps; a sweep's trials are ordinary runs that carry its id and their trial number
+    """
+    CREATE TABLE IF NOT EXISTS sweeps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        space TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        pruner TEXT NOT NULL DEFAULT '',
+        trials INTEGER NOT NULL,
+        parallel INTEGER NOT NULL DEFAULT 1,
+        executor TEXT NOT NULL DEFAULT 'local',
+        ray_address TEXT NOT NULL DEFAULT '',
+        storage TEXT NOT NULL DEFAULT '',
+        retries INTEGER NOT NULL DEFAULT 0,
+        sampler_seed INTEGER,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        message TEXT NOT NULL DEFAULT '',
+        pid INTEGER,
+        heartbeat_at REAL,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        importance TEXT NOT NULL DEFAULT '{}'
+    );
+    ALTER TABLE runs ADD COLUMN sweep_id TEXT;
+    ALTER TABLE runs ADD COLUMN trial_number INTEGER;
+    CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs(sweep_id, trial_number);
+    """,
 ]
 VERSION = len(MIGRATIONS)
 

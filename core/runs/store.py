@@ -45,7 +45,7 @@ def _row_to_run(row: sqlite3.Row) -> Run:
         tags=tuple(_json(row["tags"], [])), notes=row["notes"],
         summary=RunSummary.from_dict(_json(row["summary"], {})), message=row["message"], pid=row["pid"],
         heartbeat_at=row["heartbeat_at"], stop_requested=bool(row["stop_requested"]),
-        evaluation_json=row["evaluation"])
+        sweep_id=row["sweep_id"], trial_number=row["trial_number"], evaluation_json=row["evaluation"])
 
 
 def new_run_id() -> str:
@@ -110,14 +110,19 @@ class RunStore:
                 db.execute("ROLLBACK")
                 raise
 
+    # for records kept in the same database by other packages (core.sweeps)
+    connect, transaction = _connect, _transaction
+
     # --- runs -------------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = ()) -> str:
-        """Store a new run as queued; returns its id."""
+    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = (), sweep_id: str | None = None,
+                   trial_number: int | None = None) -> str:
+        """Store a new run as queued (a sweep's trial when given its sweep id); returns its id."""
         run_id = new_run_id()
         with self._transaction() as db:
-            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags) VALUES (?,?,?,?,?,?)",
+            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags, sweep_id, trial_number) "
+                       "VALUES (?,?,?,?,?,?,?,?)",
                        (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), RunStatus.QUEUED,
-                        time.time(), json.dumps(normalize_tags(tags))))
+                        time.time(), json.dumps(normalize_tags(tags)), sweep_id, trial_number))
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
 
@@ -192,9 +197,9 @@ class RunStore:
         return [_row_to_run(row) for row in rows]
 
     def next_queued(self) -> str | None:
-        """The run the queue takes next, if any."""
+        """The run the queue takes next, if any; a sweep's trials are its driver's to start."""
         waiting = [run for run in queue_order(self.active_runs())
-                   if run.status == RunStatus.QUEUED and not run.stop_requested]
+                   if run.status == RunStatus.QUEUED and not run.stop_requested and run.sweep_id is None]
         return waiting[0].id if waiting else None
 
     def request_stop(self, run_id: str) -> str:
@@ -251,6 +256,27 @@ class RunStore:
             db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
                            "VALUES (?,?,?,?,?,?,?)", rows)
             db.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+
+    def epoch_values(self, run_id: str, split: str, name: str) -> list[tuple[int, float | None]]:
+        """One per-epoch metric as (epoch, value), in the order written: what a pruner reads."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch, value FROM metrics WHERE run_id = ? AND split = ? AND name = ? "
+                              "ORDER BY id", (run_id, split, name)).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def relabel(self, run_id: str, old: RunStatus, new: RunStatus, message: str) -> bool:
+        """Change an ended run's status (a stopped trial that a sweep pruned); False if it was not `old`."""
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE runs SET status=?, message=? WHERE id=? AND status=?",
+                                (RunStatus(new), message, run_id, RunStatus(old)))
+        return cursor.rowcount == 1
+
+    def sweep_runs(self, sweep_id: str) -> list[Run]:
+        """A sweep's trials, every attempt, by trial number then age."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE sweep_id = ? ORDER BY trial_number, created_at",
+                              (sweep_id,)).fetchall()
+        return [_row_to_run(row) for row in rows]
 
     def read_metrics(self, run_id: str, after: int = 0) -> tuple[list[Metric], int]:
         """Metrics written after the cursor, and the new cursor: a live chart reads only new rows."""

@@ -21,7 +21,7 @@ from core.config import RunConfig
 from core.runs.recorder import Recorder
 from core.runs.records import Run
 from core.runs.store import RunStore
-from core.runs.trial import TrialItem, run_trial
+from core.runs.trial import TrialInterrupted, TrialItem, TrialSource, run_trial
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
@@ -50,8 +50,11 @@ class _Heartbeat(threading.Thread):
 
 
 def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR,
-                on_item: Callable[[TrialItem], None] | None = None) -> RunStatus:
-    """Run one queued run to its end in this process; returns its final status."""
+                on_item: Callable[[TrialItem], None] | None = None, source: TrialSource = run_trial) -> RunStatus:
+    """Run one queued run to its end, recording it in this process; returns its final status.
+
+    The trial itself runs here (run_trial) or wherever `source` runs it (a Ray task), streaming its items back.
+    """
     run = store.get_run(run_id)
     if run.config_error is not None:
         store.finish(run_id, RunStatus.FAILED, f"cannot start: {run.config_error}")
@@ -62,7 +65,9 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
     heartbeat.start()
     try:
         with store.held_open():
-            _record_trial(store, run_id, run.config, data_dir, on_item)
+            _record_trial(store, run_id, run.config, data_dir, on_item, source)
+    except TrialInterrupted as err:
+        store.mark_interrupted(run_id, str(err))
     except Exception as err:
         with contextlib.suppress(OSError):  # a full disk fails the log too; the status must still be set
             (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
@@ -73,9 +78,9 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
 
 
 def _record_trial(store: RunStore, run_id: str, config: RunConfig, data_dir: Path | str,
-                  on_item: Callable[[TrialItem], None] | None) -> None:
+                  on_item: Callable[[TrialItem], None] | None, source: TrialSource) -> None:
     recorder = Recorder(store, run_id)
-    for item in run_trial(config, data_dir, should_stop=lambda: recorder.stop, tables_dir=store.tables_dir):
+    for item in source(config, data_dir, should_stop=lambda: recorder.stop, tables_dir=store.tables_dir):
         if on_item is not None:
             on_item(item)
         recorder.record(item)
@@ -90,17 +95,30 @@ def drain_queue(store: RunStore, data_dir: Path | str = DEFAULT_DATA_DIR) -> Non
             execute_run(store, run_id, data_dir)
 
 
+def spawn(args: list[str], log_path: Path) -> subprocess.Popen:
+    """Start `python -m core ARGS` detached, appending its output to log_path."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "core", *args], cwd=REPO_ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                # its own session: a rerun or restart of the app does not kill it
+                                start_new_session=True)
+
+
 def launch(store: RunStore, config: RunConfig, name: str = "", tags: tuple[str, ...] = (),
            data_dir: Path | str = DEFAULT_DATA_DIR) -> str:
     """Queue a run and start a detached worker process for it; returns the run id."""
     run_id = store.create_run(config, name=name, tags=tags)
-    with open(store.root / "worker.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core", "worker", "--runs", str(store.root), "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)  # its own session: a rerun or restart of the app does not kill it
+    process = spawn(["worker", "--runs", str(store.root), "--data-dir", str(data_dir)], store.root / "worker.log")
     store.assign_worker(run_id, process.pid)
     return run_id
+
+
+def launch_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> subprocess.Popen:
+    """Start a detached worker for this one queued run (a sweep's trial), outside the queue."""
+    process = spawn(["worker", "--run", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
+                    store.root / "worker.log")
+    store.assign_worker(run_id, process.pid)
+    return process
 
 
 def worker_alive(run: Run) -> bool:
