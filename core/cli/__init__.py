@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import evaluate, export, runs, train
+from core.cli import evaluate, export, runs, sweep, train
 from core.config import ConfigError
 from core.labs.onnx_export import OnnxExportError
 from core.training.checkpoints import CheckpointError
 from core.training.data import DataError
 
-COMMANDS = (train, evaluate, runs, export)  # each module adds its subcommands
+COMMANDS = (train, evaluate, runs, export, sweep)  # each module adds its subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ from core.status import RunStatus
 from core.sweeps.executors import Executor, LocalExecutor, RayExecutor
 from core.sweeps.records import Sweep, SweepPlan
 from core.sweeps.store import SweepStore
-from core.sweeps.study import distributions, importance, open_study
+from core.sweeps.study import distributions, importance, open_study, tell
 from core.training.data import DEFAULT_DATA_DIR
 
 POLL_S = 0.2
@@ -167,7 +167,7 @@ class SweepLoop:
             except ConfigError as err:  # a combination the space's own checks could not rule out
                 self.made += 1
                 trial.set_user_attr("refused", str(err))
-                self.study.tell(trial, state=TrialState.FAIL)
+                tell(self.study, trial, state=TrialState.FAIL)
                 yield TrialEnded(trial.number, "refused", None, trial.params, None, str(err), *self.best_pair())
                 continue
             self.made += 1
@@ -218,7 +218,7 @@ class SweepLoop:
             self.runs.relabel(run.id, RunStatus.STOPPED, RunStatus.PRUNED,
                               f"pruned after epoch {active.pruned_at}: its validation accuracy trailed "
                               "the other trials' at that epoch")
-            self.study.tell(trial, state=TrialState.PRUNED)
+            tell(self.study, trial, state=TrialState.PRUNED)
             yield self.ended(trial, "pruned", None, run.id)
         elif status in (RunStatus.STOPPED, RunStatus.INTERRUPTED) and self.stopping:
             yield self.ended(trial, "unfinished", None, run.id, "the sweep was stopped: resume runs it again")
@@ -231,14 +231,14 @@ class SweepLoop:
             value = 0.0 if value is None and status == RunStatus.DIVERGED else value
             yield self.tell(trial, value, run)
         else:
-            self.study.tell(trial, state=TrialState.FAIL)
+            tell(self.study, trial, state=TrialState.FAIL)
             yield self.ended(trial, "failed", None, run.id, run.message)
 
     def tell(self, trial: optuna.Trial, value: float | None, run: Run) -> TrialEnded:
         if value is None:
-            self.study.tell(trial, state=TrialState.FAIL)
+            tell(self.study, trial, state=TrialState.FAIL)
             return self.ended(trial, "failed", None, run.id, "no validation accuracy was recorded")
-        self.study.tell(trial, value)
+        tell(self.study, trial, value)
         if self.best is None or value > self.best[1]:
             self.best = (trial.number, value)
         return self.ended(trial, "complete", value, run.id, run.message)
@@ -272,7 +272,7 @@ class SweepLoop:
 
     def resume_trial(self, frozen: optuna.trial.FrozenTrial, run: Run | None) -> Iterator[TrialEnded]:
         if run is None:  # asked, but the driver died before it made the run: never started
-            self.study.tell(frozen.number, state=TrialState.FAIL)
+            tell(self.study, frozen.number, state=TrialState.FAIL)
             return
         trial = optuna.Trial(self.study, frozen._trial_id)
         active = Active(trial, run.id, pruned_at=frozen.user_attrs.get("pruned_at"))

@@ -6,6 +6,7 @@ The driver only starts trials, notices dead ones, and reads the store.
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -16,6 +17,26 @@ from core.runs.supervisor import execute_run, launch_run, worker_alive
 from core.runs.trial import TrialSource, run_trial
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
+
+DEFAULT_RAY_PORT = 6379
+
+
+class RayUnreachable(RuntimeError):
+    """No Ray cluster answers at the given address."""
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in one line when nothing listens at host:port; ray.init would retry for minutes."""
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", str(DEFAULT_RAY_PORT))
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
+        raise RayUnreachable(f"Ray is not reachable at {address} ({reason}): start a cluster there with "
+                             "`ray start --head`, or check the address") from None
 
 
 class Executor(Protocol):

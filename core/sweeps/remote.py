@@ -7,7 +7,6 @@ the task polls, so a stopped trial still ends cleanly with its last checkpoint a
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import ray.exceptions
 
 from core.config import RunConfig
 from core.runs.trial import BatchEnded, TrialInterrupted, TrialItem, run_trial
+from core.sweeps.executors import RayUnreachable, check_reachable
 from core.training.data import DEFAULT_DATA_DIR  # on a node, the MNIST shipped with the code
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,27 +24,8 @@ CHUNK_S = 0.2  # items wait at most this long on the remote side before they cro
 CHUNK_ITEMS = 512
 STOP_POLL_S = 0.25  # how often a task asks whether its trial was told to stop
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024  # Ray's default is 30% of RAM (ray#34613)
-DEFAULT_PORT = 6379
 # shipped to a cluster with each trial: the code and the shipped MNIST, not the store or the history
 SHIPPED_EXCLUDES = [".git", "runs", "test-artifacts", "**/__pycache__", ".pytest_cache", "*.journal"]
-
-
-class RayUnreachable(RuntimeError):
-    """No Ray cluster answers at the given address."""
-
-
-def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail in one line when nothing listens at host:port; ray.init would retry for minutes."""
-    if address == "auto" or address.startswith("ray://"):
-        return
-    host, _, port = address.rpartition(":") if ":" in address else (address, "", str(DEFAULT_PORT))
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            return
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
-        raise RayUnreachable(f"Ray is not reachable at {address} ({reason}): start a cluster there with "
-                             "`ray start --head`, or check the address") from None
 
 
 def connect(address: str) -> bool:
