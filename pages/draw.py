@@ -60,12 +60,14 @@ def runs_with_checkpoints(store: RunStore) -> list[Run]:
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
-    """Pick up to MAX_SHOWN runs; the best tested MNIST one is picked to start with."""
+    """Pick up to MAX_SHOWN runs; the linked ones, or the best tested MNIST one, are picked to start with."""
     by_id = {run.id: run for run in runs}
     # a synthetic-data model scores 100% on its own bars but has never seen a digit
     ranked = sorted(runs, key=lambda run: (run.config.dataset == "mnist", run.summary.test_accuracy or 0.0),
                     reverse=True)
-    chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
+    # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
+    linked = [run_id for run_id in st.query_params.get_all("run") if run_id in by_id][:MAX_SHOWN]
+    chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: run_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]
 

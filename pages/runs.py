@@ -106,12 +106,20 @@ def filtered_runs(runs: list[Run]) -> list[Run]:
     return [run for run in runs if matches(run, statuses, models, tags, text)]
 
 
+def linked_rows(runs: list[Run]) -> dict | None:
+    """Rows ticked to start with: the runs a link named (?run=ID&run=ID, from the Sweeps page, say)."""
+    linked = set(st.query_params.get_all("run"))
+    rows = [i for i, run in enumerate(runs) if run.id in linked]
+    return {"selection": {"rows": rows}} if rows else None
+
+
 def selected_runs(runs: list[Run]) -> list[Run]:
     """The table, and the runs selected in it."""
     # the key follows the rows shown, so a selection never points at rows that moved
     key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
     event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch")
+                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch",
+                         selection_default=linked_rows(runs))
     return [runs[i] for i in event.selection.rows if i < len(runs)]
 
 

@@ -74,7 +74,7 @@ class SearchSpace:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json.dumps(self.to_dict())  # in the order written: the charts show them so
 
 
 def encode(value: Any) -> Any:
