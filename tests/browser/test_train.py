@@ -25,7 +25,7 @@ from core.training.checkpoints import load_model
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"Train": "", "Runs": "runs", "Draw": "draw", "Losses & optimizers": "losses"}
+PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Losses & optimizers": "losses"}
 # a worker imports torch and loads its data before the first step; the machine may be busy
 WORKER_START_S = 120
 
