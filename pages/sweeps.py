@@ -99,7 +99,8 @@ def launch() -> None:
         return
     sweep_id = launch_sweep(get_store(), plan)
     st.session_state["sweeps_shown"] = sweep_id
-    st.success(f"Started sweep {sweep_id}.", icon=":material/check_circle:")
+    st.session_state["sweeps_flash"] = f"Started sweep {sweep_id}."
+    st.rerun()  # the page lists the sweeps before the form: draw it again with the new one
 
 
 def new_sweep(expanded: bool) -> None:
@@ -108,10 +109,14 @@ def new_sweep(expanded: bool) -> None:
         search_widgets()
         if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key="sweeps_launch"):
             launch()
+    flash = st.session_state.pop("sweeps_flash", None)
+    if flash:
+        st.success(flash, icon=":material/check_circle:")
 
 
 def sweep_label(sweep: Sweep) -> str:
-    return f"{sweep.name} ({sweep.status.label}, {format_time(sweep.created_at)})"
+    """The picker's label: its status is shown (live) below it, not here, where it would go stale."""
+    return f"{sweep.name} ({format_time(sweep.created_at)}, {sweep.plan.trials} trials)"
 
 
 def trials_table(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> pd.DataFrame:
@@ -143,11 +148,11 @@ def trial_links(row: TrialRow | None) -> None:
     if row is None:
         return
     st.caption(f"Trial #{row.number}: {row.run.name} - pick a row in the table to choose another")
-    left, right, _ = st.columns([1, 1, 3])
-    left.page_link("pages/runs.py", label="Compare in Runs", icon=":material/table_chart:",
+    links = st.container(horizontal=True)
+    links.page_link("pages/runs.py", label="Compare in Runs", icon=":material/table_chart:",
                    query_params={"run": row.run.id})
     if row.run.status in (RunStatus.FINISHED, RunStatus.EARLY_STOPPED, RunStatus.PRUNED, RunStatus.STOPPED):
-        right.page_link("pages/draw.py", label="Try it in Draw", icon=":material/draw:",
+        links.page_link("pages/draw.py", label="Try it in Draw", icon=":material/draw:",
                         query_params={"run": row.run.id})
 
 
@@ -191,6 +196,7 @@ def charts(sweep: Sweep, rows: list[TrialRow]) -> None:
         right.plotly_chart(importance_figure(sweep.importance), key="sweeps_importance")
     else:
         right.caption("Parameter importance appears once two trials differ in their results.")
+    st.markdown("**Settings against the objective**")
     st.plotly_chart(parallel_figure(sweep, rows), key="sweeps_parallel_coordinates")
     st.plotly_chart(scatter_figure(sweep, rows), key="sweeps_scatter")
 

@@ -32,7 +32,8 @@ def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
                    line=dict(color=COLORS[2], width=2, shape="hv"), hoverinfo="skip")])
     fig.update_xaxes(title="trial")
     fig.update_yaxes(title=OBJECTIVE, tickformat=".0%")
-    return _layout(fig, "Best so far", height)
+    fig.update_layout(showlegend=False)  # a legend collides with the toolbar in a half-width column
+    return _layout(fig, "Best so far (line) and each trial (dots)", height)
 
 
 def _dimension(sweep: Sweep, name: str, values: list[Any]) -> dict:
@@ -58,7 +59,8 @@ def parallel_figure(sweep: Sweep, rows: list[TrialRow], height: int = 380) -> go
     dimensions.append(dict(label=OBJECTIVE, values=objective, tickformat=".0%"))
     fig = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(color=objective, colorscale="Viridis",
                                                                    showscale=True, colorbar=dict(title="val acc"))))
-    fig.update_layout(height=height, margin=dict(l=60, r=60, t=60, b=20), title="Settings against the objective")
+    # no title: the axes' labels stand above the plot, where a title would cover them
+    fig.update_layout(height=height, margin=dict(l=60, r=60, t=50, b=20))
     return fig
 
 

@@ -27,6 +27,7 @@ from core.runs.supervisor import check_liveness, spawn
 from core.status import RunStatus
 from core.sweeps.executors import Executor, LocalExecutor, RayExecutor
 from core.sweeps.records import Sweep, SweepPlan
+from core.sweeps.space import SpaceError
 from core.sweeps.store import SweepStore
 from core.sweeps.study import distributions, importance, open_study, tell
 from core.training.data import DEFAULT_DATA_DIR
@@ -94,6 +95,8 @@ def drive(runs: RunStore, sweep_id: str, data_dir: Path | str = DEFAULT_DATA_DIR
     """Run (or resume) a sweep to its end in this process, yielding each trial's outcome."""
     sweeps = SweepStore(runs)
     sweep = sweeps.get(sweep_id)
+    if not sweep.plan.space.search:
+        raise SpaceError("space", sweep.message)  # stored by a version whose settings this one refuses
     with driver_lock(sweeps, sweep):
         sweeps.start(sweep_id, os.getpid())
         try:

@@ -9,21 +9,30 @@ from pathlib import Path
 from core.runs.store import RunNotFound, RunStore, new_run_id
 from core.status import ACTIVE, RunStatus
 from core.sweeps.records import Sweep, SweepPlan
-from core.sweeps.space import parse_space
+from core.sweeps.space import SearchSpace, SpaceError, parse_space
 
 
 class SweepNotFound(RunNotFound):
     """No sweep has this id."""
 
 
+def _stored_space(text: str) -> tuple[SearchSpace, str]:
+    """A stored space, and why it no longer validates ('' if it does): an old sweep still lists."""
+    try:
+        return parse_space(json.loads(text)), ""
+    except (SpaceError, ValueError) as err:
+        return SearchSpace({}, {}), f"its stored space no longer validates: {err}"
+
+
 def _row_to_sweep(row: sqlite3.Row) -> Sweep:
-    plan = SweepPlan(space=parse_space(json.loads(row["space"])), strategy=row["strategy"], trials=row["trials"],
+    space, problem = _stored_space(row["space"])
+    plan = SweepPlan(space=space, strategy=row["strategy"], trials=row["trials"],
                      parallel=row["parallel"], pruner=row["pruner"], executor=row["executor"],
                      ray_address=row["ray_address"], storage=row["storage"], retries=row["retries"],
                      sampler_seed=row["sampler_seed"], name=row["name"])
     return Sweep(id=row["id"], name=row["name"], plan=plan, status=RunStatus(row["status"]),
                  created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
-                 message=row["message"], pid=row["pid"], heartbeat_at=row["heartbeat_at"],
+                 message=problem or row["message"], pid=row["pid"], heartbeat_at=row["heartbeat_at"],
                  stop_requested=bool(row["stop_requested"]), importance=json.loads(row["importance"] or "{}"))
 
 
