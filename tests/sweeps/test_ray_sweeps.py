@@ -3,15 +3,29 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import optuna
 import pytest
+import ray.cloudpickle
 from conftest import ENDLESS, TINY, DriverThread, make_sweep, trial_runs, wait_for
 
 from core.runs.supervisor import execute_run
+from core.runs.trial import run_trial
 from core.status import RunStatus
 from core.sweeps.executors import RayExecutor
 from core.sweeps.store import SweepStore
+
+# Ray workers cannot import this test module: send its functions by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def exploding_trial(config, data_dir=None, should_stop=None):
+    """run_trial, except that settings with lr 0.5 blow up on the node after their first items."""
+    for item in run_trial(config, data_dir, should_stop=should_stop):
+        yield item
+        if config.lr == 0.5:
+            raise RuntimeError("out of memory on the node")
 
 
 @pytest.fixture
@@ -89,3 +103,16 @@ def test_a_dead_ray_worker_leaves_the_trial_interrupted_then_retried_once(sweep_
     study_trials = optuna.load_study(study_name=sweep_id, storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(SweepStore(sweep_store).journal_path(sweep_id))))).trials
     assert [t.state for t in study_trials] == [optuna.trial.TrialState.FAIL]
+
+
+def test_a_trial_that_fails_on_its_node_is_recorded_and_the_sweep_goes_on(sweep_store, ray_session):
+    executor = RayExecutor(sweep_store, None, address="", trial=exploding_trial)
+    sweep_id = make_sweep(sweep_store, {**TINY, "lr": [0.5, 0.05]}, strategy="grid", trials=2, sampler_seed=0)
+    ended = DriverThread(sweep_store, sweep_id, executor).run_to_end()
+    by_lr = {run.config.lr: run for run in sweep_store.sweep_runs(sweep_id)}
+    failed = by_lr[0.5]
+    assert failed.status == RunStatus.FAILED and failed.message == "RuntimeError: out of memory on the node"
+    assert failed.environment.pid  # what arrived before the failure is kept
+    assert by_lr[0.05].status == RunStatus.FINISHED
+    assert sorted(e.outcome for e in ended) == ["complete", "failed"]
+    assert SweepStore(sweep_store).get(sweep_id).status == RunStatus.FINISHED
