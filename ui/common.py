@@ -17,7 +17,7 @@ RUNS_DIR_ENV = "MNIST_RUNS_DIR"
 APP_ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 STATUS_COLORS = {RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green",
                  RunStatus.EARLY_STOPPED: "green", RunStatus.STOPPED: "orange", RunStatus.DIVERGED: "red",
-                 RunStatus.FAILED: "red", RunStatus.INTERRUPTED: "orange"}
+                 RunStatus.FAILED: "red", RunStatus.INTERRUPTED: "orange", RunStatus.PRUNED: "violet"}
 
 
 def route_through_app() -> None:
