@@ -20,6 +20,12 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
+def accuracy_range(values: list[float]) -> list[float]:
+    """An accuracy axis from a little below the lowest value to 100%, never past it."""
+    low = min(values, default=0.0)
+    return [max(0.0, low - max(0.02, 0.05 * (1 - low))), 1.005]
+
+
 def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
     """Each scored trial's objective, and the best up to it, over the trial numbers."""
     scored = [row for row in rows if row.objective is not None]
@@ -31,9 +37,9 @@ def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
         go.Scatter(x=[n for n, _ in best], y=[v for _, v in best], mode="lines", name="best so far",
                    line=dict(color=COLORS[2], width=2, shape="hv"), hoverinfo="skip")])
     fig.update_xaxes(title="trial")
-    fig.update_yaxes(title=OBJECTIVE, tickformat=".0%")
+    fig.update_yaxes(title=OBJECTIVE, tickformat=".0%", range=accuracy_range([row.objective for row in scored]))
     fig.update_layout(showlegend=False)  # a legend collides with the toolbar in a half-width column
-    return _layout(fig, "Best so far (line) and each trial (dots)", height)
+    return _layout(fig, "Best so far", height)
 
 
 def _dimension(sweep: Sweep, name: str, values: list[Any]) -> dict:
@@ -56,9 +62,11 @@ def parallel_figure(sweep: Sweep, rows: list[TrialRow], height: int = 380) -> go
     scored = [row for row in rows if row.objective is not None]
     objective = [row.objective for row in scored]
     dimensions = [_dimension(sweep, name, [row.params[name] for row in scored]) for name in sweep.plan.space.search]
-    dimensions.append(dict(label=OBJECTIVE, values=objective, tickformat=".0%"))
-    fig = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(color=objective, colorscale="Viridis",
-                                                                   showscale=True, colorbar=dict(title="val acc"))))
+    low, high = accuracy_range(objective)
+    dimensions.append(dict(label=OBJECTIVE, values=objective, tickformat=".0%", range=[low, min(high, 1.0)]))
+    line = dict(color=objective, colorscale="Viridis", cmin=low, cmax=1.0, showscale=True,
+                colorbar=dict(title="val acc", tickformat=".0%"))
+    fig = go.Figure(go.Parcoords(dimensions=dimensions, line=line))
     # no title: the axes' labels stand above the plot, where a title would cover them
     fig.update_layout(height=height, margin=dict(l=60, r=60, t=50, b=20))
     return fig
@@ -82,7 +90,7 @@ def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.
                       row=row + 1, col=col + 1)
         fig.update_xaxes(type="category" if categorical else ("log" if is_log(sweep, name) else "linear"),
                          row=row + 1, col=col + 1)
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".0%", range=accuracy_range([r.objective for r in scored]))
     return _layout(fig, "", height * math.ceil(len(names) / columns))
 
 
