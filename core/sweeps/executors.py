@@ -6,6 +6,7 @@ The driver only starts trials, notices dead ones, and reads the store.
 """
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -37,6 +38,18 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
         raise RayUnreachable(f"Ray is not reachable at {address} ({reason}): start a cluster there with "
                              "`ray start --head`, or check the address") from None
+
+
+def use_token_if_present() -> None:
+    """Send this machine's Ray token when joining a cluster; call it before Ray is imported.
+
+    A head started by `ray start` (Ray 2.60) turns token authentication on by itself when it finds a
+    token file, while a driver joining it does not, and is refused as unauthenticated. Ray reads the
+    mode once, when it is imported. An explicit RAY_AUTH_MODE is left as the user set it.
+    """
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN") or token_file.is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 class Executor(Protocol):
@@ -91,6 +104,8 @@ class RayExecutor:
 
     def __init__(self, runs: RunStore, data_dir: Path | str | None, address: str, cpus_per_trial: float = 1.0,
                  trial: TrialSource = run_trial):
+        if address:
+            use_token_if_present()
         from core.sweeps import remote  # Ray is imported only by sweeps that use it
 
         self.remote = remote

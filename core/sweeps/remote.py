@@ -25,7 +25,8 @@ CHUNK_ITEMS = 512
 STOP_POLL_S = 0.25  # how often a task asks whether its trial was told to stop
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024  # Ray's default is 30% of RAM (ray#34613)
 # shipped to a cluster with each trial: the code and the shipped MNIST, not the store or the history
-SHIPPED_EXCLUDES = [".git", "runs", "test-artifacts", "**/__pycache__", ".pytest_cache", "*.journal"]
+SHIPPED_CODE = {"working_dir": str(REPO_ROOT),
+                "excludes": ["/.git", "/runs", "/test-artifacts", "__pycache__", ".pytest_cache", "*.journal"]}
 
 
 def connect(address: str) -> bool:
@@ -35,7 +36,8 @@ def connect(address: str) -> bool:
     if address:
         check_reachable(address)
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            # the code travels at the job level: Ray packs a folder only there, once for the whole sweep
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env=SHIPPED_CODE)
         except ConnectionError as err:
             raise RayUnreachable(f"Ray is not reachable at {address}: {str(err).splitlines()[0]}") from None
     else:
@@ -102,11 +104,9 @@ def remote_trial(config: dict, data_dir: str | None, flags, run_id: str, trial=r
     yield from chunked(items)
 
 
-def runtime_env(shipped: bool) -> dict:
-    """On a cluster the code (and MNIST) travels with the task; on this machine the repo is on the path."""
-    if shipped:
-        return {"working_dir": str(REPO_ROOT), "excludes": SHIPPED_EXCLUDES}
-    return {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}}
+def task_options(cpus: float, shipped: bool) -> dict:
+    """On a cluster the job ships the code (and MNIST); on this machine each task finds the repo on its path."""
+    return {"num_cpus": cpus} | ({} if shipped else {"runtime_env": {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}}})
 
 
 class RaySource:
@@ -119,7 +119,7 @@ class RaySource:
 
     def __call__(self, config: RunConfig, data_dir: object = None,
                  should_stop: Callable[[], bool] | None = None) -> Iterator[TrialItem]:
-        task = remote_trial.options(num_cpus=self.cpus, runtime_env=runtime_env(self.shipped))
+        task = remote_trial.options(**task_options(self.cpus, self.shipped))
         refs = task.remote(config.to_dict(), self.data_dir, self.flags, self.run_id, self.trial)
         told = False
         for ref in refs:
