@@ -8,7 +8,7 @@ import sys
 
 import optuna
 import pytest
-from conftest import ENDLESS, REPO, TINY, DriverThread, cli, make_sweep, trial_runs, wait_for
+from sweep_helpers import ENDLESS, REPO, TINY, DriverThread, cli, make_sweep, trial_runs, wait_for
 
 from core.runs.store import RunStore
 from core.status import RunStatus

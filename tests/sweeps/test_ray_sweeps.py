@@ -8,7 +8,7 @@ import sys
 import optuna
 import pytest
 import ray.cloudpickle
-from conftest import ENDLESS, TINY, DriverThread, make_sweep, trial_runs, wait_for
+from sweep_helpers import ENDLESS, TINY, DriverThread, make_sweep, trial_runs, wait_for
 
 from core.runs.supervisor import execute_run
 from core.runs.trial import run_trial
