@@ -41,8 +41,9 @@ def connect(address: str) -> bool:
         except ConnectionError as err:
             raise RayUnreachable(f"Ray is not reachable at {address}: {str(err).splitlines()[0]}") from None
     else:
-        ray.init(num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
-                 log_to_driver=False)
+        # "local": a new instance, even where `ray start` left a cluster address behind
+        ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                 include_dashboard=False, log_to_driver=False)
     return True
 
 

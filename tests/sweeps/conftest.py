@@ -26,6 +26,7 @@ def ray_session():
     """One real local Ray instance for the whole test session (never local_mode, which Ray removed)."""
     import ray
 
-    ray.init(num_cpus=2, object_store_memory=200 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024 * 1024, include_dashboard=False,
+             log_to_driver=False)
     yield ray
     ray.shutdown()
