@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.config import DATASETS, MODELS, OPTIMIZERS
+from core.config import IMAGE_DATASETS, MODELS, OPTIMIZERS
 from core.runs.progress import format_seconds
 from core.runs.store import RunStore
 from core.status import RunStatus
@@ -64,7 +64,7 @@ def space_widgets() -> None:
     right.multiselect("Optimizers", OPTIMIZERS, default=["adam"], key="sweeps_optimizers", persist_state="session")
     left.multiselect("Batch sizes", BATCH_CHOICES, default=[64, 128], key="sweeps_batch_sizes",
                      persist_state="session")
-    right.selectbox("Dataset", DATASETS, key="sweeps_dataset", persist_state="session",
+    right.selectbox("Dataset", IMAGE_DATASETS, key="sweeps_dataset", persist_state="session",
                     help="synthetic: 600 tiny bar images, a stand-in that trains in a second")
     st.select_slider("Learning rate range (log scale)", LR_CHOICES, value=(1e-4, 1e-2), key="sweeps_lr",
                      format_func=lambda v: f"{v:g}", persist_state="session")

@@ -118,8 +118,11 @@ class RaySource:
         self.flags, self.run_id, self.cpus, self.shipped, self.trial = flags, run_id, cpus, shipped, trial
         self.data_dir = None if data_dir is None else str(data_dir)
 
-    def __call__(self, config: RunConfig, data_dir: object = None,
-                 should_stop: Callable[[], bool] | None = None) -> Iterator[TrialItem]:
+    def __call__(self, config: RunConfig, data_dir: object = None, should_stop: Callable[[], bool] | None = None,
+                 tables_dir: object = None) -> Iterator[TrialItem]:
+        if config.dataset == "csv":  # its table is kept in the driver's run store, which nodes do not see
+            raise ValueError("dataset: a CSV table stays in this machine's run store; run its sweep with the "
+                             "local executor")
         task = remote_trial.options(**task_options(self.cpus, self.shipped))
         refs = task.remote(config.to_dict(), self.data_dir, self.flags, self.run_id, self.trial)
         told = False
