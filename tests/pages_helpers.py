@@ -39,7 +39,7 @@ def open_page(page: str) -> AppTest:
     return at
 
 
-def wait_until_ended(store: RunStore, run_id: str, timeout: float = 60.0) -> str:
+def wait_until_ended(store: RunStore, run_id: str, timeout: float = 300.0) -> str:
     """Poll the store until the run leaves queued/running; returns its status."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

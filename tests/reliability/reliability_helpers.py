@@ -11,7 +11,7 @@ from core.runs.records import Metric
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 60.0, interval: float = 0.05,
+def wait_for(predicate: Callable[[], object], timeout: float = 300.0, interval: float = 0.05,
              what: str = "a condition"):
     """Poll until predicate() is truthy and return its value; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -36,7 +36,7 @@ def process_state(pid: int) -> str | None:
         return None
 
 
-def wait_until_dead(pid: int, timeout: float = 10.0) -> None:
+def wait_until_dead(pid: int, timeout: float = 60.0) -> None:
     """Until the process is gone or a zombie: it can no longer write anything."""
     wait_for(lambda: process_state(pid) in (None, "Z"), timeout, what=f"process {pid} to end")
 
