@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core.training.events import BatchEnded, EpochEnded, RunEnded
+from core.training.events import BatchEnded, EpochEnded, RunEnded, diverged
 from core.training.loop import prepare, train
 
 
@@ -78,7 +78,10 @@ def test_a_huge_learning_rate_ends_as_diverged(tiny_config, tiny_data):
     events = run_events(replace(config, epochs=5), tiny_data)
     end = events[-1]
     assert end.reason == "diverged" and "lower lr" in end.message
-    assert all(math.isfinite(e.loss) for e in events if isinstance(e, BatchEnded))
+    # the batch that diverged comes last, at the step the message names, for the charts to show
+    batches = [e for e in events if isinstance(e, BatchEnded)]
+    assert diverged(batches[-1].loss) and f"at step {batches[-1].step}" in end.message
+    assert all(math.isfinite(e.loss) and not diverged(e.loss) for e in batches[:-1])
     assert not any(isinstance(e, EpochEnded) and not math.isfinite(e.train_loss) for e in events)
 
 

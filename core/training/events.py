@@ -1,9 +1,19 @@
 """What the training generator yields: small frozen records of plain values."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from core.status import RunStatus
+
+# Cross-entropy this far above ln 10 (a uniform guess) does not come back: call it diverged.
+# Adam at lr 10 can keep its loss finite (1e6 and more) while it learns nothing.
+DIVERGED_LOSS = 100.0
+
+
+def diverged(loss: float) -> bool:
+    """A loss that says training has blown up: not a number, infinite, or past DIVERGED_LOSS."""
+    return not math.isfinite(loss) or loss > DIVERGED_LOSS
 
 
 @dataclass(frozen=True)

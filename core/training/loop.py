@@ -13,15 +13,9 @@ from core.config import RunConfig, steps_per_epoch
 from core.status import RunStatus
 from core.training.data import Datasets, batches, random_shift
 from core.training.evaluation import loss_and_accuracy
-from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, monitored
+from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, diverged, monitored
 from core.training.models import build_model, fit_input_scale
 from core.training.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
-
-# Cross-entropy this far above ln 10 (a uniform guess) does not come back: call it diverged.
-# Adam at lr 10 can keep its loss finite (1e6 and more) while it learns nothing.
-DIVERGED_LOSS = 100.0
-
-
 
 
 @dataclass
@@ -140,7 +134,8 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
         if len(pending.sizes) < sync_every and step % state.steps_per_epoch != 0:
             continue
         for event, size in zip(_drain(pending, step - len(pending.sizes) + 1, epoch), pending.sizes):
-            if not math.isfinite(event.loss) or event.loss > DIVERGED_LOSS:
+            if diverged(event.loss):
+                yield event  # the point where it diverged is part of the record, for the charts
                 return RunEnded(RunStatus.DIVERGED, epoch - 1, event.step,
                                 f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
             loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size

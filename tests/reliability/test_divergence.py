@@ -13,6 +13,7 @@ from core.config import RunConfig
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.training.checkpoints import load_model
+from core.training.events import diverged
 
 # lr 10 blows up every optimizer: SGD to inf or nan, Adam, AdamW and RMSprop to huge finite losses
 DIVERGING = RunConfig(model="mlp", dataset="synthetic", optimizer="sgd", lr=10.0, epochs=3, batch_size=32,
@@ -50,10 +51,13 @@ def test_lr_10_ends_as_diverged_without_a_non_finite_best(store, config):
         best = load_model(store.checkpoint_path(run_id, "best"))[2]
         assert best["epoch"] == run.summary.best_epoch <= completed
         assert run.summary.test_accuracy == pytest.approx(run.evaluation.accuracy)
-    # the last recorded batch loss is finite: the non-finite one is the message, not a data point
+    # the batch that diverged is the last data point (a chart marks it), at the step the message names;
+    # the ones before it are finite (a NaN loss is stored as a missing value)
     metrics, _ = store.read_metrics(run_id)
-    losses = [m.value for m in metrics if m.split == "train" and m.name == "loss"]
-    assert losses and all(math.isfinite(value) for value in losses)
+    losses = [m for m in metrics if m.split == "train" and m.name == "loss"]
+    assert losses[-1].value is None or diverged(losses[-1].value)
+    assert f"at step {losses[-1].step};" in run.message
+    assert all(math.isfinite(m.value) and not diverged(m.value) for m in losses[:-1])
 
 
 def test_the_cli_reports_the_divergence_and_fails(tmp_path, capsys):
