@@ -17,6 +17,8 @@ DATASETS = (*IMAGE_DATASETS, "csv")  # csv: a user's table, stored in the run st
 # training images before the validation split is carved out
 TRAIN_IMAGES = {"mnist": 60_000, "synthetic": 600}
 DIGITS = tuple(str(digit) for digit in range(10))
+# the validation split an image dataset gets unless one is chosen: RunConfig's default is MNIST's
+VAL_SIZES = {"mnist": 5000, "synthetic": 100}
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 8192
 MAX_VAL_SIZE = 30_000
@@ -33,7 +35,7 @@ class ConfigError(ValueError):
 
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
-        self.field = field_name
+        self.field, self.reason = field_name, message
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,11 @@ def _validate_schedule(config: RunConfig) -> None:
         raise ConfigError("scheduler", "'plateau' needs a validation set (val_size above 0)")
 
 
+def default_val_size(dataset: str) -> int:
+    """The validation split for a dataset when none is chosen: it must leave images to train on."""
+    return VAL_SIZES.get(dataset, VAL_SIZES["mnist"])
+
+
 def nesterov_applies(optimizer: str, momentum: float) -> bool:
     """Nesterov momentum exists only for SGD with a momentum above 0."""
     return optimizer == "sgd" and momentum > 0
@@ -287,6 +294,11 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
     return math.ceil(images / batch_size)
 
 
+def epoch_steps(config: RunConfig) -> int:
+    """Batches in one epoch of this run."""
+    return steps_per_epoch(training_images(config), config.batch_size)
+
+
 def planned_steps(config: RunConfig) -> int:
     """Batches in the whole run if nothing ends it early."""
-    return config.epochs * steps_per_epoch(training_images(config), config.batch_size)
+    return config.epochs * epoch_steps(config)

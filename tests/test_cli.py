@@ -7,7 +7,7 @@ import pytest
 
 from core.cli import build_parser
 from core.cli.train import config_from_args
-from core.config import CHOICES, RunConfig
+from core.config import CHOICES, RunConfig, default_val_size
 from core.presets import PRESETS
 from core.runs.store import RunStore
 
@@ -78,6 +78,12 @@ def test_a_preset_gives_its_settings_and_any_setting_given_overrides_it():
     assert overridden == replace(preset, lr=0.02, dataset="synthetic", val_size=100)
     assert parsed_config("--lr", "0.02", "--preset", "quick-mlp").lr == 0.02  # wherever the flag stands
     assert parsed_config() == RunConfig()  # no preset: the defaults
+
+
+def test_the_synthetic_dataset_gets_a_validation_split_that_fits_it():
+    assert parsed_config("--dataset", "synthetic").val_size == default_val_size("synthetic") < 600
+    assert parsed_config("--dataset", "synthetic", "--val-size", "50").val_size == 50
+    assert parsed_config("--dataset", "mnist").val_size == RunConfig().val_size
 
 
 def test_help_lists_the_allowed_values_of_every_choice_field():

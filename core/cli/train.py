@@ -11,7 +11,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from core.config import CHOICES, RunConfig, planned_steps
+from core.config import CHOICES, RunConfig, default_val_size, planned_steps
 from core.labs.tensorboard import LiveTensorBoard
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
@@ -87,6 +87,8 @@ def config_from_args(args: argparse.Namespace, table: bytes | None = None) -> Ru
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
     if table is not None:
         given = {**given, **table_settings(args, table, given)}
+    elif "dataset" in given and "val_size" not in given:  # the synthetic set is too small for MNIST's split
+        given["val_size"] = default_val_size(given["dataset"])
     return RunConfig(**{**base.to_dict(), **given})
 
 
