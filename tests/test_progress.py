@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 
 from core.config import RunConfig, planned_steps
-from core.runs.progress import MIN_ETA_SECONDS, StepTime, describe, eta_seconds, format_seconds, progress
-from core.runs.queue import queue_order
+from core.runs.progress import MIN_ETA_SECONDS, StepTime, describe, eta_seconds, format_seconds, progress, status_line
+from core.runs.queue import current_run, queue_order
 from core.runs.records import Environment, Run, RunSummary
 from core.status import RunStatus
 
@@ -66,3 +66,32 @@ def test_the_store_takes_the_next_run_in_queue_order(store, tiny_config):
     assert store.next_queued() == first
     store.request_stop(first)
     assert store.next_queued() == second
+
+
+def ended(run_id: str, status: RunStatus, created_at: float, ended_at: float, started_at: float | None = 1.0) -> Run:
+    return dataclasses.replace(run(run_id, status, created_at), ended_at=ended_at, started_at=started_at)
+
+
+def test_a_live_view_follows_the_running_run_then_the_next_queued_then_the_last_to_end():
+    queue = [run("next", RunStatus.QUEUED, 30.0), run("later", RunStatus.QUEUED, 40.0)]
+    finished = [ended("first", RunStatus.FINISHED, 10.0, 100.0), ended("second", RunStatus.FINISHED, 11.0, 200.0)]
+    # a queue of three with the middle one cancelled while it waited: it ended before the last one ran
+    cancelled = ended("cancelled", RunStatus.STOPPED, 12.0, 150.0, started_at=None)
+    assert current_run([*queue, run("busy", RunStatus.RUNNING, 50.0), *finished]).id == "busy"
+    assert current_run([*queue, *finished]).id == "next"
+    assert current_run([*finished, cancelled]).id == "second"
+    assert current_run([ended("only", RunStatus.STOPPED, 1.0, 2.0, started_at=None)]).id == "only"
+    assert current_run([]) is None
+
+
+def test_the_status_line_says_how_a_run_ended_and_never_reads_after_nothing():
+    shown = progress(CONFIG, RunStatus.STOPPED, StepTime(1, 0.0), StepTime(10, 9.0), 1, 500.0)
+    stopped = dataclasses.replace(ended("s", RunStatus.STOPPED, 0.0, 65.0), started_at=0.0)
+    assert status_line(stopped, shown) == "stopped after 1m 05s - 10 steps"
+    cancelled = ended("c", RunStatus.STOPPED, 0.0, 5.0, started_at=None)
+    assert status_line(cancelled, progress(CONFIG, RunStatus.STOPPED, None, None, 1, None)) == \
+        "stopped before it started"
+    queued = run("q", RunStatus.QUEUED, 0.0)
+    assert status_line(queued, progress(CONFIG, RunStatus.QUEUED, None, None, 0, None)) == "waiting in the queue"
+    busy = progress(CONFIG, RunStatus.RUNNING, StepTime(1, 0.0), StepTime(10, 1.0), 1, 500.0)
+    assert status_line(run("r", RunStatus.RUNNING, 0.0), busy) == describe(busy)

@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from core.runs.records import Metric
-from core.runs.series import downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
+from core.runs.series import (
+    downsample_minmax,
+    is_per_epoch,
+    is_smoothable,
+    metric_series,
+    metrics_frame,
+    off_scale,
+    smooth_ema,
+)
 
 
 def noisy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -92,11 +100,33 @@ def test_metric_series_by_step_epoch_and_wall_time():
     assert x.tolist() == [float(s) for s in range(1, 9)]
 
 
-def test_metric_series_skips_missing_values_and_refuses_unknown_axes():
+def test_metric_series_keeps_a_missing_value_as_nan_and_refuses_unknown_axes():
+    # a NaN loss is stored as a missing value: where a run diverged stays in its series
     frame = metrics_frame(metrics() + [Metric(9, 3, "train", "loss", None, 200.0)])
-    assert len(metric_series(frame, "train", "loss")[0]) == 8
+    x, y = metric_series(frame, "train", "loss")
+    assert x[-1] == 9 and np.isnan(y[-1]) and np.isfinite(y[:-1]).all()
     with pytest.raises(ValueError, match="x"):
         metric_series(frame, "train", "loss", x="time")
+
+
+def test_epoch_axis_from_the_runs_steps_per_epoch_does_not_move_as_the_run_grows():
+    frame = metrics_frame(metrics()[:2])  # two batches of epoch 1 so far
+    assert metric_series(frame, "train", "loss", x="epoch")[0].tolist() == [0.5, 1.0]  # guessed: 2 steps
+    assert metric_series(frame, "train", "loss", x="epoch", epoch_steps=4)[0].tolist() == [0.25, 0.5]
+
+
+def test_only_per_batch_series_other_than_the_learning_rate_are_smoothed():
+    assert is_smoothable("train", "loss") and is_smoothable("train", "accuracy")
+    assert is_smoothable("train", "samples_per_s")
+    for split, name in [("train", "lr"), ("val", "accuracy"), ("train", "epoch_loss"), ("test", "loss")]:
+        assert not is_smoothable(split, name), (split, name)
+
+
+def test_off_scale_points_are_the_non_finite_ones_and_diverged_losses():
+    y = np.array([2.3, 0.5, 55.0, 504.0, np.nan, np.inf])
+    assert off_scale("loss", y).tolist() == [False, False, False, True, True, True]
+    assert off_scale("accuracy", np.array([0.5, np.nan])).tolist() == [False, True]
+    assert off_scale("lr", np.array([500.0])).tolist() == [False]  # only a loss diverges
 
 
 def test_per_epoch_metrics_are_told_apart():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import RunConfig, planned_steps
+from core.runs.records import Run
 from core.status import RunStatus
 
 # an ETA from less than this much training is mostly the first batches' warm-up: say "estimating"
@@ -70,3 +71,14 @@ def describe(progress: Progress) -> str:
     eta = format_seconds(progress.eta_s) or "estimating"
     return (f"epoch {progress.epoch}/{progress.epochs} - step {progress.step:,}/{progress.total_steps:,} - "
             f"{rate} - ETA {eta}")
+
+
+def status_line(run: Run, shown: Progress) -> str:
+    """The line under a run's progress bar: where it is, or how it ended, for the pages and the CLI."""
+    if run.status == RunStatus.QUEUED:
+        return "waiting in the queue"
+    if run.status == RunStatus.RUNNING:
+        return describe(shown)
+    if run.started_at is None:  # cancelled while queued
+        return f"{run.status.label} before it started"
+    return f"{run.status.label} after {format_seconds(run.duration)} - {shown.step:,} steps"

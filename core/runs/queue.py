@@ -1,4 +1,4 @@
-"""The order in which active runs train: the running one, then the queued ones, oldest first."""
+"""The order in which active runs train, and which run a live view follows."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -11,3 +11,13 @@ def queue_order(runs: Iterable[Run]) -> list[Run]:
     """The active runs in the order they train; ended runs are left out."""
     active = [run for run in runs if run.is_active]
     return sorted(active, key=lambda run: (run.status != RunStatus.RUNNING, run.created_at, run.id))
+
+
+def current_run(runs: Iterable[Run]) -> Run | None:
+    """The run a live view follows: the running one, else the next queued one, else the last to end."""
+    runs = list(runs)
+    active = queue_order(runs)
+    if active:
+        return active[0]
+    # runs stored before ended_at was kept count as ending when they were created
+    return max(runs, key=lambda run: (run.ended_at or run.created_at, run.created_at), default=None)

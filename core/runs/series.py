@@ -6,7 +6,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from core.runs.records import Metric
+from core.runs.progress import Progress, StepTime, progress
+from core.runs.records import Metric, Run
+from core.training.events import DIVERGED_LOSS
 
 X_AXES = ("step", "epoch", "wall_time")
 MAX_POINTS = 2000
@@ -18,35 +20,54 @@ def metrics_frame(metrics: Iterable[Metric]) -> pd.DataFrame:
     return pd.DataFrame(list(metrics), columns=COLUMNS)
 
 
-def metric_series(frame: pd.DataFrame, split: str, name: str, x: str = "step",
-                  start_time: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One metric's (x, y) in step order; x is the step, the (fractional) epoch or seconds since start."""
+def metric_series(frame: pd.DataFrame, split: str, name: str, x: str = "step", start_time: float | None = None,
+                  epoch_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One metric's (x, y) in step order; x is the step, the (fractional) epoch or seconds since start.
+
+    A value that is not a number (a NaN loss is stored as a missing value) stays, as NaN: where a
+    run diverged is part of its record. epoch_steps (the run's steps per epoch) places per-batch
+    points between epochs; without it, epoch 1's last step so far stands in.
+    """
     if x not in X_AXES:
         raise ValueError(f"x: {x!r} is not one of {', '.join(X_AXES)}")
-    rows = frame[(frame["split"] == split) & (frame["name"] == name)].dropna(subset=["value"])
+    rows = frame[(frame["split"] == split) & (frame["name"] == name)]
     rows = rows.sort_values("step", kind="stable")
-    y = rows["value"].to_numpy(dtype=float)
+    y = rows["value"].to_numpy(dtype=float, na_value=np.nan)
     if x == "step":
         return rows["step"].to_numpy(dtype=float), y
     if x == "wall_time":
         start = start_time if start_time is not None else frame["wall_time"].min()
         return rows["wall_time"].to_numpy(dtype=float) - start, y
-    return _epoch_axis(frame, rows), y
+    if is_per_epoch(split, name):
+        return rows["epoch"].to_numpy(dtype=float), y
+    return rows["step"].to_numpy(dtype=float) / (epoch_steps or _first_epoch_steps(frame)), y
 
 
-def _epoch_axis(frame: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
-    if rows.empty or is_per_epoch(rows["split"].iloc[0], rows["name"].iloc[0]):
-        return rows["epoch"].to_numpy(dtype=float)
-    # per-batch points sit between epochs: step / steps per epoch (epoch 1's last step, or so far)
+def _first_epoch_steps(frame: pd.DataFrame) -> float:
     train = frame[frame["split"] == "train"]
     first_epoch = train.loc[train["epoch"] == train["epoch"].min(), "step"]
-    steps_per_epoch = max(float(first_epoch.max()), 1.0)
-    return rows["step"].to_numpy(dtype=float) / steps_per_epoch
+    return max(float(first_epoch.max()) if len(first_epoch) else 1.0, 1.0)
 
 
 def is_per_epoch(split: str, name: str) -> bool:
     """True for metrics written once an epoch (epoch_* train metrics, validation, test)."""
     return split != "train" or name.startswith("epoch_")
+
+
+def is_smoothable(split: str, name: str) -> bool:
+    """Only per-batch noise is smoothed: never per-epoch or test values, nor the learning rate (a schedule)."""
+    return not is_per_epoch(split, name) and name != "lr"
+
+
+def off_scale(name: str, y: np.ndarray) -> np.ndarray:
+    """Points a chart marks at its edge instead of stretching its axis to them: values that are not
+    finite, and losses past the point where a run counts as diverged."""
+    y = np.asarray(y, dtype=float)
+    with np.errstate(invalid="ignore"):
+        blown = ~np.isfinite(y)
+        if "loss" in name:
+            blown |= np.isfinite(y) & (y > DIVERGED_LOSS)
+    return blown
 
 
 def smooth_ema(values: Iterable[float], weight: float) -> np.ndarray:
@@ -86,3 +107,25 @@ def downsample_minmax(x: Iterable[float], y: Iterable[float],
     highest = np.lexsort((-np.where(gaps, -np.inf, values), bucket))[starts]
     keep = np.unique(np.concatenate(([0, len(y) - 1], lowest + 1, highest + 1)))  # a bucket's min may be its max
     return x[keep], y[keep]
+
+
+def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
+    """A metric's latest value, None if it has none."""
+    rows = frame[(frame["split"] == split) & (frame["name"] == name)]
+    return None if rows.empty else float(rows["value"].iloc[-1])
+
+
+def step_times(frame: pd.DataFrame) -> tuple[StepTime | None, StepTime | None]:
+    """The first and the latest per-batch point: when the run's steps began, and where they are."""
+    batches = frame[(frame["split"] == "train") & (frame["name"] == "loss")]
+    if batches.empty:
+        return None, None
+    first, last = batches.iloc[0], batches.iloc[-1]
+    return (StepTime(int(first["step"]), float(first["wall_time"])),
+            StepTime(int(last["step"]), float(last["wall_time"])))
+
+
+def frame_progress(run: Run, frame: pd.DataFrame) -> Progress:
+    """A run's progress from its metric points."""
+    epoch = int(frame["epoch"].max()) if len(frame) else 1
+    return progress(run.config, run.status, *step_times(frame), epoch, last_value(frame, "train", "samples_per_s"))
