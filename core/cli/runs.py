@@ -5,6 +5,11 @@ import argparse
 
 from core.presets import PRESETS
 from core.runs import supervisor
+from core.runs.final_test import describe_test, evaluate_ended_run
+from core.runs.progress import status_line
+from core.runs.queue import current_run
+from core.runs.records import Run
+from core.runs.series import frame_progress, metrics_frame
 from core.runs.store import RunStore
 from core.training.data import DEFAULT_DATA_DIR
 
@@ -12,6 +17,8 @@ from core.training.data import DEFAULT_DATA_DIR
 def register(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("runs", help="list the runs in a store")
     listing.add_argument("--runs", default="runs")
+    listing.add_argument("--current", action="store_true",
+                         help="only the run the dashboard's live panel follows, with its progress line")
     listing.set_defaults(handler=command_runs)
     presets = commands.add_parser("presets", help="list the presets with their measured figures")
     presets.set_defaults(handler=command_presets)
@@ -19,14 +26,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--runs", default="runs")
     worker.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     worker.add_argument("--run", help="run only this queued run (a sweep's trial) instead of the queue")
+    worker.add_argument("--evaluate", metavar="RUN_ID",
+                        help="instead: test an ended run's last good checkpoint (one whose worker died)")
     worker.set_defaults(handler=command_worker)
 
 
 def command_runs(args: argparse.Namespace) -> int:
-    for run in supervisor.list_runs(RunStore(args.runs)):
+    store = RunStore(args.runs)
+    runs = supervisor.list_runs(store)
+    if args.current:
+        return print_current(store, runs)
+    for run in runs:
         test = run.summary.test_accuracy
         print(f"{run.id}  {run.status:<13} {run.config.model:<8} "
               f"{'' if test is None else f'{test:.2%}':>7}  {run.name}")
+    return 0
+
+
+def print_current(store: RunStore, runs: list[Run]) -> int:
+    """The run the live panel follows (running, else next queued, else last ended): the same line it shows."""
+    run = current_run(runs)
+    if run is None:
+        print("no runs yet")
+        return 0
+    frame = metrics_frame(store.read_metrics(run.id)[0])
+    print(f"{run.id}  {run.name}  {run.status.label}: {status_line(run, frame_progress(run, frame))}")
+    print(f"test: {describe_test(run)}")
     return 0
 
 
@@ -37,7 +62,9 @@ def command_presets(args: argparse.Namespace) -> int:
 
 
 def command_worker(args: argparse.Namespace) -> int:
-    if args.run:
+    if args.evaluate:
+        evaluate_ended_run(RunStore(args.runs), args.evaluate, args.data_dir)
+    elif args.run:
         supervisor.execute_run(RunStore(args.runs), args.run, args.data_dir)
     else:
         supervisor.drain_queue(RunStore(args.runs), args.data_dir)

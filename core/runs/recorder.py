@@ -107,4 +107,5 @@ class Recorder:
             best_epoch=best.epoch if best else None, best_val_accuracy=best.val_accuracy if best else None,
             best_val_loss=best.val_loss if best else None,
             test_loss=tested.evaluation.loss if tested else None,
-            test_accuracy=tested.evaluation.accuracy if tested else None)
+            test_accuracy=tested.evaluation.accuracy if tested else None,
+            tested_checkpoint=tested.checkpoint if tested else None, tested_epoch=tested.epoch if tested else None)

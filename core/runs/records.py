@@ -43,6 +43,8 @@ class RunSummary:
     best_val_loss: float | None = None
     test_loss: float | None = None
     test_accuracy: float | None = None
+    tested_checkpoint: str | None = None  # whose weights were tested: 'best', or 'last' for a run stopped early
+    tested_epoch: int | None = None  # the best epoch, or the epoch a run stopped in
 
     def __post_init__(self) -> None:
         if self.end_reason is not None:

@@ -67,7 +67,8 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
         with store.held_open():
             _record_trial(store, run_id, run.config, data_dir, on_item, source)
     except TrialInterrupted as err:
-        store.mark_interrupted(run_id, str(err))
+        if store.mark_interrupted(run_id, str(err)):
+            launch_evaluation(store, run_id, data_dir)  # its checkpoints are here; the trial's process is not
     except Exception as err:
         with contextlib.suppress(OSError):  # a full disk fails the log too; the status must still be set
             (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
@@ -90,7 +91,7 @@ def drain_queue(store: RunStore, data_dir: Path | str = DEFAULT_DATA_DIR) -> Non
     """Run queued runs one after another; one process at a time holds the queue."""
     with open(store.root / "queue.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        check_liveness(store, force=True)
+        check_liveness(store, force=True, data_dir=data_dir)
         while (run_id := store.next_queued()) is not None:
             execute_run(store, run_id, data_dir)
 
@@ -121,6 +122,12 @@ def launch_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA
     return process
 
 
+def launch_evaluation(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    """Test an interrupted run's last good checkpoint in a process of its own (its worker is gone)."""
+    spawn(["worker", "--evaluate", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
+          store.root / "worker.log")
+
+
 def worker_alive(run: Run) -> bool:
     """Whether the run's worker process still exists (and is not a zombie or a newer process with its pid)."""
     if not run.pid:
@@ -143,15 +150,20 @@ def not_responding(run: Run, now: float | None = None) -> bool:
     return (now or time.time()) - run.heartbeat_at > HEARTBEAT_TIMEOUT_S
 
 
-def check_liveness(store: RunStore, force: bool = False) -> list[str]:
-    """Mark active runs whose worker process is gone as interrupted; at most every LIVENESS_INTERVAL_S."""
+def check_liveness(store: RunStore, force: bool = False, data_dir: Path | str = DEFAULT_DATA_DIR) -> list[str]:
+    """Mark active runs whose worker process is gone as interrupted, and have their last good
+    checkpoint tested; at most every LIVENESS_INTERVAL_S."""
     now = time.monotonic()
     if not force and now - _last_liveness_check.get(store.root, -LIVENESS_INTERVAL_S) < LIVENESS_INTERVAL_S:
         return []
     _last_liveness_check[store.root] = now
-    dead = [run.id for run in store.active_runs() if run.pid and not worker_alive(run)]
-    return [run_id for run_id in dead
-            if store.mark_interrupted(run_id, "the worker process ended without finishing the run")]
+    dead = [run for run in store.active_runs() if run.pid and not worker_alive(run)]
+    interrupted = [run.id for run in dead
+                   if store.mark_interrupted(run.id, "the worker process ended without finishing the run")]
+    for run in dead:
+        if run.id in interrupted and run.status == RunStatus.RUNNING:  # a queued one has nothing to test
+            launch_evaluation(store, run.id, data_dir)
+    return interrupted
 
 
 def list_runs(store: RunStore) -> list[Run]:

@@ -41,10 +41,11 @@ class CheckpointReady:
 
 @dataclass(frozen=True)
 class Evaluated:
-    """The test set's verdict on the weights of one epoch's checkpoint."""
+    """The test set's verdict on a checkpoint's weights: 'best', or 'last' for a run stopped early."""
     evaluation: Evaluation
-    epoch: int
+    epoch: int  # the best epoch, or the epoch the run stopped in
     step: int
+    checkpoint: str = "best"
 
 
 TrialItem = Started | BatchEnded | EpochEnded | CheckpointReady | Evaluated | RunEnded
@@ -96,4 +97,7 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     if best is not None:
         state.model.load_state_dict(best[1])
         yield Evaluated(evaluate(state.model, datasets.test), best[0].epoch, event.step)
+    elif event.reason == RunStatus.STOPPED and last_batch is not None:
+        # stopped before its first epoch ended: the weights it stopped with are all it has to show
+        yield Evaluated(evaluate(state.model, datasets.test), event.epochs_completed + 1, event.step, "last")
     yield event

@@ -58,8 +58,8 @@ def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_ch
     assert run.status == "interrupted" and "worker process ended" in run.message
     assert [r.status for r in supervisor.list_runs(store)] == ["interrupted"]
 
-    # every metric flushed before the kill is there, and nothing else
-    after, _ = store.read_metrics(run_id)
+    # every metric flushed before the kill is there, and nothing else (but the test set's verdict below)
+    after = [m for m in store.read_metrics(run_id)[0] if m.split != "test"]
     assert after == seen
     steps = train_loss_steps(after)
     assert len(steps) > (epoch - 1) * STEPS_PER_EPOCH  # some of the interrupted epoch's batches too
@@ -74,7 +74,15 @@ def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_ch
     assert last.name == f"epoch_{epoch - 1:03d}.pt"
     _model, config, checkpoint = load_model(last)
     assert config == endless_config and checkpoint["epoch"] == epoch - 1
-    assert load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"] <= epoch - 1
+    best_epoch = load_model(store.checkpoint_path(run_id, "best"))[2]["epoch"]
+    assert best_epoch <= epoch - 1
+
+    # its worker is gone, so the liveness check started a process that tests the best checkpoint
+    tested = wait_for(lambda: store.get_run(run_id).evaluation, timeout=180, what="the interrupted run tested")
+    summary = store.get_run(run_id).summary
+    assert (summary.tested_checkpoint, summary.tested_epoch, summary.best_epoch) == ("best", best_epoch, best_epoch)
+    assert summary.test_accuracy == tested.accuracy > 0.5 and summary.epochs_completed == epoch - 1
+    assert summary.end_reason == "interrupted" and summary.steps == len(steps)
 
     # a new run starts and finishes: the dead worker's queue lock went with it
     follow_up = launch(store, tiny_config, name="after the kill")

@@ -1,0 +1,108 @@
+"""Stopped, diverged and interrupted runs: their last good checkpoint, tested, and what the pages say."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from core.runs.final_test import describe_test, evaluate_ended_run, last_good_checkpoint
+from core.runs.recorder import Recorder
+from core.runs.supervisor import execute_run
+from core.runs.trial import CheckpointReady, Evaluated, run_trial
+from core.training.checkpoints import load_model
+from core.training.data import build_datasets
+from core.training.evaluation import evaluate
+from core.training.events import EpochEnded, RunEnded
+
+
+def stop_after_steps(store, run_id: str, steps: int) -> None:
+    """Ask the run to stop once its worker has flushed this many steps (the flag is read at each flush)."""
+    def watch() -> None:
+        while max((m.step for m in store.read_metrics(run_id)[0]), default=0) < steps:
+            time.sleep(0.01)
+        store.request_stop(run_id)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def test_a_run_stopped_in_its_first_epoch_is_tested_on_the_weights_it_stopped_with(store, tiny_config,
+                                                                                   synthetic_arrays):
+    # one image a step: an epoch of 500 steps, far more than the few it is allowed
+    run_id = store.create_run(replace(tiny_config, batch_size=1, epochs=3))
+    stop_after_steps(store, run_id, 5)
+    assert execute_run(store, run_id) == "stopped"
+    run = store.get_run(run_id)
+    assert run.summary.epochs_completed == 0 and not store.checkpoint_path(run_id, "best").exists()
+    found = last_good_checkpoint(store, run_id)
+    assert found.which == "last" and found.describe(run) == "last checkpoint, stopped at epoch 1"
+    # the test figures are those of last.pt, recomputed here directly
+    model, config, _ = load_model(found.path)
+    test = build_datasets(synthetic_arrays, config.val_size, config.seed).test
+    assert run.summary.test_accuracy == pytest.approx(evaluate(model, test).accuracy)
+    assert (run.summary.tested_checkpoint, run.summary.tested_epoch) == ("last", 1)
+    assert describe_test(run) == "last checkpoint, stopped at epoch 1"
+    tested = [m for m in store.read_metrics(run_id)[0] if m.split == "test"]
+    assert {(m.name, m.epoch) for m in tested} == {("loss", 1), ("accuracy", 1)}
+
+
+def test_a_run_that_diverged_before_its_first_epoch_says_so_instead_of_yet(store, tiny_config):
+    run_id = store.create_run(replace(tiny_config, optimizer="sgd", lr=10.0, momentum=0.9, epochs=5))
+    assert execute_run(store, run_id) == "diverged"
+    run = store.get_run(run_id)
+    assert run.summary.epochs_completed == 0  # seeded: it blows up within a few steps
+    assert last_good_checkpoint(store, run_id) is None
+    assert describe_test(run) == "not evaluated: diverged before the first epoch"
+
+
+def record_until(store, run_id: str, config, epochs: int) -> None:
+    """Record a trial as a worker would, and vanish after `epochs` epochs (their checkpoints included):
+    as if the worker were killed there."""
+    store.claim(run_id, os.getpid())
+    recorder, done = Recorder(store, run_id), 0
+    for item in run_trial(config):
+        if isinstance(item, (Evaluated, RunEnded)):
+            raise AssertionError("the trial ended before the kill")
+        recorder.record(item)
+        done += isinstance(item, EpochEnded)
+        if done == epochs and isinstance(item, CheckpointReady) and item.which == "best":
+            recorder.flush()
+            return
+
+
+def test_an_interrupted_run_gets_its_summary_and_its_best_checkpoint_tested_afterwards(store, tiny_config,
+                                                                                      synthetic_arrays):
+    config = replace(tiny_config, epochs=4)
+    run_id = store.create_run(config)
+    record_until(store, run_id, config, epochs=2)
+    assert store.mark_interrupted(run_id, "the worker process ended without finishing the run")
+    before = store.get_run(run_id)
+    assert describe_test(before) == "not evaluated yet: its last good checkpoint is being tested"
+    assert evaluate_ended_run(store, run_id)
+    run = store.get_run(run_id)
+    best = load_model(store.checkpoint_path(run_id, "best"))
+    test = build_datasets(synthetic_arrays, config.val_size, config.seed).test
+    assert run.summary.test_accuracy == pytest.approx(evaluate(best[0], test).accuracy)
+    assert run.evaluation.accuracy == pytest.approx(run.summary.test_accuracy)
+    summary = run.summary
+    assert (summary.end_reason, summary.epochs_completed, summary.best_epoch) == ("interrupted", 2, best[2]["epoch"])
+    assert summary.steps == 2 * 16 and summary.best_val_accuracy is not None
+    assert describe_test(run) == f"best checkpoint, epoch {best[2]['epoch']}"
+    assert not evaluate_ended_run(store, run_id)  # tested once
+
+
+def test_an_interrupted_run_without_a_checkpoint_is_summarised_and_says_why_it_is_not_tested(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    store.claim(run_id, os.getpid())
+    store.mark_interrupted(run_id, "gone")
+    assert not evaluate_ended_run(store, run_id)
+    run = store.get_run(run_id)
+    assert run.summary.end_reason == "interrupted" and run.evaluation is None
+    assert describe_test(run) == "not evaluated: interrupted before the first epoch"
+
+
+def test_an_active_run_is_not_tested_yet(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    assert not evaluate_ended_run(store, run_id)
+    assert describe_test(store.get_run(run_id)) == "not evaluated yet: the test set is used when the run ends"
