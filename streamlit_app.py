@@ -3,6 +3,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.layout import apply_css
+
 # a file of our own: a :material/...: page icon is fetched from a font server, which fails offline
 ICON = Path(__file__).resolve().parent / "ui" / "static" / "icon.png"
 st.set_page_config(page_title="MNIST Lab", page_icon=str(ICON), layout="wide")
@@ -13,4 +15,6 @@ pages = [
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
     st.Page("pages/losses.py", title="Losses & optimizers", icon=":material/function:"),
 ]
-st.navigation(pages).run()
+apply_css()
+# pages along the top: a sidebar would take a third of an 800 px window
+st.navigation(pages, position="top").run()

@@ -6,13 +6,16 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 from torch import nn
 
-from core.insight.inference import predict
+from core.insight.inference import LOW_CONFIDENCE, Prediction, predict
 from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
+from core.insight.typical import unlike_a_digit
+from core.runs.final_test import Checkpoint, last_good_checkpoint
 from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError, load_model
-from ui.charts import image_figure, probability_figure
-from ui.common import get_store, list_runs, route_through_app, run_label
+from ui.charts import image_figure, probability_figure, run_color
+from ui.common import get_store, list_runs, route_through_app
+from ui.layout import split
 
 CANVAS_PX = 280
 STROKE_PX = 20
@@ -53,10 +56,16 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
-def runs_with_checkpoints(store: RunStore) -> list[Run]:
-    """Image runs that have a best checkpoint to predict with, newest first (a table's model reads no image)."""
-    return [run for run in list_runs(store)
-            if run.config.csv is None and store.checkpoint_path(run.id, "best").exists()]
+def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
+    """Image runs with weights to predict with (the best epoch's, or those a stopped run ended with), newest
+    first (a table's model reads no image)."""
+    found = {run.id: (run, last_good_checkpoint(store, run.id)) for run in list_runs(store) if run.config.csv is None}
+    return {run_id: (run, checkpoint) for run_id, (run, checkpoint) in found.items() if checkpoint is not None}
+
+
+def model_label(run: Run) -> str:
+    """A short name for the picker; a model that never saw a digit says so."""
+    return f"{run.name} (bars, not digits)" if run.config.dataset == "synthetic" else run.name
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
@@ -68,51 +77,75 @@ def choose_runs(runs: list[Run]) -> list[Run]:
     # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
     linked = [run_id for run_id in st.query_params.get_all("run") if run_id in by_id][:MAX_SHOWN]
     chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
-                            format_func=lambda i: run_label(by_id[i]), key="draw_runs")
+                            format_func=lambda i: model_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]
 
 
-def show_prediction(store: RunStore, run: Run, image: np.ndarray) -> None:
-    """One model's answer: top class, confidence, probability bars and saliency."""
-    path = store.checkpoint_path(run.id, "best")
+def prediction_of(run: Run, checkpoint: Checkpoint, image: np.ndarray) -> Prediction | str:
+    """One model's answer for the image, or why its checkpoint cannot give one."""
     try:
-        model = cached_model(str(path), path.stat().st_mtime)
+        model = cached_model(str(checkpoint.path), checkpoint.path.stat().st_mtime)
     except (CheckpointError, OSError, ValueError) as err:
-        st.error(f"Cannot load {run.name!r}: {err}")
+        return f"Cannot load {run.name!r}: {err}"
+    return predict(model, to_tensor(image))
+
+
+def show_prediction(run: Run, checkpoint: Checkpoint, prediction: Prediction | str, image: np.ndarray) -> None:
+    """One model's answer: top class, confidence, probability bars in the run's colour, and saliency."""
+    if isinstance(prediction, str):
+        st.error(prediction)
         return
-    prediction = predict(model, to_tensor(image))
     st.metric(run.name, prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
               delta_arrow="off")
-    if prediction.low_confidence:
-        st.warning("Low confidence: this may not look like a digit to the model.", icon=":material/help:")
-    st.plotly_chart(probability_figure(prediction.probabilities), key=f"draw_probs_{run.id}")
+    if checkpoint.which != "best" or run.config.dataset == "synthetic":
+        trained = "trained on synthetic bars, not digits" if run.config.dataset == "synthetic" else ""
+        st.caption("; ".join(part for part in (checkpoint.describe(run) if checkpoint.which != "best" else "",
+                                               trained) if part).capitalize())
+    st.plotly_chart(probability_figure(prediction.probabilities, run_color(run.id)), key=f"draw_probs_{run.id}")
     st.plotly_chart(image_figure(image, np.asarray(prediction.saliency), "Saliency (top class)"),
                     key=f"draw_saliency_{run.id}")
 
 
-def show_predictions(store: RunStore, image: np.ndarray, runs: list[Run]) -> None:
-    """The chosen models' answers for a 28x28 image in [0, 1], side by side."""
-    for column, run in zip(st.columns(max(len(runs), 1)), runs):
-        with column:
-            show_prediction(store, run, image)
+def doubts(image: np.ndarray, answers: list[tuple[Run, Prediction | str]]) -> str | None:
+    """One warning for the drawing, the same whichever models are shown: the drawing is unlike a
+    digit, or some model is unsure of its answer."""
+    reasons = []
+    if (unlike := unlike_a_digit(image)) is not None:
+        reasons.append(f"this may not be read as a digit: {unlike}")
+    unsure = [run.name for run, answer in answers if isinstance(answer, Prediction) and answer.low_confidence]
+    if unsure:
+        reasons.append(f"{', '.join(repr(name) for name in unsure)} {'is' if len(unsure) == 1 else 'are'} "
+                       f"unsure (below {LOW_CONFIDENCE:.0%})")
+    return "; ".join(reasons).capitalize() + "." if reasons else None
+
+
+def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], image: np.ndarray, runs: list[Run]) -> None:
+    """The chosen models' answers for a 28x28 image in [0, 1], side by side, under one warning if any."""
+    answers = [(run, prediction_of(run, candidates[run.id][1], image)) for run in runs]
+    if (warning := doubts(image, answers)) is not None:
+        st.warning(warning, icon=":material/help:")
+    with st.container(horizontal=True, gap="medium", key="draw_answers"):
+        for run, answer in answers:
+            with st.container(key=f"draw_answer_{run.id}", width=300):
+                show_prediction(run, candidates[run.id][1], answer, image)
 
 
 route_through_app()
 st.header("Draw", divider="gray")
 st.caption("Models trained on images only. A model trained on a CSV predicts a row on the Runs page "
            "(select the run, then the 'Predict a row' tab).")
-store = get_store()
-candidates = runs_with_checkpoints(store)
-pad, results = st.columns([1, 2], gap="large")
+candidates = runs_with_checkpoints(get_store())
+pad, results = split("draw")
 with pad:
     seen = seen_image(drawing())
     if seen is not None:
         st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
 with results:
+    runs = [run for run, _ in candidates.values()]
     if not candidates:
         st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
     elif seen is None:
-        choose_runs(candidates)
+        choose_runs(runs)
         st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
     else:
-        show_predictions(store, seen, choose_runs(candidates))
+        show_predictions(candidates, seen, choose_runs(runs))

@@ -10,24 +10,18 @@ import streamlit as st
 from core.config import MODELS, class_names
 from core.labs.onnx_export import onnx_bytes
 from core.labs.tensorboard import export_zip
+from core.runs.final_test import describe_test, last_good_checkpoint
 from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
-from core.runs.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
 from core.runs.store import RunActive, RunStore
 from core.status import RunStatus
 from core.training.checkpoints import load_model
 from core.training.data import load_test_images
-from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
-from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
+from ui.charts import confusion_figure, per_class_figure, run_styles
+from ui.common import get_store, list_runs, route_through_app, run_label, status_badge
+from ui.run_charts import curves, run_frame
 from ui.table_runs import predict_section, wrong_rows
 
-METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
-           ("train", "epoch_loss"): "train loss (epoch mean)",
-           ("train", "epoch_accuracy"): "train accuracy (epoch mean)",
-           ("val", "loss"): "validation loss", ("val", "accuracy"): "validation accuracy",
-           ("train", "lr"): "learning rate", ("train", "samples_per_s"): "samples per second",
-           ("train", "epoch_seconds"): "seconds per epoch"}
-X_LABELS = {"step": "step", "epoch": "epoch", "wall_time": "wall time (s)"}
 GALLERY_SIZE = 30
 TABLE_COLUMNS = {
     "name": st.column_config.TextColumn("Name"),
@@ -44,18 +38,6 @@ TABLE_COLUMNS = {
     "tags": st.column_config.ListColumn("Tags"),
     "data": st.column_config.TextColumn("Data"),
 }
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _ended_frame(root: str, run_id: str, ended_at: float | None) -> pd.DataFrame:
-    return metrics_frame(store_at(root).read_metrics(run_id)[0])
-
-
-def run_frame(store: RunStore, run: Run) -> pd.DataFrame:
-    """All of a run's metrics; an ended run's never change, so they are cached."""
-    if run.is_active:
-        return metrics_frame(store.read_metrics(run.id)[0])
-    return _ended_frame(str(store.root), run.id, run.ended_at)
 
 
 @st.cache_resource(show_spinner="Loading the test images...")
@@ -94,14 +76,15 @@ def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], t
 
 
 def filtered_runs(runs: list[Run]) -> list[Run]:
-    """The filter widgets, and the runs that pass them."""
-    status, model, tag, search = st.columns([1, 1, 1, 2])
-    statuses = status.multiselect("Status", list(RunStatus), format_func=lambda s: s.label, key="runs_status",
-                                  persist_state="session")
-    models = model.multiselect("Model", MODELS, key="runs_model", persist_state="session")
-    all_tags = sorted({t for run in runs for t in run.tags})
-    tags = tag.multiselect("Tag", all_tags, key="runs_tag", persist_state="session")
-    text = search.text_input("Search", key="runs_search", placeholder="name, id, tag or note",
+    """The filter widgets, in a row that wraps on a narrow window, and the runs that pass them."""
+    with st.container(horizontal=True, gap="medium", key="runs_filters"):
+        statuses = st.multiselect("Status", list(RunStatus), format_func=lambda s: s.label, key="runs_status",
+                                  persist_state="session", width=220)
+        models = st.multiselect("Model", MODELS, key="runs_model", persist_state="session", width=220)
+        all_tags = sorted({t for run in runs for t in run.tags})
+        tags = st.multiselect("Tag", all_tags, key="runs_tag", persist_state="session", width=220,
+                              placeholder="Choose tags" if all_tags else "No tags yet")
+        text = st.text_input("Search", key="runs_search", placeholder="name, id, tag or note",
                              persist_state="session")
     return [run for run in runs if matches(run, statuses, models, tags, text)]
 
@@ -119,7 +102,7 @@ def selected_runs(runs: list[Run]) -> list[Run]:
     key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
     event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
                          hide_index=True, column_config=TABLE_COLUMNS, width="stretch",
-                         selection_default=linked_rows(runs))
+                         selection_default=linked_rows(runs), placeholder="-")
     return [runs[i] for i in event.selection.rows if i < len(runs)]
 
 
@@ -167,21 +150,36 @@ def delete_control(store: RunStore, run: Run) -> None:
 
 
 def downloads(store: RunStore, run: Run) -> None:
-    """The run's metrics as CSV and its best checkpoint, made only when asked for."""
+    """The run's metrics as CSV and its checkpoints (the best, and the last of a run stopped before
+    its first epoch ended), its good one as ONNX too, made only when asked for."""
     st.download_button("Metrics (CSV)", lambda: run_frame(store, run).to_csv(index=False),
                        file_name=f"{run.name}-metrics.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key=f"runs_csv_{run.id}")
-    best = store.checkpoint_path(run.id, "best")
-    if best.exists():
-        st.download_button("Best checkpoint", best.read_bytes, file_name=f"{run.name}-best.pt",
-                           mime="application/octet-stream", on_click="ignore", icon=":material/download:",
-                           key=f"runs_ckpt_{run.id}")
-        st.download_button("ONNX model", lambda: onnx_bytes(*load_model(best)[:2]), file_name=f"{run.name}.onnx",
-                           mime="application/octet-stream", on_click="ignore", icon=":material/download:",
-                           key=f"runs_onnx_{run.id}", help="The best checkpoint's model for onnxruntime; its "
-                           "class names and what its input is are in the file's metadata")
-    else:
-        st.caption("No best checkpoint: the run ended before its first epoch.")
+    for which in ("best", "last"):
+        path = store.checkpoint_path(run.id, which)
+        if path.exists():
+            label = "Best checkpoint" if which == "best" else \
+                f"Last checkpoint (stopped at epoch {run.summary.epochs_completed + 1})"
+            st.download_button(label, path.read_bytes, file_name=f"{run.name}-{which}.pt",
+                               mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+                               key=f"runs_ckpt_{which}_{run.id}")
+    found = last_good_checkpoint(store, run.id)
+    if found is None:
+        st.caption(f"No checkpoint: {checkpoint_absence(run)}.")
+        return
+    st.download_button("ONNX model", lambda: onnx_bytes(*load_model(found.path)[:2]), file_name=f"{run.name}.onnx",
+                       mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+                       key=f"runs_onnx_{run.id}", help=f"The {found.describe(run)}'s model for onnxruntime; its "
+                       "class names and what its input is are in the file's metadata")
+
+
+def checkpoint_absence(run: Run) -> str:
+    """Why a run has no checkpoint to offer."""
+    if run.is_active:
+        return "the first one is written when the first epoch ends"
+    if run.status == RunStatus.DIVERGED:
+        return "it diverged before its first epoch ended (weights after a divergence are never kept)"
+    return f"it {run.status.label if run.started_at else 'was cancelled'} before its first epoch ended"
 
 
 def manage(store: RunStore, runs: list[Run]) -> None:
@@ -198,42 +196,6 @@ def manage(store: RunStore, runs: list[Run]) -> None:
         with files:
             downloads(store, run)
             delete_control(store, run)
-
-
-def curve_controls(frames: list[pd.DataFrame]) -> tuple[tuple[str, str], str, float, bool, bool]:
-    """Metric, x axis, smoothing weight, raw toggle and log-y toggle."""
-    present = {(s, n) for frame in frames for s, n in zip(frame["split"], frame["name"])}
-    options = [key for key in METRICS if key in present] or [("train", "loss")]
-    metric_col, x_col, smooth_col, toggles = st.columns([2, 2, 2, 1])
-    metric = metric_col.selectbox("Metric", options, format_func=METRICS.get, key="runs_metric")
-    x = x_col.segmented_control("x axis", X_AXES, format_func=X_LABELS.get, key="runs_x",
-                                default="step", required=True)
-    weight = smooth_col.slider("Smoothing", 0.0, 0.99, 0.6, step=0.01, key="runs_smoothing",
-                               help="Debiased exponential moving average, as in TensorBoard")
-    raw = toggles.toggle("Show raw", True, key="runs_raw")
-    log_y = toggles.toggle("Log y", False, key="runs_log_y")
-    return metric, x, weight, raw, log_y
-
-
-def run_curves(frame: pd.DataFrame, run: Run, name: str, index: int, metric: tuple[str, str], x: str,
-               weight: float, raw: bool) -> list[Curve]:
-    """One run's curve for the metric: smoothed over all points, then downsampled for drawing."""
-    xs, ys = metric_series(frame, *metric, x=x, start_time=run.started_at)
-    markers = is_per_epoch(*metric)
-    if weight == 0:
-        return [Curve(name, *downsample_minmax(xs, ys), color(index), markers=markers)]
-    curves = [Curve(f"{name} (raw)", *downsample_minmax(xs, ys), color(index), faint=True)] if raw else []
-    return curves + [Curve(name, *downsample_minmax(xs, smooth_ema(ys, weight)), color(index),
-                           markers=markers)]
-
-
-def curves_section(runs: list[Run], names: list[str], frames: list[pd.DataFrame]) -> None:
-    """The selected runs' curves overlaid on one chart."""
-    metric, x, weight, raw, log_y = curve_controls(frames)
-    curves = [curve for i, (run, name, frame) in enumerate(zip(runs, names, frames))
-              for curve in run_curves(frame, run, name, i, metric, x, weight, raw)]
-    st.plotly_chart(curves_figure(curves, METRICS.get(metric, metric[1]), X_LABELS[x], log_y=log_y,
-                                  height=420), key="runs_curves")
 
 
 def settings(run: Run) -> dict[str, str]:
@@ -256,19 +218,20 @@ def config_section(runs: list[Run], names: list[str]) -> None:
             st.caption("The selected runs have the same settings.")
             return
         table = table[differ]
-    st.dataframe(table, width="stretch")
+    st.dataframe(table.replace("None", "-"), width="stretch")
 
 
 def final_metrics(runs: list[Run], names: list[str]) -> None:
     """Headline results, one row per run."""
     rows = [{"run": name, "status": run.status.label,
-             "end": run.summary.end_reason.label if run.summary.end_reason else None,
+             "end": run.summary.end_reason.label if run.summary.end_reason else "",
              "epochs": run.summary.epochs_completed, "best epoch": run.summary.best_epoch,
              "best val acc": run.summary.best_val_accuracy, "val loss": run.summary.best_val_loss,
              "test acc": run.summary.test_accuracy, "test loss": run.summary.test_loss,
-             "time": format_seconds(run.duration), "parameters": run.environment.parameters,
-             "device": run.environment.device} for run, name in zip(runs, names)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+             "tested": describe_test(run), "time": format_seconds(run.duration),
+             "parameters": run.environment.parameters, "device": run.environment.device}
+            for run, name in zip(runs, names)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="-", column_config={
         "best val acc": st.column_config.NumberColumn(format="percent"),
         "test acc": st.column_config.NumberColumn(format="percent"),
         "val loss": st.column_config.NumberColumn(format="%.4f"),
@@ -277,9 +240,11 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
 
 def evaluation_section(runs: list[Run], names: list[str]) -> None:
     """Per-class accuracy and confusion matrices of the runs that were tested, by their classes."""
-    tested = [(run, name, color(i)) for i, (run, name) in enumerate(zip(runs, names)) if run.evaluation]
+    styles = run_styles([run.id for run in runs])
+    tested = [(run, name, colour) for run, name, (colour, _) in zip(runs, names, styles) if run.evaluation]
     if not tested:
-        st.info("None of the selected runs has a test evaluation yet (it is made when a run ends).")
+        st.info("None of the selected runs has a test evaluation: "
+                + "; ".join(f"{name}: {describe_test(run)}" for run, name in zip(runs, names)) + ".")
         return
     by_classes: dict[tuple[str, ...], list] = {}
     for entry in tested:
@@ -288,9 +253,10 @@ def evaluation_section(runs: list[Run], names: list[str]) -> None:
         labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
                                            for run, name, colour in group])
         st.plotly_chart(per_class_figure(labels, accuracies, colors, classes=classes), key=f"runs_per_class_{i}")
-    for start in range(0, len(tested), 3):
-        for column, (run, name, _) in zip(st.columns(3), tested[start:start + 3]):
-            column.plotly_chart(confusion_figure(run.evaluation.confusion, name, classes=class_names(run.config)),
+    with st.container(horizontal=True, gap="medium", key="runs_confusions"):
+        for run, name, _ in tested:
+            with st.container(width=360, key=f"runs_confusion_cell_{run.id}"):
+                st.plotly_chart(confusion_figure(run.evaluation.confusion, name, classes=class_names(run.config)),
                                 key=f"runs_confusion_{run.id}")
 
 
@@ -298,7 +264,7 @@ def gallery(store: RunStore, run: Run) -> None:
     """The run's most confidently misclassified test images (or table rows), with true and predicted labels."""
     wrong = run.evaluation.misclassified[:GALLERY_SIZE] if run.evaluation else []
     if not wrong:
-        st.caption("No misclassified test examples." if run.evaluation else "Not tested yet.")
+        st.caption("No misclassified test examples." if run.evaluation else describe_test(run).capitalize() + ".")
         return
     if run.config.csv is not None:
         wrong_rows(store, run, wrong)
@@ -320,14 +286,13 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     """The selected runs side by side."""
     runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
     names = display_names(runs)
-    frames = [run_frame(store, run) for run in runs]
     tensorboard_download(store, runs)
     tabs = ["Curves", "Settings", "Results", "Misclassified"]
     has_table = any(run.config.csv is not None for run in runs)
-    curves, config, results, wrong, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
+    charts, config, results, wrong, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
     predict = predict[0] if predict else None
-    with curves:
-        curves_section(runs, names, frames)
+    with charts:
+        curves(store, runs, names)
     with config:
         config_section(runs, names)
     with results:

@@ -1,11 +1,14 @@
 """Shared by the page tests: a temporary runs folder, tiny synthetic runs, the app under AppTest."""
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -60,3 +63,26 @@ def app_store(tmp_path, monkeypatch) -> RunStore:
     for run in store.list_runs():
         if run.status in ACTIVE and worker_alive(run) and run.pid != os.getpid():
             os.kill(run.pid, signal.SIGTERM)
+
+
+def live_charts(at: AppTest) -> dict[str, dict]:
+    """The ui.live_chart charts on the page, by key: what each sent the browser this time."""
+    charts = {}
+    for element in at.get("bidi_component"):
+        if element.proto.component_name == "mnist_lab.live_chart":
+            key = element.proto.id.rsplit("-", 1)[-1]
+            charts[key] = json.loads(json.loads(element.proto.json)["payload"])
+    return charts
+
+
+def plotly_array(value) -> list:
+    """An array as Plotly's JSON holds it: a list, or {"bdata": base64, "dtype": ...} for a numpy array."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
+def chart_traces(payload: dict) -> dict[str, dict]:
+    """A full live-chart payload's traces by name, with x and y as plain lists."""
+    return {trace.get("name"): {**trace, "x": plotly_array(trace.get("x", [])), "y": plotly_array(trace.get("y", []))}
+            for trace in payload["figure"]["data"]}

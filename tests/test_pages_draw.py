@@ -5,11 +5,13 @@ import base64
 import io
 
 import numpy as np
-from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+from pages_helpers import app_store, finished_run, open_page, tiny_run_config  # noqa: F401
 from PIL import Image
+from test_final_test import stop_after_steps
 
 from core.insight.inference import predict
 from core.insight.preprocess import preprocess
+from core.runs.supervisor import execute_run
 from core.training.checkpoints import load_model
 
 
@@ -78,3 +80,36 @@ def test_clear_gives_an_empty_canvas(app_store):
     at.button(key="draw_clear").click().run()
     assert at.metric.len == 0
     assert any("Draw a digit" in info.value for info in at.info)
+
+
+def test_a_run_stopped_in_its_first_epoch_is_offered_with_its_last_checkpoint(app_store):
+    run_id = app_store.create_run(tiny_run_config(batch_size=1, epochs=3), name="stopped")
+    stop_after_steps(app_store, run_id, 5)
+    assert execute_run(app_store, run_id) == "stopped"
+    at = draw(open_page("pages/draw.py"), stroke_image())
+    assert [metric.label for metric in at.metric] == ["stopped"]
+    assert any(caption.value.startswith("Last checkpoint, stopped at epoch 1") for caption in at.caption)
+
+
+def test_a_model_that_never_saw_a_digit_says_so(app_store):
+    finished_run(app_store, "bars")
+    at = open_page("pages/draw.py")
+    assert at.multiselect(key="draw_runs").format_func(at.multiselect(key="draw_runs").value[0]) == \
+        "bars (bars, not digits)"
+    at = draw(at, stroke_image())
+    assert any("Trained on synthetic bars, not digits" in caption.value for caption in at.caption)
+
+
+def test_one_warning_for_a_drawing_unlike_a_digit_whichever_models_read_it(app_store):
+    finished_run(app_store, "first")
+    finished_run(app_store, "second", lr=3e-3)
+    at = open_page("pages/draw.py")
+    at.multiselect(key="draw_runs").set_value([run.id for run in app_store.list_runs()]).run()
+    line = np.zeros((280, 280, 4), dtype=np.uint8)
+    line[..., 3] = 255
+    line[130:150, 40:240, :3] = 255  # a horizontal line: one model was 94% sure it is a 4
+    at = draw(at, line)
+    [warning] = at.warning
+    assert warning.value.startswith("This may not be read as a digit: it is much wider than it is tall")
+    at = draw(at, stroke_image())
+    assert not any("may not be read as a digit" in warning.value for warning in at.warning)

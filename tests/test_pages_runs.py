@@ -2,7 +2,18 @@
 from __future__ import annotations
 
 import pytest
-from pages_helpers import app_store, finished_run, open_page, tiny_run_config  # noqa: F401
+from pages_helpers import (  # noqa: F401
+    app_store,
+    chart_traces,
+    finished_run,
+    live_charts,
+    open_page,
+    tiny_run_config,
+)
+from test_final_test import stop_after_steps
+
+from core.runs.supervisor import execute_run
+from ui.charts import run_color
 
 
 def select(at, rows: list[int]):
@@ -53,9 +64,9 @@ def test_selected_runs_are_compared_side_by_side(two_runs):
     assert not at.exception
     settings = at.dataframe[1].value  # only the settings that differ
     assert settings.index.tolist() == ["lr"] and settings.columns.tolist() == ["fast", "slow"]
-    curves = at.get("plotly_chart")[0].proto.spec
-    assert '"fast"' in curves and '"slow"' in curves
-    assert len(at.get("plotly_chart")) == 4  # curves, per-class accuracy, two confusion matrices
+    traces = chart_traces(live_charts(at)["runs_curves"])
+    assert {"fast", "slow", "fast (raw)", "slow (raw)"} <= set(traces)
+    assert len(at.get("plotly_chart")) == 3  # per-class accuracy, two confusion matrices
     at.toggle(key="runs_all_config").set_value(True).run()
     assert len(at.dataframe[1].value) == len(tiny_run_config().to_dict())
 
@@ -66,7 +77,31 @@ def test_smoothing_and_axes_controls_render(two_runs):
     at.slider(key="runs_smoothing").set_value(0.0)
     at.toggle(key="runs_log_y").set_value(True).run()
     assert not at.exception
-    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")
+    assert live_charts(at)["runs_curves"]["figure"]["layout"]["yaxis"]["type"] == "log"
+
+
+def test_validation_values_are_never_smoothed_and_a_run_keeps_its_colour_in_any_selection(two_runs):
+    app_store, slow, _ = two_runs
+    at = select(open_page("pages/runs.py"), [0, 1])
+    at.selectbox(key="runs_metric").set_value(("val", "accuracy")).run()
+    assert at.slider(key="runs_smoothing").value == 0.6
+    traces = chart_traces(live_charts(at)["runs_curves"])
+    stored = [m.value for m in app_store.read_metrics(slow)[0] if (m.split, m.name) == ("val", "accuracy")]
+    assert traces["slow"]["y"] == stored and "slow (raw)" not in traces
+    both = traces["slow"]["line"]["color"]
+    alone = chart_traces(live_charts(select(at, [1]))["runs_curves"])["slow"]["line"]["color"]
+    assert both == alone == run_color(slow)
+
+
+def test_the_grid_shows_every_metric_at_once(two_runs):
+    at = select(open_page("pages/runs.py"), [0, 1])
+    at.segmented_control(key="runs_view").set_value("grid").run()
+    assert not at.exception
+    charts = live_charts(at)
+    assert {"runs_grid_train_loss", "runs_grid_val_accuracy", "runs_grid_train_lr",
+            "runs_grid_train_epoch_seconds"} <= set(charts) and "runs_curves" not in charts
+    for payload in charts.values():
+        assert {"fast", "slow"} <= set(chart_traces(payload))
 
 
 def test_rename_tag_and_note_a_run(two_runs):
@@ -86,6 +121,30 @@ def test_downloads_offer_metrics_the_best_checkpoint_onnx_and_tensorboard_logs(t
     at = select(open_page("pages/runs.py"), [1])
     labels = [button.proto.label for button in at.get("download_button")]
     assert labels == ["Metrics (CSV)", "Best checkpoint", "ONNX model", "TensorBoard logs (1 run)"]
+
+
+def test_a_run_stopped_in_its_first_epoch_offers_its_last_checkpoint_and_its_test_figures(app_store):
+    run_id = app_store.create_run(tiny_run_config(batch_size=1, epochs=3), name="stopped")
+    stop_after_steps(app_store, run_id, 5)
+    assert execute_run(app_store, run_id) == "stopped"
+    at = select(open_page("pages/runs.py"), [0])
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Metrics (CSV)", "Last checkpoint (stopped at epoch 1)"]
+    assert not any("No checkpoint" in caption.value for caption in at.caption)
+    results = at.dataframe[2].value
+    assert results["tested"].tolist() == ["last checkpoint, stopped at epoch 1"]
+    assert results["test acc"].tolist() == [app_store.get_run(run_id).summary.test_accuracy]
+
+
+def test_a_run_cancelled_before_it_started_says_why_it_has_nothing(app_store):
+    run_id = app_store.create_run(tiny_run_config(), name="cancelled")
+    app_store.request_stop(run_id)
+    at = select(open_page("pages/runs.py"), [0])
+    assert any(caption.value == "No checkpoint: it was cancelled before its first epoch ended."
+               for caption in at.caption)
+    assert any("cancelled: not evaluated: stopped before the first epoch" in info.value for info in at.info)
+    assert any(caption.value == "train loss (per batch): no points yet." for caption in at.caption)
+    assert not live_charts(at)  # no empty chart with made-up axes
 
 
 def test_delete_needs_confirmation(two_runs):

@@ -5,11 +5,21 @@ import os
 import time
 
 import pytest
-from pages_helpers import app_store, finished_run, open_page, tiny_run_config, wait_until_ended  # noqa: F401
+from pages_helpers import (  # noqa: F401
+    app_store,
+    chart_traces,
+    finished_run,
+    live_charts,
+    open_page,
+    tiny_run_config,
+    wait_until_ended,
+)
 
+from core.config import default_val_size
 from core.devices import available_devices
 from core.presets import PRESETS
 from core.runs.records import Metric
+from core.status import RunStatus
 
 FORM_KEYS = ["train_model", "train_optimizer", "train_lr", "train_weight_decay", "train_epochs",
              "train_batch_size", "train_scheduler", "train_patience", "train_min_delta", "train_seed",
@@ -74,17 +84,51 @@ def test_every_preset_fits_the_form(app_store, name):
         assert at.session_state[f"train_{field}"] == expected[field], field
 
 
-def test_bad_settings_show_the_error_and_start_nothing(app_store):
+def test_bad_settings_show_the_error_in_the_forms_words_and_start_nothing(app_store):
     at = open_page("pages/train.py")
-    at.selectbox(key="train_dataset").set_value("synthetic").run()  # val_size 5000 > 600 images
+    at.selectbox(key="train_dataset").set_value("synthetic").run()
+    at.number_input(key="train_val_size").set_value(600).run()
     at.button(key="train_start").click().run()
-    assert any("val_size" in error.value for error in at.error)
+    [error] = at.error
+    assert "Validation images: must be below the 600 training images" in error.value
+    assert "val_size" not in error.value
     at.selectbox(key="train_dataset").set_value("mnist")
     at.selectbox(key="train_scheduler").set_value("plateau")
     at.number_input(key="train_val_size").set_value(0).run()
     at.button(key="train_start").click().run()
-    assert any("scheduler" in error.value and "validation" in error.value for error in at.error)
+    [error] = at.error
+    assert error.value.startswith("Not started: LR schedule: 'plateau' needs a validation set (Validation images")
+    at.selectbox(key="train_model").set_value("mlp").run()
+    at.text_input(key="train_hidden_sizes").set_value("12, x")
+    at.number_input(key="train_val_size").set_value(5000).run()
+    at.button(key="train_start").click().run()
+    assert "Hidden layer sizes: write whole numbers" in at.error[0].value
     assert app_store.list_runs() == []
+
+
+def test_the_synthetic_dataset_works_out_of_the_box(app_store):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("synthetic").run()
+    assert at.number_input(key="train_val_size").value == default_val_size("synthetic")
+    at.selectbox(key="train_model").set_value("mlp")
+    at.slider(key="train_epochs").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert not at.error
+    [run] = app_store.list_runs()
+    assert wait_until_ended(app_store, run.id) == "finished"
+    at.selectbox(key="train_dataset").set_value("mnist").run()  # and back: MNIST's own split again
+    assert at.number_input(key="train_val_size").value == default_val_size("mnist")
+
+
+def test_a_preset_is_highlighted_only_while_the_form_holds_it(app_store):
+    at = open_page("pages/train.py")
+    at.button(key="train_preset_quick-mlp").click().run()
+    assert at.button(key="train_preset_quick-mlp").proto.type == "primary"
+    at.slider(key="train_epochs").set_value(7).run()
+    assert at.button(key="train_preset_quick-mlp").proto.type == "secondary"
+    assert any("no preset" in caption.value for caption in at.caption)
+    at.slider(key="train_epochs").set_value(PRESETS["quick-mlp"].config.epochs).run()  # back to the preset's
+    assert at.button(key="train_preset_quick-mlp").proto.type == "primary"
 
 
 def test_start_launches_a_worker_and_the_page_follows_the_run(app_store):
@@ -99,8 +143,13 @@ def test_start_launches_a_worker_and_the_page_follows_the_run(app_store):
     at.run()
     assert at.subheader[0].value == "tiny"
     assert at.get("progress")[0].proto.text.startswith("finished")
-    assert len(at.get("plotly_chart")) == 2
+    charts = live_charts(at)
+    assert set(charts) == {"train_chart_loss", "train_chart_accuracy"}
+    batches = chart_traces(charts["train_chart_loss"])["train (per batch)"]
+    steps = [m.step for m in app_store.read_metrics(run.id)[0] if (m.split, m.name) == ("train", "loss")]
+    assert batches["x"] == steps  # every step, none twice
     assert at.metric[1].value != "-"  # test accuracy, from the run's summary
+    assert any(caption.value == "Test: best checkpoint, epoch 2" for caption in at.caption)
 
 
 def test_live_points_are_read_from_the_cursor_while_the_run_is_active(app_store):
@@ -123,11 +172,13 @@ def test_a_fresh_session_finds_the_queue_in_the_store_and_can_cancel(app_store):
     finished_run(app_store, "newer")  # the newest run, yet the queue comes first
     at = open_page("pages/train.py")
     assert at.subheader[0].value == "waiting"
-    assert at.get("progress")[0].proto.text == "Waiting in the queue"
+    assert at.get("progress")[0].proto.text == "waiting in the queue"
     assert "waiting" in at.dataframe[0].value["name"].tolist()
     at.button(key="train_stop").click().run()
     assert app_store.get_run(queued).status == "stopped"
-    assert any("Cancelled" in info.value for info in at.info)
+    # the panel moves on to the run that ended last, and says what the Cancel did above it
+    assert any(info.value == "Cancelled 'waiting': it had not started yet." for info in at.info)
+    assert [toast.value for toast in at.toast] == ["Cancelled 'waiting': it had not started yet."]
 
 
 def test_stop_asks_a_running_run_to_stop(app_store):
@@ -147,3 +198,16 @@ def test_settings_survive_a_visit_to_another_page(app_store):
     at.switch_page("pages/train.py").run()
     assert at.slider(key="train_epochs").value == 7
     assert at.selectbox(key="train_optimizer").value == "sgd"
+
+
+def test_a_picked_run_stays_picked_when_its_status_changes(app_store):
+    picked = app_store.create_run(tiny_run_config(), name="picked")
+    app_store.claim(picked, os.getpid())  # this process plays its worker
+    finished_run(app_store, "newer")
+    at = open_page("pages/train.py")
+    assert at.subheader[0].value == "picked"  # the running one, as the current run
+    at.selectbox(key="train_view").set_value(picked).run()
+    app_store.finish(picked, RunStatus.STOPPED, "stopped on request")
+    at.run()
+    assert at.selectbox(key="train_view").value == picked
+    assert at.subheader[0].value == "picked" and at.get("progress")[0].proto.text.startswith("stopped after")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,9 +10,38 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-COLORS = qualitative.Plotly
+from core.runs.series import off_scale
+
+COLORS = qualitative.Plotly  # for series that are not runs (loss functions, a sweep's parameters)
+# a run's colour: Tableau's ten without its grey, and three more, dark enough for thin lines on white
+PALETTE = [*(c for c in qualitative.D3 if c != "#7F7F7F"), "#0D2A63", "#FC0080", "#6C7C32"]
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+NEUTRAL = "#5f6b7a"  # what belongs to no run in particular (a run's validation points beside its line)
 DIGITS = tuple(str(d) for d in range(10))
 SALIENCY_SCALE = [[0.0, "rgba(255, 60, 0, 0)"], [1.0, "rgba(255, 60, 0, 0.9)"]]
+# a legend under the plot: above it, the toolbar that appears on hover covers it
+LEGEND = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0, font=dict(size=11))
+
+
+def color(index: int) -> str:
+    """The index-th colour of COLORS, cycling: for series that are not runs (a run has run_color)."""
+    return COLORS[index % len(COLORS)]
+
+
+def run_color(run_id: str) -> str:
+    """A run's colour, derived from its id alone: the same on every page, in every selection, always."""
+    return PALETTE[zlib.crc32(run_id.encode()) % len(PALETTE)]
+
+
+def run_styles(run_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(colour, dash) for runs drawn together: each keeps its colour; runs that share one get a dash each."""
+    seen: dict[str, int] = {}
+    styles = []
+    for run_id in run_ids:
+        colour = run_color(run_id)
+        styles.append((colour, DASHES[seen.get(colour, 0) % len(DASHES)]))
+        seen[colour] = seen.get(colour, 0) + 1
+    return styles
 
 
 @dataclass(frozen=True)
@@ -22,11 +52,70 @@ class Curve:
     color: str
     markers: bool = False  # per-epoch series: few points, each worth seeing
     faint: bool = False  # raw values drawn behind their smoothed curve
+    dash: str = "solid"
+    last_raw: float | None = None  # a smoothed curve's last raw value: marked at its end
+    group: str | None = None  # curves that show and hide together from the legend (a run's raw and smoothed)
 
 
-def color(index: int) -> str:
-    """The index-th colour of the palette, cycling."""
-    return COLORS[index % len(COLORS)]
+def _line(curve: Curve, y: np.ndarray) -> go.Scatter:
+    return go.Scatter(x=curve.x, y=y, name=curve.name, mode="lines+markers" if curve.markers else "lines",
+                      line=dict(color=curve.color, width=1 if curve.faint else 2, dash=curve.dash),
+                      opacity=0.3 if curve.faint else 1.0, showlegend=not curve.faint,
+                      hoverinfo="skip" if curve.faint else None, legendgroup=curve.group)
+
+
+def _last_raw(curve: Curve) -> go.Scatter:
+    """A marker on a smoothed curve's last x at the raw value there, labelled with it."""
+    return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[f"{curve.last_raw:.4g}"], meta="replace",
+                      mode="markers+text", textposition="middle right", showlegend=False,
+                      marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
+                      textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
+                      hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{curve.name}</extra>")
+
+
+def _scale(curves: Sequence[Curve], name: str, log_y: bool) -> tuple[float, float] | None:
+    """The y range of the points that are on scale, if some are not (a diverged loss): else None."""
+    finite = [curve.y[~off_scale(name, curve.y)] for curve in curves if len(curve.y)]
+    if not any(off_scale(name, curve.y).any() for curve in curves) or not any(len(y) for y in finite):
+        return None
+    values = np.concatenate(finite)
+    if log_y:
+        values = np.log10(values[values > 0])
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * 0.08 or 0.5
+    return low - pad, high + pad
+
+
+def _off_scale_marks(curve: Curve, name: str, top: float) -> go.Scatter:
+    """Where a curve left the scale: a marker on the top edge, labelled with the value it had."""
+    off = off_scale(name, curve.y)
+    labels = [f"{value:.4g}" if np.isfinite(value) else ("not a number" if np.isnan(value) else str(value))
+              for value in curve.y[off]]
+    return go.Scatter(x=curve.x[off], y=np.full(int(off.sum()), top), text=labels, mode="markers+text",
+                      textposition="bottom left", showlegend=False, legendgroup=curve.group,
+                      marker=dict(color=curve.color, size=11, symbol="triangle-up"),
+                      textfont=dict(color=curve.color, size=11),
+                      hovertemplate=f"{name} %{{text}} at %{{x}} (off the scale)<extra>{curve.name}</extra>")
+
+
+def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "", log_y: bool = False,
+                  height: int = 320, metric: str = "", legend: bool = True) -> go.Figure:
+    """Line chart of several curves sharing one x axis. Points off the scale (metric: the metric's
+    name, for a loss past divergence) are drawn on the top edge with a marker saying their value."""
+    fig = go.Figure()
+    scale = _scale(curves, metric, log_y)
+    top = None if scale is None else (10 ** scale[1] if log_y else scale[1])
+    for curve in curves:
+        clipped = curve.y if top is None else np.where(off_scale(metric, curve.y), top, curve.y)
+        fig.add_trace(_line(curve, clipped))
+    fig.add_traces([_last_raw(curve) for curve in curves if curve.last_raw is not None and len(curve.x)])
+    if top is not None:
+        fig.add_traces([_off_scale_marks(curve, metric, top) for curve in curves
+                        if not curve.faint and off_scale(metric, curve.y).any()])
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, type="log" if log_y else "linear", range=scale)
+    fig.update_layout(showlegend=legend)
+    return _layout(fig, title, height)
 
 
 def plotly_text(labels: Sequence[str]) -> list[str]:
@@ -40,34 +129,24 @@ def _axis_title(classes: Sequence[str]) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height, legend=LEGEND,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)  # tick labels are not cut off by the small margin
     return fig
 
 
-def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "",
-                  log_y: bool = False, height: int = 320) -> go.Figure:
-    """Line chart of several curves sharing one x axis."""
-    fig = go.Figure()
-    for curve in curves:
-        fig.add_trace(go.Scatter(
-            x=curve.x, y=curve.y, name=curve.name, mode="lines+markers" if curve.markers else "lines",
-            line=dict(color=curve.color, width=1 if curve.faint else 2), opacity=0.3 if curve.faint else 1.0,
-            showlegend=not curve.faint, hoverinfo="skip" if curve.faint else None))
-    fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
-    return _layout(fig, title, height)
-
-
-def probability_figure(probabilities: Sequence[float], height: int = 220,
+def probability_figure(probabilities: Sequence[float], color: str, height: int = 220,
                        classes: Sequence[str] = DIGITS) -> go.Figure:
-    """Bars of the class probabilities, the top one highlighted."""
+    """Bars of the class probabilities, the top one in the run's colour; every class labelled."""
     top = int(np.argmax(probabilities))
-    colors = [COLORS[0] if d == top else "#b8c0cc" for d in range(len(probabilities))]
-    fig = go.Figure(go.Bar(x=plotly_text(classes), y=list(probabilities), marker_color=colors,
+    colors = [color if d == top else "#b8c0cc" for d in range(len(probabilities))]
+    labels = plotly_text(classes)
+    fig = go.Figure(go.Bar(x=labels, y=list(probabilities), marker_color=colors,
                            hovertemplate=f"{_axis_title(classes)} %{{x}}: %{{y:.1%}}<extra></extra>"))
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    fig.update_xaxes(type="category")
+    # a narrow chart would label every other digit: name them all, upright
+    fig.update_xaxes(type="category", tickmode="array", tickvals=labels, ticktext=labels, tickangle=0)
     return _layout(fig, "", height)
 
 
@@ -89,11 +168,12 @@ def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height
     """Confusion matrix: true class down, predicted class across, counts in the cells."""
     z = np.asarray(confusion)
     labels = plotly_text(classes)
+    # a fixed size: left to itself, Plotly shrinks the counts to fit a narrow chart (7 px and less)
     fig = go.Figure(go.Heatmap(z=np.log1p(z), x=labels, y=labels, text=z, texttemplate="%{text}",
-                               colorscale="Blues", showscale=False,
+                               textfont=dict(size=12), colorscale="Blues", showscale=False,
                                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
-    fig.update_yaxes(title="true", autorange="reversed", type="category")
-    fig.update_xaxes(title="predicted", type="category", side="top")
+    fig.update_yaxes(title="true", autorange="reversed", type="category", tickvals=labels)
+    fig.update_xaxes(title="predicted", type="category", side="top", tickvals=labels)
     return _layout(fig, title, height)
 
 

@@ -1,0 +1,90 @@
+"""Charts that tell the truth: one colour per run, smoothing only where it is honest, divergence shown."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import RunConfig
+from core.runs.records import Environment, Metric, Run, RunSummary
+from core.runs.series import metrics_frame
+from core.status import RunStatus
+from ui.charts import PALETTE, Curve, curves_figure, run_color, run_styles
+from ui.run_charts import CurveSettings, run_curves
+
+IDS = [f"20261201-1200{i:02d}-{i * 7919 % 16**6:06x}" for i in range(40)]
+
+
+def test_a_runs_colour_is_a_fact_of_its_id_whatever_is_selected_with_it():
+    assert all(run_color(run_id) in PALETTE for run_id in IDS)
+    assert run_color(IDS[3]) == run_color(IDS[3])
+    alone = dict(zip(IDS[:1], run_styles(IDS[:1])))
+    together = dict(zip(IDS[:30], run_styles(IDS[:30])))
+    reordered = dict(zip(IDS[29::-1], run_styles(IDS[29::-1])))
+    assert alone[IDS[0]][0] == together[IDS[0]][0] == reordered[IDS[0]][0] == run_color(IDS[0])
+    assert len({run_color(run_id) for run_id in IDS}) > len(PALETTE) // 2  # spread over the palette
+
+
+def test_runs_that_share_a_colour_are_told_apart_by_their_dash():
+    styles = run_styles(IDS[:30])
+    assert len(set(styles)) == len(styles)  # 30 runs, 13 colours: no two drawn alike
+
+
+def run(metrics_config=None) -> Run:
+    config = metrics_config or RunConfig(model="mlp", dataset="synthetic", val_size=100, batch_size=100, epochs=2)
+    return Run(id=IDS[0], name="r", config=config, config_error=None, status=RunStatus.FINISHED, created_at=0.0,
+               started_at=0.0, ended_at=10.0, environment=Environment(), tags=(), notes="", summary=RunSummary(),
+               message="", pid=None, heartbeat_at=None, stop_requested=False)
+
+
+def frame() -> pd.DataFrame:
+    """Two epochs of 5 noisy batches, validation accuracy 0.9 then 0.9898 (the issue's 98.98%), an lr schedule."""
+    rng = np.random.default_rng(0)
+    rows = [Metric(s, (s - 1) // 5 + 1, "train", "loss", float(1 / s + rng.normal(0, 0.05)), float(s))
+            for s in range(1, 11)]
+    rows += [Metric(s, (s - 1) // 5 + 1, "train", "lr", 0.01 * s, float(s)) for s in range(1, 11)]
+    rows += [Metric(5, 1, "val", "accuracy", 0.9, 5.0), Metric(10, 2, "val", "accuracy", 0.9898, 10.0)]
+    return metrics_frame(rows)
+
+
+@pytest.mark.parametrize("metric", [("val", "accuracy"), ("train", "lr")])
+def test_per_epoch_values_and_the_learning_rate_are_drawn_as_they_are(metric):
+    [curve] = run_curves(frame(), run(), "r", (PALETTE[0], "solid"), metric, CurveSettings(weight=0.6))
+    expected = frame()[(frame()["split"] == metric[0]) & (frame()["name"] == metric[1])]["value"].tolist()
+    assert curve.y.tolist() == expected  # the validation line ends at 98.98%, not a smoothed 98.78%
+    assert curve.last_raw is None
+
+
+def test_per_batch_values_are_smoothed_with_the_raw_behind_and_the_last_raw_value_marked():
+    raw, smoothed = run_curves(frame(), run(), "r", (PALETTE[0], "solid"), ("train", "loss"), CurveSettings())
+    losses = frame()[frame()["name"] == "loss"]["value"].to_numpy()
+    assert raw.faint and raw.y.tolist() == losses.tolist()
+    assert smoothed.y[-1] != pytest.approx(losses[-1]) and smoothed.last_raw == losses[-1]
+    figure = curves_figure([raw, smoothed], "loss", "step", metric="loss")
+    [marker] = [trace for trace in figure.data if trace.meta == "replace"]
+    assert (marker.x[0], marker.y[0], marker.text[0]) == (10, losses[-1], f"{losses[-1]:.4g}")
+
+
+def test_the_epoch_axis_comes_from_the_runs_own_steps_per_epoch():
+    [_, smoothed] = run_curves(frame(), run(), "r", (PALETTE[0], "solid"), ("train", "loss"), CurveSettings(x="epoch"))
+    assert smoothed.x.tolist() == pytest.approx([s / 5 for s in range(1, 11)])  # 500 images / batch 100
+
+
+def test_a_diverged_loss_is_a_marker_on_the_top_edge_of_a_clipped_axis():
+    x = np.arange(1.0, 401.0)
+    y = np.r_[np.linspace(2.3, 0.5, 397), [10.0, 55.0, 504.0]]  # the issue's run: 55 at 398, 504 at 399
+    y_nan = np.r_[y[:-1], np.nan]
+    for values, label in ((y, "504"), (y_nan, "not a number")):
+        figure = curves_figure([Curve("run", x, values, PALETTE[0])], "loss", "step", metric="loss")
+        low, high = figure.layout.yaxis.range
+        assert low < 0.5 and 55.0 <= high < 100.0  # every point up to the divergence, and not the 504
+        line, mark = figure.data
+        assert line.y[-1] == pytest.approx(high) and len(line.y) == 400  # drawn up to the edge, not dropped
+        assert (mark.x.tolist(), mark.text) == ([400.0], (label,))
+        assert mark.y[0] == pytest.approx(high)
+
+
+def test_a_chart_without_divergence_keeps_plotlys_own_range():
+    figure = curves_figure([Curve("run", np.arange(3.0), np.array([2.0, 1.0, 0.5]), PALETTE[0])], "loss", "step",
+                           metric="loss")
+    assert figure.layout.yaxis.range is None and len(figure.data) == 1
