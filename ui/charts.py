@@ -20,7 +20,7 @@ NEUTRAL = "#5f6b7a"  # what belongs to no run in particular (a run's validation 
 DIGITS = tuple(str(d) for d in range(10))
 SALIENCY_SCALE = [[0.0, "rgba(255, 60, 0, 0)"], [1.0, "rgba(255, 60, 0, 0.9)"]]
 # a legend under the plot: above it, the toolbar that appears on hover covers it
-LEGEND = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0, font=dict(size=11))
+LEGEND = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11))
 
 
 def color(index: int) -> str:
@@ -67,7 +67,7 @@ def _line(curve: Curve, y: np.ndarray) -> go.Scatter:
 def _last_raw(curve: Curve) -> go.Scatter:
     """A marker on a smoothed curve's last x at the raw value there, labelled with it."""
     return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[f"{curve.last_raw:.4g}"], meta="replace",
-                      mode="markers+text", textposition="middle right", showlegend=False,
+                      mode="markers+text", textposition="top left", showlegend=False, cliponaxis=False,
                       marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
                       textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
                       hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{curve.name}</extra>")
@@ -100,8 +100,9 @@ def _off_scale_marks(curve: Curve, name: str, top: float) -> go.Scatter:
 
 def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "", log_y: bool = False,
                   height: int = 320, metric: str = "", legend: bool = True) -> go.Figure:
-    """Line chart of several curves sharing one x axis. Points off the scale (metric: the metric's
-    name, for a loss past divergence) are drawn on the top edge with a marker saying their value."""
+    """Line chart of several curves sharing one x axis, titled 'title by x_title' (an axis title
+    would collide with the legend under the plot). Points off the scale (metric: the metric's name,
+    for a loss past divergence) are drawn on the top edge with a marker saying their value."""
     fig = go.Figure()
     scale = _scale(curves, metric, log_y)
     top = None if scale is None else (10 ** scale[1] if log_y else scale[1])
@@ -112,10 +113,9 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
     if top is not None:
         fig.add_traces([_off_scale_marks(curve, metric, top) for curve in curves
                         if not curve.faint and off_scale(metric, curve.y).any()])
-    fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title, type="log" if log_y else "linear", range=scale)
     fig.update_layout(showlegend=legend)
-    return _layout(fig, title, height)
+    return _layout(fig, f"{title} by {x_title}" if x_title else title, height)
 
 
 def plotly_text(labels: Sequence[str]) -> list[str]:

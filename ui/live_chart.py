@@ -73,13 +73,13 @@ def _lengths(figure: go.Figure) -> list[int]:
 
 def _full(figure: go.Figure, revision: str, zoom_key: str, base: str, seq: int) -> dict[str, Any]:
     """The whole figure, long lines downsampled, with each trace's length in the whole series."""
-    drawn = go.Figure(figure)
-    for trace in drawn.data:
+    spec = go.Figure(figure).update_layout(uirevision=zoom_key).to_plotly_json()
+    for trace, data in zip(figure.data, spec["data"]):
         x, y = _points(trace)
         if len(x) > MAX_POINTS and not _moves(trace):
-            trace.x, trace.y = downsample_minmax(x, y)
-    drawn.update_layout(uirevision=zoom_key)
-    spec = drawn.to_plotly_json()
+            x, y = downsample_minmax(x, y)
+        # plain lists, never Plotly's base64 arrays: extendTraces needs an array to extend, even an empty one
+        data["x"], data["y"] = x.tolist(), y.tolist()
     return {"revision": revision, "base": base, "seq": seq, "lengths": _lengths(figure),
             "figure": {"data": spec["data"], "layout": spec["layout"], "config": PLOT_CONFIG}}
 

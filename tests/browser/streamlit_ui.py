@@ -129,3 +129,76 @@ def select_row(page: Page, frame: Locator, name: str) -> None:
     box = frame.locator('[data-testid="stDataFrameResizable"]').bounding_box()
     page.mouse.click(box["x"] + MARKER_X_PX, box["y"] + 1 + ROW_PX * (index + 1) + ROW_PX / 2)
     expect(grid_rows(frame).nth(index)).to_have_attribute("aria-selected", "true")
+
+
+# every widget label, button label, metric, tab and chip that shows a cut-off text (an ellipsis or a
+# clipped end) or a line broken inside a word ("Optimize r")
+CUT_TEXT = """() => {
+    const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+    const selector = ['[data-testid="stWidgetLabel"] p', '[data-testid="stMetricValue"] div',
+                      '[data-testid="stMetricLabel"] p', 'button [data-testid="stMarkdownContainer"] p',
+                      '[data-baseweb="tag"] span', '[data-baseweb="tab"] p', '[data-testid="stTopNavLink"] span'];
+    const found = [];
+    for (const e of document.querySelectorAll(selector.join(', '))) {
+        if (!shown(e) || !e.textContent.trim()) continue;
+        if (e.scrollWidth > e.clientWidth + 1) { found.push(`cut: ${e.textContent}`); continue; }
+        const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+        const range = document.createRange();
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            let top = null, previous = " ";
+            for (let i = 0; i < node.length; i++) {
+                range.setStart(node, i); range.setEnd(node, i + 1);
+                const rects = range.getClientRects();
+                if (!rects.length) continue;
+                const char = node.data[i];
+                if (top !== null && Math.abs(rects[0].top - top) > 2 && /\\w/.test(char) && /\\w/.test(previous)) {
+                    found.push(`broken: ${e.textContent}`);
+                    break;
+                }
+                top = rects[0].top; previous = char;
+            }
+        }
+    }
+    return found;
+}"""
+
+
+def cut_text(page: Page) -> list[str]:
+    """Labels, metrics, tabs and chips on the page whose text is cut off or broken inside a word."""
+    return page.evaluate(CUT_TEXT)
+
+
+def assert_fully_in_view(page: Page, element: Locator, what: str) -> None:
+    """Scrolled to, the element lies inside the window: nothing of it clipped on any side."""
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    view = page.viewport_size
+    assert box is not None, f"{what} is not shown"
+    inside = (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= view["width"] + 0.5
+              and box["y"] + box["height"] <= view["height"] + 0.5)
+    assert inside, f"{what} at {box} is not inside the {view['width']}x{view['height']} window"
+
+
+def live_chart_state(page: Page, key: str) -> dict:
+    """A live chart's state in the browser: the update it is at, its points, and its x range."""
+    plot = chart(page, key)
+    if plot.count() != 1:
+        return {"seq": -1, "points": 0, "range": None}
+    return plot.evaluate("""gd => ({seq: Number(gd.dataset.seq || -1), points: Number(gd.dataset.points || 0),
+                                    range: gd._fullLayout ? gd._fullLayout.xaxis.range.slice() : null})""")
+
+
+def box_zoom(page: Page, key: str) -> list[float]:
+    """Drag a box over the middle of a chart's plot area, as a user zooms; returns the new x range."""
+    plot = chart(page, key)
+    plot.scroll_into_view_if_needed()
+    before = live_chart_state(page, key)["range"]
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + area["width"] * 0.3, area["y"] + area["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 9):
+        page.mouse.move(x0 + area["width"] * 0.3 * k / 8, y0 + area["height"] * 0.6 * k / 8)
+    page.mouse.up()
+    return wait_until(lambda: live_chart_state(page, key)["range"], lambda r: r is not None and r != before, 30,
+                      f"{key} zoomed in")

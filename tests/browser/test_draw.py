@@ -91,7 +91,7 @@ def test_drawn_digits_are_read_by_a_model_trained_on_mnist(page, app_url, digit_
     expect(page.get_by_text(PROMPT)).to_be_visible()
     # the MNIST model is picked to start with, not the synthetic one with its 100% on bars
     models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models")
-    expect(models).to_contain_text("digits-mlp (finished)")
+    expect(models).to_contain_text("digits-mlp")
     expect(models).not_to_contain_text("bars-only")
     expect(drawing_canvas(page)).to_have_count(1)
     screenshot(page, "empty")

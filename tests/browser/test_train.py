@@ -31,17 +31,17 @@ WORKER_START_S = 120
 
 
 def nav_labels(page) -> list[str]:
-    """The navigation's link labels, without the icon names in front of them."""
+    """The navigation's link labels (in the bar along the top), without the icon names in front of them."""
     return [text.split("\n")[-1].strip()
-            for text in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
+            for text in page.locator('[data-testid="stTopNavLink"]').all_inner_texts()]
 
 
-def start_run(page) -> str:
-    """Press Start and read the new run's id from the confirmation."""
+def start_run(page, store: RunStore, name: str) -> str:
+    """Press Start, see the confirmation name the run, and find the run in the store by that name."""
     page.get_by_role("button", name="Start").click()
-    queued = page.get_by_text(re.compile(r"^Queued run \S+\.$"))
-    expect(queued).to_be_visible()
-    return re.search(r"Queued run (\S+)\.", queued.inner_text()).group(1)
+    expect(page.get_by_text(f"Queued {name!r}.")).to_be_visible()
+    [run] = [run for run in store.list_runs() if run.name == name]
+    return run.id
 
 
 def metric_value(page, label: str):
@@ -65,7 +65,7 @@ def test_navigation_shows_the_pages(page, app_url, screenshot):
         expect(page.get_by_role("button", name=preset, exact=True)).to_be_visible()
     screenshot(page, "train")
     for title, path in PAGES.items():
-        page.locator('[data-testid="stSidebarNavLink"]').filter(has_text=title).click()
+        page.locator('[data-testid="stTopNavLink"]').filter(has_text=title).click()
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
         assert page.url.rstrip("/") == f"{app_url}/{path}".rstrip("/")
 
@@ -76,7 +76,8 @@ def test_small_synthetic_run_finishes_with_its_curves(page, app_url, runs_dir, s
     page.get_by_text("Advanced", exact=True).click()
     expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_be_visible()
     choose(page, "Dataset", "synthetic")
-    type_into(page, "Validation images", 100)
+    # out of the box: the synthetic set's 600 images get a validation split that fits them
+    expect(page.get_by_label("Validation images", exact=True).and_(page.locator("input"))).to_have_value("100")
     type_into(page, "Run name", "quick-synthetic")
     epochs = slider(page, "Epochs")
     epochs.focus()
@@ -84,7 +85,7 @@ def test_small_synthetic_run_finishes_with_its_curves(page, app_url, runs_dir, s
         epochs.press("ArrowRight")
     expect(epochs).to_have_value("8")
 
-    run_id = start_run(page)
+    run_id = start_run(page, RunStore(runs_dir), "quick-synthetic")
     expect(page.get_by_role("heading", name="quick-synthetic")).to_be_visible()
     expect(badge(page, "finished")).to_be_visible(timeout=WORKER_START_S * 1000)
     steps = 8 * math.ceil((600 - 100) / 64)  # epochs x batches of 64 in the 500 training images
@@ -116,7 +117,7 @@ def test_long_run_is_live_survives_a_refresh_and_stops(page, app_url, runs_dir, 
     epochs.focus()
     epochs.press("End")
     expect(epochs).to_have_value("50")
-    run_id = start_run(page)
+    run_id = start_run(page, store, "long-cnn")
 
     # live: the chart and the progress line move on while the run trains
     expect(badge(page, "running")).to_be_visible(timeout=WORKER_START_S * 1000)
@@ -142,7 +143,9 @@ def test_long_run_is_live_survives_a_refresh_and_stops(page, app_url, runs_dir, 
     assert store.get_run(run_id).status == "running"
 
     page.get_by_role("button", name="Stop", exact=True).click()
-    expect(page.get_by_text("Stop requested")).to_be_visible()
+    # said at the top of the panel (and in a toast, which goes by)
+    expect(page.get_by_test_id("stAlertContentInfo").get_by_text(
+        "Stop requested for 'long-cnn': it ends at its next flush and keeps its checkpoints.")).to_be_visible()
     expect(badge(page, "stopped")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("stopped on request")).to_be_visible()
     final = stored_step(store, run_id)

@@ -102,6 +102,9 @@ export default function (component) {
   state.queue = state.queue
     .then(() => apply(state, data, setTriggerValue))
     .catch((err) => {
-      state.node.textContent = `Chart failed: ${err.message}`;
+      // start again from the whole figure rather than leave a chart that no longer grows
+      console.error("live chart:", err);
+      state.revision = null;
+      setTriggerValue("resync", { error: String(err) });
     });
 }

@@ -1,0 +1,149 @@
+"""Live charts on Train and Runs while a run trains: a zoom survives five refreshes (and, on Runs,
+unrelated control changes), and each refresh sends the browser only the points it has not got, so
+what a refresh costs does not grow with the run's length."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+from streamlit_ui import (
+    box_zoom,
+    chart,
+    choose,
+    live_chart_state,
+    open_page,
+    select_row,
+    slider,
+    traces,
+    type_into,
+    wait_for_idle,
+    wait_until,
+)
+
+from core.runs.store import RunStore
+from core.runs.supervisor import launch
+from tests.conftest import ENDLESS
+from ui.live_chart import OVERLAP
+
+pytestmark = pytest.mark.browser
+
+NAME = "live-endless"
+REFRESHES = 5
+# the first chart waits for plotly.js and the worker for torch and MNIST; a busy machine is slow
+START_S = 180
+# bytes a chart's message takes besides its points: the component's script, ids, layout of an update
+MESSAGE_BYTES = 8_000
+POINT_BYTES = 64  # a point as JSON text is about 30 bytes; twice that is room, the whole series is not
+
+
+@pytest.fixture(scope="module")
+def live_run(runs_dir):
+    """A run no machine finishes while these tests watch it (one image a step, 500,000 steps)."""
+    store = RunStore(runs_dir)
+    run_id = launch(store, ENDLESS, name=NAME)
+    yield store, run_id
+    store.request_stop(run_id)
+
+
+def chart_messages(frames: list[bytes], key: str) -> list[tuple[int, dict]]:
+    """What the server sent one live chart, in order: (frame bytes, payload), a resent payload once."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    found, seen = [], set()
+    for frame in frames:
+        message = ForwardMsg.FromString(frame)
+        if message.WhichOneof("type") != "delta" or message.delta.WhichOneof("type") != "new_element":
+            continue
+        element = message.delta.new_element
+        if element.WhichOneof("type") != "bidi_component" or not element.bidi_component.id.endswith(f"-{key}"):
+            continue
+        payload = json.loads(json.loads(element.bidi_component.json)["payload"])
+        if (payload["base"], payload["seq"]) not in seen:
+            seen.add((payload["base"], payload["seq"]))
+            found.append((len(frame), payload))
+    return found
+
+
+def assert_only_new_points_are_sent(messages: list[tuple[int, dict]]) -> None:
+    """Each update starts where the update OVERLAP before it ended (or where the figure did), and
+    its size follows the points it carries, not the length of the series."""
+    ends: dict[str, list[list[int]]] = {}  # per figure: each trace's end after each message
+    updates = 0
+    for size, payload in messages:
+        if "figure" in payload:
+            ends[payload["base"]] = [payload["lengths"]]
+            continue
+        history = ends[payload["base"]]
+        grow = payload["extend"]
+        expected = history[max(len(history) - OVERLAP, 0)]
+        now = list(history[-1])
+        for index, start, x in zip(grow["indices"], grow["start"], grow["x"]):
+            assert start == expected[index], (payload["seq"], index, start, expected[index])
+            now[index] = start + len(x)
+        history.append(now)
+        carried = sum(len(x) for x in grow["x"])
+        assert size <= MESSAGE_BYTES + POINT_BYTES * carried, (size, carried)
+        updates += 1
+    assert updates >= REFRESHES
+
+
+def watch_a_zoom(page, key: str) -> list[float]:
+    """Zoom into the chart, then wait for five refreshes that brought new points; returns the zoom."""
+    zoomed = box_zoom(page, key)
+    before = live_chart_state(page, key)
+    after = wait_until(lambda: live_chart_state(page, key),
+                       lambda state: state["seq"] >= before["seq"] + REFRESHES and state["points"] > before["points"],
+                       START_S, f"{REFRESHES} refreshes of {key} with new points")
+    assert after["range"] == pytest.approx(zoomed), f"{key} lost its zoom"
+    return zoomed
+
+
+def capture_frames(page) -> list[bytes]:
+    frames: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f) if isinstance(f, bytes)
+                                          else None))
+    return frames
+
+
+def test_train_charts_keep_a_zoom_and_get_only_new_points(page, app_url, live_run, screenshot):
+    store, run_id = live_run
+    frames = capture_frames(page)
+    open_page(page, app_url, "", "Train")
+    choose(page, "Show", f"{NAME} ({run_id[-6:]})")
+    expect(chart(page, "train_chart_loss")).to_have_count(1, timeout=START_S * 1000)
+    wait_until(lambda: live_chart_state(page, "train_chart_loss")["points"], lambda n: n > 20, START_S,
+               "points in the loss chart")
+    watch_a_zoom(page, "train_chart_loss")
+    screenshot(page, "zoomed")
+    assert_only_new_points_are_sent(chart_messages(frames, "train_chart_loss"))
+    assert store.get_run(run_id).status == "running"
+
+
+def test_runs_chart_refreshes_an_active_run_and_keeps_a_zoom_through_control_changes(page, app_url, live_run,
+                                                                                     screenshot):
+    store, run_id = live_run
+    frames = capture_frames(page)
+    open_page(page, app_url, "runs", "Runs")
+    type_into(page, "Search", NAME)
+    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    select_row(page, table, NAME)
+    wait_for_idle(page)
+    expect(chart(page, "runs_curves")).to_have_count(1, timeout=START_S * 1000)
+    zoomed = watch_a_zoom(page, "runs_curves")  # the selected run is still training: the chart grows
+    assert_only_new_points_are_sent(chart_messages(frames, "runs_curves"))
+
+    # controls that change how the lines are drawn, not what the axes mean, keep the zoom
+    smoothing = slider(page, "Smoothing")
+    smoothing.focus()
+    smoothing.press("ArrowLeft")
+    wait_for_idle(page)
+    expect(smoothing).to_have_value("0.59")
+    page.get_by_text("Show raw", exact=True).click()
+    wait_for_idle(page)
+    wait_until(lambda: [trace["name"] for trace in traces(chart(page, "runs_curves"))],
+               lambda names: f"{NAME} (raw)" not in names and NAME in names, 60, "the chart redrawn without raw")
+    state = live_chart_state(page, "runs_curves")
+    assert state["range"] == pytest.approx(zoomed), "a smoothing change or hiding raw lost the zoom"
+    screenshot(page, "zoomed-after-controls")
+    assert store.get_run(run_id).status == "running"
