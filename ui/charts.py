@@ -99,10 +99,11 @@ def _off_scale_marks(curve: Curve, name: str, top: float) -> go.Scatter:
 
 
 def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "", log_y: bool = False,
-                  height: int = 320, metric: str = "", legend: bool = True) -> go.Figure:
-    """Line chart of several curves sharing one x axis, titled 'title by x_title' (an axis title
-    would collide with the legend under the plot). Points off the scale (metric: the metric's name,
-    for a loss past divergence) are drawn on the top edge with a marker saying their value."""
+                  height: int = 320, metric: str = "", legend: bool = True, x_in_title: bool = False) -> go.Figure:
+    """Line chart of several curves sharing one x axis. x_in_title: titled 'title by x_title' with no
+    axis title, which leaves room for the legend right under the axis (live and small charts). Points
+    off the scale (metric: the metric's name, for a loss past divergence) are drawn on the top edge
+    with a marker saying their value."""
     fig = go.Figure()
     scale = _scale(curves, metric, log_y)
     top = None if scale is None else (10 ** scale[1] if log_y else scale[1])
@@ -115,7 +116,10 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
                         if not curve.faint and off_scale(metric, curve.y).any()])
     fig.update_yaxes(title=y_title, type="log" if log_y else "linear", range=scale)
     fig.update_layout(showlegend=legend)
-    return _layout(fig, f"{title} by {x_title}" if x_title else title, height)
+    if not x_in_title:
+        fig.update_xaxes(title=x_title)
+        return _layout(fig, title, height).update_layout(legend_y=-0.3)  # under the axis title
+    return _layout(fig, f"{title} by {x_title}", height)
 
 
 def plotly_text(labels: Sequence[str]) -> list[str]:

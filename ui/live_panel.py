@@ -135,7 +135,7 @@ def live_charts(run: Run, frame: pd.DataFrame) -> None:
     """Loss and accuracy by step, one above the other; new points only, and a zoom survives."""
     for name in ("loss", "accuracy"):
         curves = live_curves(run, frame, name)
-        figure = curves_figure(curves, name.capitalize(), "step", metric=name, height=300)
+        figure = curves_figure(curves, name.capitalize(), "step", metric=name, height=300, x_in_title=True)
         # the status: a run that ends may gain an off-scale marker and a clipped axis
         live_chart(figure, key=f"train_chart_{name}", revision=f"{run.id}:{name}:{run.status}",
                    zoom_key=f"{run.id}:{name}")

@@ -109,7 +109,7 @@ def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.
         st.caption(f"{title}: no points yet.")
         return
     figure = curves_figure(curves, title, X_LABELS[settings.x], log_y=settings.log_y, height=height,
-                           metric=metric[1], legend=legend)
+                           metric=metric[1], legend=legend, x_in_title=True)
     # the zoom goes with what the axes mean; the rest (smoothing, raw, the runs) only redraws the lines
     revision = f"{[run.id for run in runs]}:{[run.status for run in runs]}:{metric}:{settings}"
     live_chart(figure, key=key, revision=revision, zoom_key=f"{metric}:{settings.x}:{settings.log_y}")

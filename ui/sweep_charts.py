@@ -1,4 +1,6 @@
-"""Plotly figures of a sweep: best so far, parallel coordinates, each setting against the objective, importance."""
+"""Plotly figures of a sweep: best so far, parallel coordinates, each setting against the objective, importance.
+
+A trial's marker has its run's colour (ui.charts.run_color), the one it has on every page."""
 from __future__ import annotations
 
 import math
@@ -9,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from core.sweeps.records import Sweep
 from core.sweeps.results import TrialRow, best_so_far, is_categorical, is_log, shown_value
-from ui.charts import COLORS
+from ui.charts import COLORS, run_color
 
 OBJECTIVE = "validation accuracy"
 
@@ -32,7 +34,7 @@ def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
     best = best_so_far(rows)
     fig = go.Figure([
         go.Scatter(x=[row.number for row in scored], y=[row.objective for row in scored], mode="markers",
-                   name="trial", marker=dict(color=COLORS[0], size=7),
+                   name="trial", marker=dict(color=[run_color(row.run.id) for row in scored], size=7),
                    hovertemplate="trial #%{x}: %{y:.2%}<extra></extra>"),
         go.Scatter(x=[n for n, _ in best], y=[v for _, v in best], mode="lines", name="best so far",
                    line=dict(color=COLORS[2], width=2, shape="hv"), hoverinfo="skip")])
@@ -84,7 +86,7 @@ def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.
         categorical = is_categorical(sweep, name)
         xs = [str(shown_value(r.params[name])) if categorical else r.params[name] for r in scored]
         fig.add_trace(go.Scatter(x=xs, y=[r.objective for r in scored], mode="markers", showlegend=False,
-                                 marker=dict(color=COLORS[i % len(COLORS)], size=7),
+                                 marker=dict(color=[run_color(r.run.id) for r in scored], size=7),
                                  customdata=[r.number for r in scored],
                                  hovertemplate=f"trial #%{{customdata}}<br>{name} %{{x}}: %{{y:.2%}}<extra></extra>"),
                       row=row + 1, col=col + 1)

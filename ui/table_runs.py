@@ -15,7 +15,7 @@ from core.training.checkpoints import CheckpointError, load_model
 from core.training.data import DataError
 from core.training.evaluation import Misclassified
 from core.training.tabular import categories, encode_features, load_table, test_rows, used_rows
-from ui.charts import probability_figure
+from ui.charts import probability_figure, run_color
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the run's table...")
@@ -81,4 +81,5 @@ def predict_section(store: RunStore, runs: list[tuple[Run, str]]) -> None:
     answer = answer.sort_values("probability", ascending=False)
     st.dataframe(answer, hide_index=True, width="stretch", key=f"runs_predict_answer_{run.id}", column_config={
         "probability": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)})
-    st.plotly_chart(probability_figure(probabilities, classes=csv_data.classes), key=f"runs_predict_bars_{run.id}")
+    st.plotly_chart(probability_figure(probabilities, run_color(run.id), classes=csv_data.classes),
+                    key=f"runs_predict_bars_{run.id}")

@@ -50,9 +50,8 @@ def test_upload_a_csv_train_on_it_and_see_its_class_names(page, app_url, runs_di
         epochs.press("ArrowRight")
     expect(epochs).to_have_value("10", timeout=30_000)
     page.get_by_role("button", name="Start").click()
-    queued = page.get_by_text(re.compile(r"^Queued run \S+\.$"))
-    expect(queued).to_be_visible(timeout=30_000)
-    run_id = re.search(r"Queued run (\S+)\.", queued.inner_text()).group(1)
+    expect(page.get_by_text("Queued 'pets-from-browser'.")).to_be_visible(timeout=30_000)
+    [run_id] = [run.id for run in RunStore(runs_dir).list_runs() if run.name == "pets-from-browser"]
     expect(badge(page, "finished")).to_be_visible(timeout=WORKER_START_S * 1000)
     screenshot(page, "trained")
 

@@ -95,7 +95,7 @@ def test_runs(window, app_url, layout_runs, screenshot):
 
     page.get_by_role("tab", name="Results").click()
     wait_for_idle(page)
-    assert_charts_in_view(page, ["runs_per_class", *(f"runs_confusion_{run_id}" for run_id in layout_runs.values())])
+    assert_charts_in_view(page, ["runs_per_class_0", *(f"runs_confusion_{run_id}" for run_id in layout_runs.values())])
     # the confusion matrix's counts are readable (Plotly shrinks them to fit a narrow chart: 7 px was seen)
     sizes = chart(page, f"runs_confusion_{layout_runs[RUNS[0]]}").evaluate(
         "gd => Array.from(gd.querySelectorAll('.heatmap-label text'))"
