@@ -52,6 +52,10 @@ class RunConfig:
     val_size: int = 5000
     train_samples: int | None = None
     augment_shift: int = 0
+    augment_rotate: float = 0.0  # degrees, each way
+    augment_scale: float = 0.0  # zoom within 1 +- this
+    augment_thickness: float = 0.0  # share of one erosion or dilation step, each way
+    augment_elastic: float = 0.0  # pixels of smooth random displacement
     label_smoothing: float = 0.0
     seed: int = 0
     device: str = "auto"
@@ -155,6 +159,10 @@ def validate(config: RunConfig) -> None:
     if config.train_samples is not None:
         _int_range("train_samples", config.train_samples, 1, 60_000)
     _int_range("augment_shift", config.augment_shift, 0, 4)
+    _float_range("augment_rotate", config.augment_rotate, 0.0, 45.0)
+    _float_range("augment_scale", config.augment_scale, 0.0, 0.5)
+    _float_range("augment_thickness", config.augment_thickness, 0.0, 1.0)
+    _float_range("augment_elastic", config.augment_elastic, 0.0, 4.0)
     _float_range("label_smoothing", config.label_smoothing, 0.0, 1.0, open_high=True)
     _int_range("seed", config.seed, 0, 2**32 - 1)
     _choice("device", config.device, DEVICES)

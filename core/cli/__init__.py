@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import evaluate, runs, train
+from core.cli import evaluate, insight, runs, train
 from core.config import ConfigError
 from core.training.checkpoints import CheckpointError
 from core.training.data import DataError
 
-COMMANDS = (train, evaluate, runs)  # each module adds its subcommands
+COMMANDS = (train, evaluate, runs, insight)  # each module adds its subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import time
 
 from core.runs.records import Metric, RunSummary
 from core.runs.store import RunStore
-from core.runs.trial import CheckpointReady, Evaluated, Started, TrialItem
+from core.runs.trial import CheckpointReady, DrawnStyleTested, Evaluated, Started, TrialItem
 from core.training.checkpoints import write_atomically
 from core.training.events import BatchEnded, EpochEnded, Event, RunEnded
 
@@ -46,6 +46,7 @@ class Recorder:
         self.stop = False
         self.best: EpochEnded | None = None
         self.evaluated: Evaluated | None = None
+        self.drawn_accuracy: float | None = None
 
     def record(self, item: TrialItem) -> None:
         if isinstance(item, (BatchEnded, EpochEnded)):
@@ -56,6 +57,8 @@ class Recorder:
             self.store.set_environment(self.run_id, item.environment)
         elif isinstance(item, Evaluated):
             self._evaluation(item)
+        elif isinstance(item, DrawnStyleTested):
+            self.drawn_accuracy = item.accuracy
         elif isinstance(item, RunEnded):
             self._end(item)
 
@@ -102,4 +105,4 @@ class Recorder:
             best_epoch=best.epoch if best else None, best_val_accuracy=best.val_accuracy if best else None,
             best_val_loss=best.val_loss if best else None,
             test_loss=tested.evaluation.loss if tested else None,
-            test_accuracy=tested.evaluation.accuracy if tested else None)
+            test_accuracy=tested.evaluation.accuracy if tested else None, drawn_accuracy=self.drawn_accuracy)

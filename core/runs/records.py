@@ -43,6 +43,7 @@ class RunSummary:
     best_val_loss: float | None = None
     test_loss: float | None = None
     test_accuracy: float | None = None
+    drawn_accuracy: float | None = None  # on the test digits redrawn as the Draw page's canvas draws them
 
     def __post_init__(self) -> None:
         if self.end_reason is not None:

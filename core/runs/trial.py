@@ -16,6 +16,7 @@ import torch
 
 from core.config import RunConfig
 from core.devices import resolve_device
+from core.insight.drawn import drawn_accuracy, drawn_test_set
 from core.runs.records import Environment
 from core.status import RunStatus
 from core.training.checkpoints import checkpoint_payload
@@ -46,7 +47,13 @@ class Evaluated:
     step: int
 
 
-TrialItem = Started | BatchEnded | EpochEnded | CheckpointReady | Evaluated | RunEnded
+@dataclass(frozen=True)
+class DrawnStyleTested:
+    """The best weights' accuracy on the MNIST test digits redrawn as the Draw page's canvas draws them."""
+    accuracy: float
+
+
+TrialItem = Started | BatchEnded | EpochEnded | CheckpointReady | Evaluated | DrawnStyleTested | RunEnded
 
 
 def environment(config: RunConfig, device: torch.device, state: TrainingState) -> Environment:
@@ -87,4 +94,6 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     if best is not None:
         state.model.load_state_dict(best[1])
         yield Evaluated(evaluate(state.model, datasets.test), best[0].epoch, event.step)
+        if config.dataset == "mnist":  # other data has no drawn style
+            yield DrawnStyleTested(drawn_accuracy(state.model, drawn_test_set(data_dir)))
     yield event

@@ -11,7 +11,8 @@ from torch import nn
 
 from core.config import RunConfig, steps_per_epoch
 from core.status import RunStatus
-from core.training.data import Datasets, batches, random_shift
+from core.training.augment import augment
+from core.training.data import Datasets, batches
 from core.training.evaluation import loss_and_accuracy
 from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, monitored
 from core.training.models import build_model
@@ -131,7 +132,7 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
     loss_sum = correct_sum = 0.0
     pending = _Pending([], [], [], [], time.perf_counter())
     for images, labels in batches(datasets.train, config.batch_size, order):
-        images = random_shift(images, config.augment_shift, order)
+        images = augment(images, config, order)
         pending.lrs.append(current_lr(state.optimizer))
         loss, correct = _train_step(state, criterion, images, labels, per_batch_schedule)
         pending.losses.append(loss), pending.corrects.append(correct), pending.sizes.append(len(labels))
