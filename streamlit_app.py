@@ -10,5 +10,6 @@ pages = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/inside.py", title="Inside", icon=":material/neurology:"),
 ]
 st.navigation(pages).run()

@@ -4,25 +4,22 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
-from torch import nn
 
 from core.insight.inference import predict
+from core.insight.picks import rank_for_drawing
 from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
 from core.runs.records import Run
 from core.runs.store import RunStore
-from core.training.checkpoints import CheckpointError, load_model
+from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure
-from ui.common import get_store, list_runs, route_through_app, run_label
+from ui.common import get_store, route_through_app, run_label
+from ui.models import best_model, runs_with_checkpoints
 
 CANVAS_PX = 280
 STROKE_PX = 20
 MAX_SHOWN = 4
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def cached_model(path: str, mtime: float) -> nn.Module:
-    """A checkpoint's model in eval mode, loaded once per file version (mtime) and shared."""
-    return load_model(path)[0]
+# not widgets' keys: they outlive this page, for the Inside page
+SEEN_KEY, CHOSEN_KEY = "draw_seen_image", "draw_chosen_runs"
 
 
 def clear_canvas() -> None:
@@ -53,17 +50,10 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
-def runs_with_checkpoints(store: RunStore) -> list[Run]:
-    """Runs that have a best checkpoint to predict with, newest first."""
-    return [run for run in list_runs(store) if store.checkpoint_path(run.id, "best").exists()]
-
-
 def choose_runs(runs: list[Run]) -> list[Run]:
-    """Pick up to MAX_SHOWN runs; the best tested MNIST one is picked to start with."""
+    """Pick up to MAX_SHOWN runs; the one best suited to drawn digits is picked to start with."""
     by_id = {run.id: run for run in runs}
-    # a synthetic-data model scores 100% on its own bars but has never seen a digit
-    ranked = sorted(runs, key=lambda run: (run.config.dataset == "mnist", run.summary.test_accuracy or 0.0),
-                    reverse=True)
+    ranked = rank_for_drawing(runs)
     chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: run_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]
@@ -71,9 +61,8 @@ def choose_runs(runs: list[Run]) -> list[Run]:
 
 def show_prediction(store: RunStore, run: Run, image: np.ndarray) -> None:
     """One model's answer: top class, confidence, probability bars and saliency."""
-    path = store.checkpoint_path(run.id, "best")
     try:
-        model = cached_model(str(path), path.stat().st_mtime)
+        model = best_model(store, run)
     except (CheckpointError, OSError, ValueError) as err:
         st.error(f"Cannot load {run.name!r}: {err}")
         return
@@ -101,6 +90,7 @@ candidates = runs_with_checkpoints(store)
 pad, results = st.columns([1, 2], gap="large")
 with pad:
     seen = seen_image(drawing())
+    st.session_state[SEEN_KEY] = seen  # the Inside page looks inside the models with it
     if seen is not None:
         st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
 with results:
@@ -110,4 +100,7 @@ with results:
         choose_runs(candidates)
         st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
     else:
-        show_predictions(store, seen, choose_runs(candidates))
+        chosen = choose_runs(candidates)
+        st.session_state[CHOSEN_KEY] = [run.id for run in chosen]
+        show_predictions(store, seen, chosen)
+        st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")

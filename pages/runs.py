@@ -16,6 +16,7 @@ from core.status import RunStatus
 from core.training.data import load_test_images
 from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
 from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
+from ui.robustness import robustness_section
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -35,6 +36,10 @@ TABLE_COLUMNS = {
     "batch": st.column_config.NumberColumn("Batch"),
     "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
     "test acc": st.column_config.NumberColumn("Test acc", format="percent"),
+    "drawn acc": st.column_config.NumberColumn(
+        "Drawn-style acc", format="percent",
+        help="Accuracy on MNIST's test digits redrawn as the Draw page's canvas draws them (thin, even "
+             "strokes), through the Draw page's preprocessing"),
     "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "tags": st.column_config.ListColumn("Tags"),
@@ -70,10 +75,12 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
              "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
-             "test acc": run.summary.test_accuracy, "duration (s)": run.duration,
+             "test acc": run.summary.test_accuracy, "drawn acc": run.summary.drawn_accuracy,
+             "duration (s)": run.duration,
              "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
     return pd.DataFrame(rows, columns=["name", "status", "model", "optimizer", "lr", "batch", "epochs",
-                                       "best val acc", "test acc", "duration (s)", "created", "tags"])
+                                       "best val acc", "test acc", "drawn acc", "duration (s)", "created",
+                                       "tags"])
 
 
 def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], text: str) -> bool:
@@ -234,11 +241,13 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
              "epochs": run.summary.epochs_completed, "best epoch": run.summary.best_epoch,
              "best val acc": run.summary.best_val_accuracy, "val loss": run.summary.best_val_loss,
              "test acc": run.summary.test_accuracy, "test loss": run.summary.test_loss,
+             "drawn-style acc": run.summary.drawn_accuracy,
              "time": format_seconds(run.duration), "parameters": run.environment.parameters,
              "device": run.environment.device} for run, name in zip(runs, names)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "best val acc": st.column_config.NumberColumn(format="percent"),
         "test acc": st.column_config.NumberColumn(format="percent"),
+        "drawn-style acc": st.column_config.NumberColumn(format="percent"),
         "val loss": st.column_config.NumberColumn(format="%.4f"),
         "test loss": st.column_config.NumberColumn(format="%.4f")})
 
@@ -274,7 +283,8 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
     names = display_names(runs)
     frames = [run_frame(store, run) for run in runs]
-    curves, config, results, wrong = st.tabs(["Curves", "Settings", "Results", "Misclassified"])
+    curves, config, results, wrong, robust = st.tabs(["Curves", "Settings", "Results", "Misclassified",
+                                                      "Robustness"])
     with curves:
         curves_section(runs, names, frames)
     with config:
@@ -286,6 +296,8 @@ def compare(store: RunStore, runs: list[Run]) -> None:
         for run, name in zip(runs, names):
             st.markdown(f"**{name}**")
             gallery(run)
+    with robust:
+        robustness_section(store, runs, names)
 
 
 route_through_app()

@@ -148,9 +148,24 @@ def run_settings() -> None:
                            persist_state="session")
         left.number_input("Training images (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
                           persist_state="session")
-        right.slider("Random shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
-        left.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
-                    persist_state="session")
+        right.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
+                     persist_state="session")
+        augmentation()
+
+
+def augmentation() -> None:
+    """Random changes to each training batch, drawn from the run's seed."""
+    st.caption("Augmentation: each batch changed at random, differently every epoch")
+    left, right = st.columns(2)
+    left.slider("Shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
+    right.slider("Rotation (degrees)", 0.0, 45.0, step=1.0, key="train_augment_rotate", persist_state="session")
+    left.slider("Zoom (±)", 0.0, 0.5, step=0.05, key="train_augment_scale", persist_state="session",
+                help="each image scaled by a factor within 1 ± this")
+    right.slider("Stroke thickness (±)", 0.0, 1.0, step=0.1, key="train_augment_thickness",
+                 persist_state="session", help="strokes thinned or thickened by up to this share of a pixel "
+                 "on each side; drawn digits have thinner, even strokes than MNIST's")
+    left.slider("Elastic distortion (px)", 0.0, 4.0, step=0.25, key="train_augment_elastic",
+                persist_state="session", help="smooth random bends of up to this many pixels")
 
 
 def start_run() -> None:

@@ -35,7 +35,7 @@ def class_evidence(model: nn.Module, image: torch.Tensor, target: int) -> dict[s
     model = _private(model)
     image = image.to(next(model.parameters()).device).detach()
     baseline = torch.full_like(image, BACKGROUND)
-    gradient = Saliency(model).attribute(image, target=target, abs=True)
+    gradient = Saliency(model).attribute(image.clone().requires_grad_(True), target=target, abs=True)
     integrated = IntegratedGradients(model).attribute(image, baselines=baseline, target=target, n_steps=IG_STEPS)
     occlusion = Occlusion(model).attribute(
         image, sliding_window_shapes=(1, OCCLUSION_WINDOW, OCCLUSION_WINDOW),

@@ -35,7 +35,7 @@ def _resample(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 
 def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
-    """Rotate every image clockwise by `degrees` about its center."""
+    """Rotate every image counter-clockwise (as shown) by `degrees` about its center."""
     if degrees == 0:
         return images
     angle = math.radians(degrees)
