@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ def drawn_test_set(data_dir: Path | str = DEFAULT_DATA_DIR) -> DrawnSet:
         images = torch.load(path, weights_only=True)
         if images.shape == (len(labels), 28, 28):
             return DrawnSet(images, labels)
-    except (OSError, RuntimeError, EOFError, ValueError):  # missing or damaged: render again
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):  # missing or damaged: render again
         pass
     images = render_all(read_idx(data_dir / "t10k-images-idx3-ubyte.gz"))
     try:
