@@ -92,8 +92,9 @@ def side_by_side(runs: list[Run], shown: list[InsideView | None], render) -> Non
     width = {1: 420, 2: 360}.get(len(runs), 300)
     for column, run, view in zip(st.columns(len(runs)), runs, shown):
         with column:
-            st.markdown(f"**{run.name}**" if view is None else
-                        f"**{run.name}**: reads **{view.label}** ({view.probabilities[view.label]:.1%})")
+            # st.text: a run's name is the user's text, shown as typed, never as markup
+            st.text(run.name if view is None else
+                    f"{run.name}: reads {view.label} ({view.probabilities[view.label]:.1%})")
             if view is not None:
                 render(view, width)
 

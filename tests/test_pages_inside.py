@@ -39,7 +39,7 @@ def test_a_test_image_is_looked_at_by_every_view(app_store):
     assert not at.exception
     model = load_model(app_store.checkpoint_path(run_id, "best"))[0]
     view = look_inside(model, to_tensor(load_test_images("mnist")[7].numpy() / 255.0))
-    assert any(f"reads **{view.label}**" in md.value for md in at.markdown)
+    assert any(f"mlp one: reads {view.label} (" in text.value for text in at.text)
     # 3 evidence maps, 3 layers (Linear, ReLU, Linear), the hidden activations and the top units' weights
     assert len(at.get("image")) == 3 + len(view.layers) + 2
     captions = " ".join(str(image.proto) for image in at.get("image"))
@@ -53,7 +53,7 @@ def test_models_side_by_side_on_a_drawn_digit(app_store):
     at.session_state["draw_seen_image"] = np.pad(np.ones((20, 4), dtype=np.float32), ((4, 4), (12, 12)))
     at.multiselect(key="inside_runs").set_value([first, second]).run()
     assert not at.exception
-    assert sum("reads **" in md.value for md in at.markdown) == 8  # a header per model in each of 4 places
+    assert sum(": reads " in text.value for text in at.text) == 8  # a header per model in each of 4 places
     captions = " ".join(str(image.proto) for image in at.get("image"))
     assert "conv1 (Conv2d): 32 maps of 28x28" in captions and "pool (2) (MaxPool2d)" in captions
     assert "first layer's 32 filters" in captions

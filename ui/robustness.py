@@ -42,8 +42,8 @@ def job_progress(store: RunStore, runs: list[Run], names: list[str]) -> None:
         job = robustness_jobs.progress(store, run.id)
         if job is not None and job.alive:
             working = True
-            st.progress(job.done / max(job.total, 1),
-                        text=f"Measuring {name}: {job.done} of {job.total} perturbation levels")
+            st.text(f"Measuring {name}: {job.done} of {job.total} perturbation levels")
+            st.progress(job.done / max(job.total, 1))
     if not working:
         st.rerun(scope="app")
 
@@ -51,7 +51,7 @@ def job_progress(store: RunStore, runs: list[Run], names: list[str]) -> None:
 def compute_button(store: RunStore, runs: list[Run], names: list[str]) -> None:
     """Offer to compute the curves the runs lack, in a background process."""
     label = "Compute robustness curves" + (f" for {len(runs)} runs" if len(runs) > 1 else "")
-    st.caption(f"Not measured yet: {', '.join(names)}. Each takes up to a minute on a CPU, in the background.")
+    st.text(f"Not measured yet: {', '.join(names)}. Each takes up to a minute on a CPU, in the background.")
     if st.button(label, key="runs_robustness_compute", icon=":material/query_stats:"):
         robustness_jobs.launch(store, [run.id for run in runs])
         st.rerun()
