@@ -56,7 +56,7 @@ def test_models_side_by_side_on_a_drawn_digit(app_store):
     assert sum(": reads " in text.value for text in at.text) == 8  # a header per model in each of 4 places
     captions = " ".join(str(image.proto) for image in at.get("image"))
     assert "conv1 (Conv2d): 32 maps of 28x28" in captions and "pool (2) (MaxPool2d)" in captions
-    assert "first layer's 32 filters" in captions
+    assert "32 filters (3x3)" in captions and ".png" in captions
 
 
 def test_a_misclassified_image_comes_from_the_runs_gallery(app_store):

@@ -52,7 +52,7 @@ def layer_image(layer: LayerOutput) -> np.ndarray:
 def show_evidence(view: InsideView, digit: np.ndarray, width_px: int) -> None:
     """The three methods' evidence for the view's target class."""
     for method, evidence in view.evidence.items():
-        st.image(crisp(evidence_rgb(evidence, digit), width_px), caption=method, clamp=True)
+        st.image(crisp(evidence_rgb(evidence, digit), width_px), caption=method, clamp=True, output_format="PNG")
 
 
 def evidence_legend() -> None:
@@ -63,19 +63,19 @@ def evidence_legend() -> None:
 def show_layers(view: InsideView, width_px: int) -> None:
     """Every layer's output, in the order the layers ran."""
     for layer in view.layers:
-        st.image(crisp(layer_image(layer), width_px), caption=layer_caption(layer), clamp=True)
+        st.image(crisp(layer_image(layer), width_px), caption=layer_caption(layer), clamp=True, output_format="PNG")
 
 
 def show_first_layer(view: InsideView, width_px: int) -> None:
     """A CNN's first filters; an MLP's hidden activations and its most active units' input weights."""
     if view.hidden is None:
         count, size, _ = view.filters.shape
-        st.image(crisp(tile(view.filters), width_px), clamp=True,
+        st.image(crisp(tile(view.filters), width_px), clamp=True, output_format="PNG",
                  caption=f"The first layer's {count} filters ({size}x{size}): light weights add, dark subtract")
         return
     hidden = view.hidden
-    st.image(crisp(tile(units_as_maps(hidden.activations)), width_px), clamp=True,
+    st.image(crisp(tile(units_as_maps(hidden.activations)), width_px), clamp=True, output_format="PNG",
              caption=f"The {len(hidden.activations)} hidden units' activations (after ReLU), row by row")
-    st.image(crisp(tile(hidden.weights, columns=4), width_px), clamp=True,
+    st.image(crisp(tile(hidden.weights, columns=4), width_px), clamp=True, output_format="PNG",
              caption="Input weights of the most active units: " + ", ".join(
                  f"unit {unit} ({hidden.activations[unit]:.2f})" for unit in hidden.top))
