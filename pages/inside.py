@@ -11,9 +11,9 @@ from core.insight.preprocess import to_tensor
 from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError
-from ui.charts import image_figure, probability_figure
+from ui.charts import probability_figure
 from ui.common import get_store, route_through_app, run_label
-from ui.insight import evidence_legend, show_evidence, show_first_layer, show_layers, test_images
+from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images
 from ui.models import best_model, runs_with_checkpoints
 
 MAX_SHOWN = 3
@@ -111,8 +111,7 @@ picked = choose_input(store, chosen) if chosen else None
 if picked is not None:
     image, what = picked
     left, right = st.columns([1, 3])
-    left.plotly_chart(image_figure(image, title="Input (28x28)", height=220), key="inside_input")
-    left.caption(what)
+    left.image(crisp(image, 196), caption=f"Input (28x28): {what}", clamp=True, output_format="PNG")
     target = right.selectbox("Evidence for", [None, *range(10)], key="inside_target",
                              format_func=lambda d: "each model's answer" if d is None else f"digit {d}")
     shown = views(store, chosen, image, target)

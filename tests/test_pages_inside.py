@@ -41,7 +41,7 @@ def test_a_test_image_is_looked_at_by_every_view(app_store):
     view = look_inside(model, to_tensor(load_test_images("mnist")[7].numpy() / 255.0))
     assert any(f"mlp one: reads {view.label} (" in text.value for text in at.text)
     # 3 evidence maps, 3 layers (Linear, ReLU, Linear), the hidden activations and the top units' weights
-    assert len(at.get("image")) == 3 + len(view.layers) + 2
+    assert len(at.get("image")) == 1 + 3 + len(view.layers) + 2  # and the input itself
     captions = " ".join(str(image.proto) for image in at.get("image"))
     assert "integrated gradients" in captions and "net.1 (Linear): 128 units" in captions
 

@@ -51,8 +51,9 @@ def layer_image(layer: LayerOutput) -> np.ndarray:
 
 def show_evidence(view: InsideView, digit: np.ndarray, width_px: int) -> None:
     """The three methods' evidence for the view's target class."""
-    for method, evidence in view.evidence.items():
-        st.image(crisp(evidence_rgb(evidence, digit), width_px), caption=method, clamp=True, output_format="PNG")
+    for column, (method, evidence) in zip(st.columns(len(view.evidence)), view.evidence.items()):
+        column.image(crisp(evidence_rgb(evidence, digit), width_px // 2), caption=method, clamp=True,
+                     output_format="PNG", width="stretch")
 
 
 def evidence_legend() -> None:
