@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import time
 
-from core.runs.records import Metric, RunSummary
+from core.runs.records import EpochValidation, Metric, RunSummary
 from core.runs.store import RunStore
-from core.runs.trial import CheckpointReady, Evaluated, Started, TrialItem
+from core.runs.trial import CheckpointReady, Evaluated, Restored, Started, TrialItem
 from core.training.checkpoints import write_atomically
-from core.training.events import BatchEnded, EpochEnded, Event, RunEnded
+from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Validated
 
 FLUSH_INTERVAL_S = 0.5
 
@@ -61,6 +61,11 @@ class Recorder:
             self._checkpoint(item)
         elif isinstance(item, Started):
             self.store.set_environment(self.run_id, item.environment)
+        elif isinstance(item, Restored):
+            self.best = item.best
+        elif isinstance(item, Validated):
+            self.store.add_validation(self.run_id, EpochValidation(item.epoch, [list(row) for row in item.confusion],
+                                                                   item.predictions))
         elif isinstance(item, Evaluated):
             self._evaluation(item)
         elif isinstance(item, RunEnded):

@@ -37,6 +37,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, id);
     """,
+    # 2: forks name their parent run and epoch; a resumed run keeps the time it trained before;
+    # each epoch's validation predictions, for the confusion matrix per epoch and the flipped digits
+    """
+    ALTER TABLE runs ADD COLUMN parent_id TEXT;
+    ALTER TABLE runs ADD COLUMN parent_epoch INTEGER;
+    ALTER TABLE runs ADD COLUMN trained_before_s REAL NOT NULL DEFAULT 0;
+    CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
+    CREATE TABLE IF NOT EXISTS validations (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        confusion TEXT NOT NULL,
+        predictions BLOB NOT NULL,
+        PRIMARY KEY (run_id, epoch)
+    );
+    """,
 ]
 VERSION = len(MIGRATIONS)
 

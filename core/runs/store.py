@@ -14,7 +14,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.runs.queue import queue_order
-from core.runs.records import Environment, Metric, Run, RunSummary, normalize_tags
+from core.runs.records import Environment, EpochValidation, Metric, Run, RunSummary, normalize_tags
 from core.runs.schema import migrate
 from core.status import ACTIVE, RunStatus
 from core.training.checkpoints import write_bytes_atomically
@@ -45,7 +45,8 @@ def _row_to_run(row: sqlite3.Row) -> Run:
         tags=tuple(_json(row["tags"], [])), notes=row["notes"],
         summary=RunSummary.from_dict(_json(row["summary"], {})), message=row["message"], pid=row["pid"],
         heartbeat_at=row["heartbeat_at"], stop_requested=bool(row["stop_requested"]),
-        evaluation_json=row["evaluation"])
+        evaluation_json=row["evaluation"], parent_id=row["parent_id"], parent_epoch=row["parent_epoch"],
+        trained_before_s=row["trained_before_s"])
 
 
 def new_run_id() -> str:
@@ -111,15 +112,43 @@ class RunStore:
                 raise
 
     # --- runs -------------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = ()) -> str:
-        """Store a new run as queued; returns its id."""
-        run_id = new_run_id()
+    def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = (), parent_id: str | None = None,
+                   parent_epoch: int | None = None, run_id: str | None = None) -> str:
+        """Store a new run as queued (a fork names its parent and epoch); returns its id.
+
+        A caller that puts files in the run's folder before a worker may take the run passes the id.
+        """
+        run_id = run_id or new_run_id()
         with self._transaction() as db:
-            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags) VALUES (?,?,?,?,?,?)",
+            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags, parent_id, parent_epoch) "
+                       "VALUES (?,?,?,?,?,?,?,?)",
                        (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), RunStatus.QUEUED,
-                        time.time(), json.dumps(normalize_tags(tags))))
+                        time.time(), json.dumps(normalize_tags(tags)), parent_id, parent_epoch))
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
+
+    def reopen(self, run_id: str, config: RunConfig, after_epoch: int) -> None:
+        """Queue an ended run again to continue after an epoch: what came later goes, and its test results.
+
+        Raises RunActive, changing nothing, if the run is queued or running.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE runs SET status=?, config=?, message='', ended_at=NULL, started_at=NULL, pid=NULL, "
+                "heartbeat_at=NULL, stop_requested=0, summary='{}', evaluation=NULL, "
+                "trained_before_s = trained_before_s + COALESCE(ended_at - started_at, 0) "
+                "WHERE id=? AND status NOT IN (?, ?)", (RunStatus.QUEUED, config.to_json(), run_id, *ACTIVE))
+            if cursor.rowcount == 0:
+                run = self.get_run(run_id)  # RunNotFound if it is gone
+                raise RunActive(f"run {run.name!r} is {run.status}: stop it first")
+            db.execute("DELETE FROM metrics WHERE run_id=? AND (epoch>? OR split='test')", (run_id, after_epoch))
+            db.execute("DELETE FROM validations WHERE run_id=? AND epoch>?", (run_id, after_epoch))
+
+    def children(self, run_id: str) -> list[Run]:
+        """The runs forked from this one, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE parent_id = ? ORDER BY created_at", (run_id,)).fetchall()
+        return [_row_to_run(row) for row in rows]
 
     def get_run(self, run_id: str) -> Run:
         with self._connect() as db:
@@ -230,6 +259,7 @@ class RunStore:
             raise RunActive(f"run {run.name!r} is {run.status}: stop it before deleting it")
         with self._transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM validations WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
         if run.config.csv is not None:
@@ -260,6 +290,27 @@ class RunStore:
                               "WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)).fetchall()
         cursor = rows[-1][0] if rows else after
         return [Metric._make(row[1:]) for row in rows], cursor
+
+    def completed_epochs(self, run_id: str) -> int:
+        """The last epoch whose end is recorded (its epoch_loss row), 0 if none."""
+        with self._connect() as db:
+            row = db.execute("SELECT MAX(epoch) FROM metrics WHERE run_id=? AND split='train' AND "
+                             "name='epoch_loss'", (run_id,)).fetchone()
+        return row[0] or 0
+
+    # --- per-epoch validation ---------------------------------------------------------------
+    def add_validation(self, run_id: str, validation: EpochValidation) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO validations (run_id, epoch, confusion, predictions) VALUES (?,?,?,?)",
+                       (run_id, validation.epoch, json.dumps(validation.confusion), validation.predictions))
+
+    def validations(self, run_id: str) -> list[EpochValidation]:
+        """The run's per-epoch validation predictions, by epoch."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch, confusion, predictions FROM validations WHERE run_id=? ORDER BY epoch",
+                              (run_id,)).fetchall()
+        return [EpochValidation(row["epoch"], json.loads(row["confusion"]), bytes(row["predictions"]))
+                for row in rows]
 
     # --- files ------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:

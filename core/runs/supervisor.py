@@ -18,10 +18,11 @@ from pathlib import Path
 import psutil
 
 from core.config import RunConfig
+from core.runs import continuation
 from core.runs.recorder import Recorder
 from core.runs.records import Run
 from core.runs.store import RunStore
-from core.runs.trial import TrialItem, run_trial
+from core.runs.trial import Origin, TrialItem, run_trial
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
@@ -61,8 +62,9 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
     heartbeat = _Heartbeat(store, run_id)
     heartbeat.start()
     try:
+        origin = continuation.origin_of(store, run)
         with store.held_open():
-            _record_trial(store, run_id, run.config, data_dir, on_item)
+            _record_trial(store, run_id, run.config, data_dir, on_item, origin)
     except Exception as err:
         with contextlib.suppress(OSError):  # a full disk fails the log too; the status must still be set
             (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
@@ -73,9 +75,10 @@ def execute_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DAT
 
 
 def _record_trial(store: RunStore, run_id: str, config: RunConfig, data_dir: Path | str,
-                  on_item: Callable[[TrialItem], None] | None) -> None:
+                  on_item: Callable[[TrialItem], None] | None, origin: Origin | None) -> None:
     recorder = Recorder(store, run_id)
-    for item in run_trial(config, data_dir, should_stop=lambda: recorder.stop, tables_dir=store.tables_dir):
+    for item in run_trial(config, data_dir, should_stop=lambda: recorder.stop, tables_dir=store.tables_dir,
+                          origin=origin):
         if on_item is not None:
             on_item(item)
         recorder.record(item)
@@ -94,13 +97,19 @@ def launch(store: RunStore, config: RunConfig, name: str = "", tags: tuple[str, 
            data_dir: Path | str = DEFAULT_DATA_DIR) -> str:
     """Queue a run and start a detached worker process for it; returns the run id."""
     run_id = store.create_run(config, name=name, tags=tags)
+    start_worker(store, [run_id], data_dir)
+    return run_id
+
+
+def start_worker(store: RunStore, run_ids: list[str], data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    """Start one detached worker process for runs already queued (it drains the queue), noted on each."""
     with open(store.root / "worker.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "core", "worker", "--runs", str(store.root), "--data-dir", str(data_dir)],
             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)  # its own session: a rerun or restart of the app does not kill it
-    store.assign_worker(run_id, process.pid)
-    return run_id
+    for run_id in run_ids:
+        store.assign_worker(run_id, process.pid)
 
 
 def worker_alive(run: Run) -> bool:

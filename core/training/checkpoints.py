@@ -20,9 +20,13 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint_payload(model: nn.Module, optimizer: torch.optim.Optimizer | None, config: RunConfig,
-                       epoch: int, loss: float, accuracy: float) -> dict:
-    """The labs' checkpoint fields plus the config, which alone rebuilds the model."""
-    return {
+                       epoch: int, loss: float, accuracy: float, training_state: dict | None = None) -> dict:
+    """The labs' checkpoint fields plus the config, which alone rebuilds the model.
+
+    An epoch checkpoint also holds `training_state` (core.training.resume): what else it takes to
+    continue the run as if it had never stopped. Checkpoints without it still load for prediction.
+    """
+    payload = {
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else {},
         "epoch": epoch,
@@ -30,6 +34,9 @@ def checkpoint_payload(model: nn.Module, optimizer: torch.optim.Optimizer | None
         "accuracy": accuracy,
         "config": config.to_dict(),
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
+    return payload
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,

@@ -110,14 +110,19 @@ def synthetic_uint8(train_size: int = TRAIN_IMAGES["synthetic"], test_size: int 
             "test_images": test_images, "test_labels": test_labels}
 
 
+def split_indices(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(validation, training) indices into n training images: a seeded split, the same every time."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:val_size], order[val_size:]
+
+
 def build_datasets(arrays: dict[str, torch.Tensor], val_size: int, seed: int,
                    train_samples: int | None = None, device: str | torch.device = "cpu") -> Datasets:
     """Normalize, carve a seeded validation split from the training images, move to the device."""
     n = len(arrays["train_labels"])
     if val_size >= n:
         raise DataError(f"val_size {val_size} leaves no training images (the set has {n})")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    val_idx, train_idx = order[:val_size], order[val_size:]
+    val_idx, train_idx = split_indices(n, val_size, seed)
     if train_samples is not None:
         train_idx = train_idx[:train_samples]
     images = normalize(arrays["train_images"])
@@ -137,6 +142,20 @@ def load_test_images(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> t
     if dataset == "synthetic":
         return synthetic_uint8()["test_images"]
     return read_idx(Path(data_dir) / "t10k-images-idx3-ubyte.gz")  # a tenth of the time of all four files
+
+
+def load_validation_images(dataset: str, val_size: int, seed: int,
+                           data_dir: Path | str = DEFAULT_DATA_DIR) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A run's validation images as uint8 (N, 28, 28), their labels, and their indices in the training images."""
+    if dataset == "synthetic":
+        arrays = synthetic_uint8()
+        images, labels = arrays["train_images"], arrays["train_labels"]
+    else:
+        data_dir = Path(data_dir)
+        images = read_idx(data_dir / "train-images-idx3-ubyte.gz")
+        labels = read_idx(data_dir / "train-labels-idx1-ubyte.gz").long()
+    indices, _ = split_indices(len(labels), val_size, seed)
+    return images[indices], labels[indices], indices
 
 
 def load_arrays(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
