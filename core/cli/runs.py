@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.presets import PRESETS
 from core.runs import supervisor
@@ -21,11 +22,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.set_defaults(handler=command_worker)
 
 
+class NoStore(RuntimeError):
+    """A command that reads runs was pointed at a folder without a run store."""
+
+
+def existing_store(path: str) -> RunStore:
+    """The run store in a folder that has one; NoStore, creating nothing, otherwise."""
+    if not (Path(path) / "runs.db").is_file():
+        raise NoStore(f"no run store in {Path(path).resolve()} (pass --runs with the folder your runs are in)")
+    return RunStore(path)
+
+
 def command_runs(args: argparse.Namespace) -> int:
     for run in supervisor.list_runs(RunStore(args.runs)):
         test = run.summary.test_accuracy
+        fork = f"  (fork of {run.parent_id} at epoch {run.parent_epoch})" if run.parent_id else ""
         print(f"{run.id}  {run.status:<13} {run.config.model:<8} "
-              f"{'' if test is None else f'{test:.2%}':>7}  {run.name}")
+              f"{'' if test is None else f'{test:.2%}':>7}  {run.name}{fork}")
     return 0
 
 
