@@ -17,8 +17,20 @@ from core.runs.store import RunActive, RunStore
 from core.status import RunStatus
 from core.training.checkpoints import load_model
 from core.training.data import load_test_images
-from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
+from ui.charts import (
+    Curve,
+    add_branches,
+    add_lineage,
+    add_shades,
+    color,
+    confusion_figure,
+    curves_figure,
+    per_class_figure,
+)
 from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
+from ui.continuing import continue_controls, lineage_marks
+from ui.epochs import epochs_section
+from ui.seed_groups import group_controls, group_curves, groups_section
 from ui.table_runs import predict_section, wrong_rows
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
@@ -190,6 +202,8 @@ def manage(store: RunStore, runs: list[Run]) -> None:
         with files:
             downloads(store, run)
             delete_control(store, run)
+        st.divider()
+        continue_controls(store, run)
 
 
 def curve_controls(frames: list[pd.DataFrame]) -> tuple[tuple[str, str], str, float, bool, bool]:
@@ -210,7 +224,7 @@ def curve_controls(frames: list[pd.DataFrame]) -> tuple[tuple[str, str], str, fl
 def run_curves(frame: pd.DataFrame, run: Run, name: str, index: int, metric: tuple[str, str], x: str,
                weight: float, raw: bool) -> list[Curve]:
     """One run's curve for the metric: smoothed over all points, then downsampled for drawing."""
-    xs, ys = metric_series(frame, *metric, x=x, start_time=run.started_at)
+    xs, ys = metric_series(frame, *metric, x=x)  # wall time from the first point: a resume restarts started_at
     markers = is_per_epoch(*metric)
     if weight == 0:
         return [Curve(name, *downsample_minmax(xs, ys), color(index), markers=markers)]
@@ -219,13 +233,28 @@ def run_curves(frame: pd.DataFrame, run: Run, name: str, index: int, metric: tup
                            markers=markers)]
 
 
-def curves_section(runs: list[Run], names: list[str], frames: list[pd.DataFrame]) -> None:
-    """The selected runs' curves overlaid on one chart."""
+def curves_section(store: RunStore, runs: list[Run], names: list[str], frames: list[pd.DataFrame]) -> None:
+    """The selected runs' curves overlaid on one chart, or their seed groups as bands; forks from their branch."""
     metric, x, weight, raw, log_y = curve_controls(frames)
-    curves = [curve for i, (run, name, frame) in enumerate(zip(runs, names, frames))
-              for curve in run_curves(frame, run, name, i, metric, x, weight, raw)]
-    st.plotly_chart(curves_figure(curves, METRICS.get(metric, metric[1]), X_LABELS[x], log_y=log_y,
-                                  height=420), key="runs_curves")
+    grouped, kind = group_controls()
+    loaded = dict(zip((run.id for run in runs), frames))
+
+    def read(run: Run) -> pd.DataFrame:  # a fork's parent may not be among the selected runs
+        return loaded[run.id] if run.id in loaded else run_frame(store, run)
+
+    if grouped and x == "wall_time":
+        st.caption("Seed groups line up their runs by step or epoch: drawn by step.")
+        x = "step"
+    if grouped:
+        curves, shades = group_curves(runs, read, metric, x, weight, kind)
+    else:
+        curves, shades = [curve for i, (run, name, frame) in enumerate(zip(runs, names, frames))
+                          for curve in run_curves(frame, run, name, i, metric, x, weight, raw)], []
+    figure = curves_figure(curves, METRICS.get(metric, metric[1]), X_LABELS[x], log_y=log_y, height=420)
+    context, branches = lineage_marks(store, runs, read, metric, x, weight)
+    add_shades(figure, shades)
+    add_branches(add_lineage(figure, [] if grouped else context), branches)
+    st.plotly_chart(figure, key="runs_curves")
 
 
 def settings(run: Run) -> dict[str, str]:
@@ -314,17 +343,21 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     names = display_names(runs)
     frames = [run_frame(store, run) for run in runs]
     tensorboard_download(store, runs)
-    tabs = ["Curves", "Settings", "Results", "Misclassified"]
+    tabs = ["Curves", "Settings", "Results", "Seed groups", "Epochs", "Misclassified"]
     has_table = any(run.config.csv is not None for run in runs)
-    curves, config, results, wrong, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
+    curves, config, results, groups, epochs, wrong, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
     predict = predict[0] if predict else None
     with curves:
-        curves_section(runs, names, frames)
+        curves_section(store, runs, names, frames)
     with config:
         config_section(runs, names)
     with results:
         final_metrics(runs, names)
         evaluation_section(runs, names)
+    with groups:
+        groups_section(runs)
+    with epochs:
+        epochs_section(store, runs)
     with wrong:
         for run, name in zip(runs, names):
             st.markdown(f"**{name}**")

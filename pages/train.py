@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.comparison.groups import parse_seeds, repeat_over_seeds
 from core.config import IMAGE_DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError, RunConfig, nesterov_applies
 from core.devices import available_devices, resolve_device
 from core.presets import PRESETS
@@ -12,7 +13,7 @@ from core.runs.queue import queue_order
 from core.runs.records import Run, parse_tags
 from core.runs.series import downsample_minmax, metric_series, metrics_frame
 from core.runs.store import RunStore
-from core.runs.supervisor import launch
+from core.runs.supervisor import launch, start_worker
 from core.status import RunStatus
 from core.training.models import MODEL_DESCRIPTIONS
 from ui.charts import Curve, color, curves_figure
@@ -153,6 +154,9 @@ def run_settings() -> None:
     left, right = st.columns(2)
     left.text_input("Run name", key="train_name", placeholder="optional", persist_state="session")
     right.text_input("Tags", key="train_tags", placeholder="comma, separated", persist_state="session")
+    st.text_input("Repeat over seeds", key="train_seeds", placeholder="optional, e.g. 0-4 or 0 1 2",
+                  persist_state="session", help="Queue these settings once per seed (a seed group), instead of "
+                  "once with the seed above; the Runs page draws a seed group as a mean line with a band")
     with st.expander("Advanced"):
         left, right = st.columns(2)
         if not tabular():
@@ -168,23 +172,33 @@ def run_settings() -> None:
 
 
 def start_run(table: CsvChoice | None) -> None:
-    """Queue a run from the form and start its worker; a bad setting or an unchecked table starts nothing."""
+    """Queue a run (or one per seed) from the form and start its worker; a bad setting or an unchecked table
+    starts nothing."""
     if tabular() and table is None:
         st.error("Not started: upload a CSV that passes its checks first.", icon=":material/error:")
         return
     try:
         config = config_from_form(table)
+        seeds = parse_seeds(st.session_state.get("train_seeds", ""))
+        configs = repeat_over_seeds(config, seeds) if seeds else [config]
     except ConfigError as err:
         st.error(f"Not started: {err}", icon=":material/error:")
         return
     store = get_store()
     if table is not None:
         store.add_table(table.data)  # kept by checksum before the run that refers to it exists
-    run_id = launch(store, config, name=st.session_state.train_name.strip(),
-                    tags=parse_tags(st.session_state.train_tags))
-    st.session_state["train_launched"] = run_id
+    name, tags = st.session_state.train_name.strip(), parse_tags(st.session_state.train_tags)
+    if seeds:
+        run_ids = [store.create_run(each, name=f"{name or each.model} seed {each.seed}", tags=tags)
+                   for each in configs]
+        start_worker(store, run_ids)
+    else:
+        run_ids = [launch(store, config, name=name, tags=tags)]
+    st.session_state["train_launched"] = run_ids[0]
     st.session_state["train_view"] = "current"
-    st.success(f"Queued run {run_id}.", icon=":material/check_circle:")
+    st.success(f"Queued run {run_ids[0]}." if len(run_ids) == 1 else
+               f"Queued {len(run_ids)} runs, one per seed: {' '.join(map(str, seeds))}.",
+               icon=":material/check_circle:")
 
 
 def current_run(runs: list[Run], launched: str | None) -> Run | None:
@@ -224,8 +238,9 @@ def show_queue(runs: list[Run]) -> None:
 def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
     """The run's metrics so far, reading only rows written since the last call."""
     live = st.session_state.get("train_live", {}).get(run.id)
-    if live is None:
-        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False}
+    if live is None or live["started_at"] != run.started_at:  # new, or resumed: its rows after the resume
+        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False,  # point were dropped and come again
+                "started_at": run.started_at}
     if not live["complete"]:
         new, live["cursor"] = store.read_metrics(run.id, after=live["cursor"])
         if new:
@@ -241,14 +256,13 @@ def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
     return None if rows.empty else float(rows["value"].iloc[-1])
 
 
-def step_times(frame: pd.DataFrame) -> tuple[StepTime | None, StepTime | None]:
-    """The first and the latest per-batch point: when the run's steps began, and where they are."""
+def step_times(frame: pd.DataFrame, since: float | None = None) -> tuple[StepTime | None, StepTime | None]:
+    """The first per-batch point since a time (a resume's start: the pace is this stretch's) and the latest."""
     batches = frame[(frame["split"] == "train") & (frame["name"] == "loss")]
-    if batches.empty:
-        return None, None
-    first, last = batches.iloc[0], batches.iloc[-1]
-    return (StepTime(int(first["step"]), float(first["wall_time"])),
-            StepTime(int(last["step"]), float(last["wall_time"])))
+    recent = batches if since is None else batches[batches["wall_time"] >= since]
+    first = StepTime(int(recent["step"].iloc[0]), float(recent["wall_time"].iloc[0])) if len(recent) else None
+    last = StepTime(int(batches["step"].iloc[-1]), float(batches["wall_time"].iloc[-1])) if len(batches) else None
+    return first, last
 
 
 def progress_text(run: Run, frame: pd.DataFrame) -> tuple[float, str]:
@@ -256,7 +270,8 @@ def progress_text(run: Run, frame: pd.DataFrame) -> tuple[float, str]:
     if run.status == RunStatus.QUEUED:
         return 0.0, "Waiting in the queue"
     epoch = int(frame["epoch"].max()) if len(frame) else 1
-    shown = progress(run.config, run.status, *step_times(frame), epoch, last_value(frame, "train", "samples_per_s"))
+    shown = progress(run.config, run.status, *step_times(frame, run.started_at), epoch,
+                     last_value(frame, "train", "samples_per_s"))
     if run.status != RunStatus.RUNNING:
         return shown.fraction, f"{run.status.label} after {format_seconds(run.duration)} - {shown.step:,} steps"
     return shown.fraction, describe(shown)

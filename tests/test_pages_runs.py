@@ -55,7 +55,7 @@ def test_selected_runs_are_compared_side_by_side(two_runs):
     assert settings.index.tolist() == ["lr"] and settings.columns.tolist() == ["fast", "slow"]
     curves = at.get("plotly_chart")[0].proto.spec
     assert '"fast"' in curves and '"slow"' in curves
-    assert len(at.get("plotly_chart")) == 4  # curves, per-class accuracy, two confusion matrices
+    assert len(at.get("plotly_chart")) == 5  # curves, per-class accuracy, two confusion matrices, one epoch's
     at.toggle(key="runs_all_config").set_value(True).run()
     assert len(at.dataframe[1].value) == len(tiny_run_config().to_dict())
 

@@ -109,3 +109,54 @@ def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]]
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category", title=axis)
     return _layout(fig, "Per-class test accuracy", height)
+
+
+@dataclass(frozen=True)
+class Shade:
+    """A band behind a curve: a seed group's min-max or ±1 std around its mean."""
+    x: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    color: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Where a fork left its parent: a dotted line across the chart at that x."""
+    x: float
+    label: str
+
+
+def translucent(colour: str, alpha: float = 0.18) -> str:
+    """'#636efa' as an rgba() colour with this opacity."""
+    red, green, blue = (int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def add_shades(fig: go.Figure, shades: Sequence[Shade]) -> go.Figure:
+    """Bands drawn under the curves already in the figure."""
+    traces = []
+    for shade in shades:
+        edge = dict(x=shade.x, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
+        traces += [go.Scatter(y=shade.high, **edge),
+                   go.Scatter(y=shade.low, fill="tonexty", fillcolor=translucent(shade.color), **edge)]
+    fig.add_traces(traces)
+    fig.data = fig.data[-len(traces):] + fig.data[:-len(traces)] if traces else fig.data
+    return fig
+
+
+def add_branches(fig: go.Figure, branches: Sequence[Branch]) -> go.Figure:
+    """A dotted vertical line with a label (plain text) at each branch point."""
+    for branch in branches:
+        fig.add_vline(x=branch.x, line=dict(dash="dot", width=1, color="#7f7f7f"),
+                      annotation=dict(text=plotly_text([branch.label])[0], font=dict(size=10, color="#7f7f7f")),
+                      annotation_position="top left")
+    return fig
+
+
+def add_lineage(fig: go.Figure, curves: Sequence[Curve]) -> go.Figure:
+    """Dashed curves of what a fork inherited: its parent's run up to the branch point."""
+    fig.add_traces([go.Scatter(x=curve.x, y=curve.y, name=plotly_text([curve.name])[0], mode="lines",
+                               line=dict(color=curve.color, width=1.5, dash="dash"), opacity=0.6)
+                    for curve in curves])
+    return fig

@@ -57,7 +57,7 @@ class SeedGroup:
 
     @property
     def seeds(self) -> list[int]:
-        return [run.config.seed for run in self.runs]
+        return sorted(run.config.seed for run in self.runs)
 
 
 def seed_groups(runs: Sequence[Run]) -> list[SeedGroup]:
