@@ -41,8 +41,9 @@ def lineage_table(store: RunStore, run: Run) -> None:
     if not rows:
         st.caption("Lineage: not a fork, and nothing forked from it yet.")
         return
-    st.markdown("**Lineage** (epoch: where the fork branched)")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=f"runs_lineage_{run.id}")
+    with st.container(key=f"runs_lineage_{run.id}"):
+        st.markdown("**Lineage** (epoch: where the fork branched)")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def resume_control(store: RunStore, run: Run) -> None:
@@ -88,7 +89,7 @@ def fork_form(store: RunStore, run: Run) -> None:
         total = st.number_input("Epochs in all", 1, MAX_EPOCHS, max(config.epochs, epoch + 1),
                                 key=f"runs_fork_epochs_{run.id}_{epoch}",
                                 help="counting the parent's epochs up to the fork")
-        name = st.text_input("Name", key=f"runs_fork_name_{run.id}", placeholder="optional")
+        name = st.text_input("Name of the fork", key=f"runs_fork_name_{run.id}", placeholder="optional")
         submitted = st.form_submit_button("Fork", icon=":material/call_split:")
     if submitted:
         changes = dict(lr=lr, optimizer=optimizer, scheduler=scheduler, augment_shift=shift,

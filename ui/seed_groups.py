@@ -19,9 +19,10 @@ OUTCOME_COLORS = {A_BETTER: "green", B_BETTER: "green"}
 
 def group_controls() -> tuple[bool, str]:
     """Whether to draw seed groups instead of runs, and which band."""
-    grouped_col, band_col = st.columns([1, 2])
-    grouped = grouped_col.toggle("Group by settings (minus seed)", key="runs_grouped",
-                                 help="Runs whose settings differ only in the seed are drawn as one mean line")
+    grouped_col, band_col = st.columns(2)
+    grouped = grouped_col.toggle("Seed groups", key="runs_grouped",
+                                 help="Group the runs by their settings minus the seed: each group is drawn as "
+                                      "its mean with a band")
     kind = band_col.segmented_control("Band", list(BAND_LABELS), format_func=BAND_LABELS.get, key="runs_band",
                                       default="min-max", required=True, disabled=not grouped)
     return grouped, kind
@@ -47,8 +48,9 @@ def group_curves(runs: Sequence[Run], frame_of: Callable[[Run], pd.DataFrame], m
 def _shown(value: Spread | None, percent: bool) -> str:
     if value is None:
         return "-"
-    number = (lambda v: f"{v:.2%}") if percent else (lambda v: f"{v:.4g}")
-    return number(value.mean) if value.std is None else f"{number(value.mean)} ± {number(value.std)}"
+    if percent:
+        return f"{value.mean:.2%}" + ("" if value.std is None else f" ± {value.std:.2%}")
+    return f"{value.mean:.4g}" + ("" if value.std is None else f" ± {value.std:.2g}")
 
 
 def groups_table(groups: Sequence[SeedGroup]) -> pd.DataFrame:
