@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from core.devices import resolve_device
 from core.runs.records import Environment
 from core.status import RunStatus
 from core.training.checkpoints import checkpoint_payload
-from core.training.data import DEFAULT_DATA_DIR
+from core.training.data import DEFAULT_DATA_DIR, Datasets
 from core.training.datasets import load_datasets
 from core.training.evaluation import Evaluation, evaluate
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated
@@ -69,6 +69,7 @@ class Evaluated:
 
 
 TrialItem = Started | Restored | BatchEnded | Validated | EpochEnded | CheckpointReady | Evaluated | RunEnded
+Best = tuple[EpochEnded, dict]  # the best epoch so far and its weights
 
 
 def environment(config: RunConfig, device: torch.device, state: TrainingState) -> Environment:
@@ -101,13 +102,7 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
         if isinstance(event, BatchEnded):
             last_batch = event
         elif isinstance(event, EpochEnded):
-            best_event = event if event.is_best else (best[0] if best else None)
-            payload = _snapshot(config, state, event.epoch, *event.monitored[::-1], capture(state, best_event))
-            if event.is_best:
-                best = (event, payload["model_state_dict"])
-            yield CheckpointReady(event.epoch, payload)
-            if event.is_best:
-                yield CheckpointReady("best", payload)
+            best = yield from _epoch_checkpoints(config, state, event, best)
         yield event
     if event.reason == RunStatus.STOPPED and last_batch is not None:
         # mid-epoch weights are kept too, apart from the per-epoch and best checkpoints
@@ -119,8 +114,8 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     yield event
 
 
-def _initial_state(config: RunConfig, datasets, device: torch.device,
-                   origin: Origin | None) -> tuple[TrainingState, tuple[EpochEnded, dict] | None]:
+def _initial_state(config: RunConfig, datasets: Datasets, device: torch.device,
+                   origin: Origin | None) -> tuple[TrainingState, Best | None]:
     """A fresh state, or the origin's, with the best epoch so far and its weights."""
     if origin is None:
         return prepare(config, datasets, device), None
@@ -128,6 +123,19 @@ def _initial_state(config: RunConfig, datasets, device: torch.device,
     if best_event is None or origin.best is None:
         return state, None
     return state, (best_event, origin.best["model_state_dict"])
+
+
+def _epoch_checkpoints(config: RunConfig, state: TrainingState, event: EpochEnded,
+                       best: Best | None) -> Generator[CheckpointReady, None, Best | None]:
+    """Yield the epoch's checkpoint, and the best one if this epoch is it; return the best so far."""
+    accuracy, loss = event.monitored
+    best_event = event if event.is_best else (best[0] if best else None)
+    payload = _snapshot(config, state, event.epoch, loss, accuracy, capture(state, best_event))
+    yield CheckpointReady(event.epoch, payload)
+    if not event.is_best:
+        return best
+    yield CheckpointReady("best", payload)
+    return event, payload["model_state_dict"]
 
 
 def _snapshot(config: RunConfig, state: TrainingState, epoch: int, loss: float, accuracy: float,
