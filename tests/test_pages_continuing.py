@@ -123,9 +123,12 @@ def test_repeat_with_seeds_queues_a_seed_group(app_store):
     at.button(key=f"runs_repeat_{run_id}").click().run()
     assert any("seeds: write whole numbers or ranges such as 0-4, got 'x'" in shown(e) for e in at.error)
     assert len(app_store.list_runs()) == 1
-    at.text_input(key=f"runs_seeds_{run_id}").set_value("1-2").run()
+    at.text_input(key=f"runs_seeds_{run_id}").set_value("0").run()
     at.button(key=f"runs_repeat_{run_id}").click().run()
-    assert any("Queued 2 runs, one per seed" in s.value for s in at.success)
+    assert any("give at least one seed (this run has that seed already)" in shown(e) for e in at.error)
+    at.text_input(key=f"runs_seeds_{run_id}").set_value("0-2").run()
+    at.button(key=f"runs_repeat_{run_id}").click().run()
+    assert any("Queued 2 runs, one per seed (seed 0 is this run's own)." in s.value for s in at.success)
     repeats = [run for run in app_store.list_runs() if run.id != run_id]
     assert sorted((run.name, run.config.seed) for run in repeats) == [("base seed 1", 1), ("base seed 2", 2)]
     assert all(replace(run.config, seed=0) == app_store.get_run(run_id).config for run in repeats)

@@ -113,15 +113,18 @@ def repeat_control(store: RunStore, run: Run) -> None:
     text = st.text_input("Seeds", key=f"runs_seeds_{run.id}", placeholder="e.g. 1 2 3 4, or 1-4",
                          help=f"This run has seed {run.config.seed}; each seed given queues one more run")
     if st.button("Repeat", key=f"runs_repeat_{run.id}", icon=":material/repeat:"):
+        seeds: list[int] = []
         try:
-            configs = repeat_over_seeds(run.config, parse_seeds(text))
+            seeds = parse_seeds(text)
+            configs = repeat_over_seeds(run.config, [seed for seed in seeds if seed != run.config.seed])
         except ConfigError as err:
-            st.error(markdown_text(err))
+            st.error(markdown_text(err) + (" (this run has that seed already)" if run.config.seed in seeds else ""))
             return
         run_ids = [store.create_run(config, name=f"{run.name} seed {config.seed}", tags=run.tags)
                    for config in configs]
         supervisor.start_worker(store, run_ids)
-        flash("success", f"Queued {len(run_ids)} runs, one per seed.")
+        skipped = f" (seed {run.config.seed} is this run's own)" if run.config.seed in seeds else ""
+        flash("success", f"Queued {len(run_ids)} runs, one per seed{skipped}.")
         st.rerun()
 
 
@@ -145,7 +148,7 @@ def lineage_marks(store: RunStore, runs: list[Run], frame_of: Callable[[Run], pd
         if at is None:
             continue
         branches.append(Branch(at, f"{run.name} forks here"))
-        parent = continuation.lineage(store, run).parent
+        parent = continuation.lineage(store, run, children=False).parent
         if parent is None or parent.id in shown:
             continue
         xs, ys = metric_series(frame_of(parent), *metric, x=x)

@@ -133,12 +133,12 @@ class Lineage:
     children: list[Run]
 
 
-def lineage(store: RunStore, run: Run) -> Lineage:
-    """A run's parent and the runs forked from it."""
+def lineage(store: RunStore, run: Run, children: bool = True) -> Lineage:
+    """A run's parent and (unless not asked for) the runs forked from it."""
     parent = None
     if run.parent_id is not None:
         try:
             parent = store.get_run(run.parent_id)
         except RunNotFound:
             pass
-    return Lineage(parent, store.children(run.id))
+    return Lineage(parent, store.children(run.id) if children else [])

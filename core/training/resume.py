@@ -129,7 +129,7 @@ def _move_schedule(config: RunConfig, state: TrainingState) -> None:
 
 
 def _restore_generators(state: TrainingState, rng: Mapping[str, Any]) -> None:
-    torch.set_rng_state(rng["torch"])
-    state.order.set_state(rng["order"])
+    torch.set_rng_state(rng["torch"].cpu())  # generator states are CPU byte tensors, wherever they were loaded
+    state.order.set_state(rng["order"].cpu())
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
