@@ -1,4 +1,7 @@
-"""Runs page: each epoch's validation confusion matrix on a slider, and the digits whose prediction flipped."""
+"""Runs page: each epoch's validation confusion matrix on a slider, and the digits whose prediction flipped.
+
+Only the epochs shown are read from the store: a run keeps 5,000 bytes of predictions per epoch.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,52 +27,45 @@ def validation_images(dataset: str, val_size: int, seed: int) -> tuple[np.ndarra
     return images.numpy(), labels.numpy(), indices.numpy()
 
 
-def side(run: Run, validation: EpochValidation) -> Side:
+def side(store: RunStore, run: Run, epoch: int) -> Side:
+    """One run at one epoch, for comparing predictions."""
     _, labels, indices = validation_images(run.config.dataset, run.config.val_size, run.config.seed)
+    (validation,) = store.validations(run.id, [epoch])
     return Side(indices, labels, validation.predictions)
 
 
-def confusion_slider(run: Run, validations: Sequence[EpochValidation]) -> EpochValidation:
-    """A slider over the epochs and that epoch's validation confusion matrix; returns the epoch shown."""
-    by_epoch = {v.epoch: v for v in validations}
-    epochs = list(by_epoch)
-    epoch = epochs[0] if len(epochs) == 1 else st.select_slider(
-        "Epoch", epochs, value=epochs[-1], key=f"runs_epoch_{run.id}")
-    shown = by_epoch[epoch]
+def epoch_slider(label: str, epochs: list[int], key: str) -> int:
+    """An epoch picked on a slider, the last by default; no slider for a single epoch."""
+    return epochs[0] if len(epochs) == 1 else st.select_slider(label, epochs, value=epochs[-1], key=key)
+
+
+def confusion_at(shown: EpochValidation) -> None:
     correct = sum(shown.confusion[d][d] for d in range(10))
     total = sum(map(sum, shown.confusion))
-    st.plotly_chart(confusion_figure(shown.confusion, f"Validation, epoch {epoch}: {correct:,} of {total:,} right"),
-                    key="runs_epoch_confusion")
-    return shown
+    st.plotly_chart(confusion_figure(shown.confusion, f"Validation, epoch {shown.epoch}: {correct:,} of "
+                                                      f"{total:,} right"), key="runs_epoch_confusion")
 
 
-def flip_sides(run: Run, shown: EpochValidation, validations: dict[str, list[EpochValidation]],
+def flip_sides(store: RunStore, run: Run, epoch: int, epochs: dict[str, list[int]],
                runs: Sequence[Run]) -> tuple[Side, Side, str] | None:
-    """The two sides to compare, as the user picks them, and a caption saying which they are."""
+    """The two sides to compare, as the user picks them, and words saying which they are."""
     mode = st.segmented_control("Flipped digits between", list(MODES), format_func=MODES.get,
                                 key="runs_flip_mode", default="epochs", required=True)
-    mine = validations[run.id]
     if mode == "epochs":
+        mine = epochs[run.id]
         if len(mine) < 2:
             st.caption("This run has one epoch of validation results: nothing to compare yet.")
             return None
-        epochs = [v.epoch for v in mine]
-        first, second = st.select_slider("Epochs", epochs, value=(epochs[0], epochs[-1]), key=f"runs_flips_{run.id}")
-        by_epoch = {v.epoch: v for v in mine}
-        return side(run, by_epoch[first]), side(run, by_epoch[second]), f"epoch {first} to epoch {second}"
-    others = [other for other in runs if other.id != run.id and validations[other.id]
-              and other.config.dataset == run.config.dataset]
+        first, second = st.select_slider("Epochs", mine, value=(mine[0], mine[-1]), key=f"runs_flips_{run.id}")
+        return side(store, run, first), side(store, run, second), f"epoch {first} to epoch {second}"
+    others = {other.id: other for other in runs if other.id != run.id and other.config.dataset == run.config.dataset}
     if not others:
         st.caption("Select another run with validation results on the same data to compare with.")
         return None
-    names = {other.id: other.name for other in others}
-    other_id = st.selectbox("Other run", list(names), format_func=names.get, key="runs_flip_other")
-    theirs = validations[other_id]
-    other = next(o for o in others if o.id == other_id)
-    epochs = [v.epoch for v in theirs]
-    epoch = st.select_slider("Its epoch", epochs, value=epochs[-1], key=f"runs_flip_other_epoch_{other_id}")
-    after = side(other, next(v for v in theirs if v.epoch == epoch))
-    return side(run, shown), after, f"this run at epoch {shown.epoch} to the other at epoch {epoch}"
+    other_id = st.selectbox("Other run", list(others), format_func=lambda i: others[i].name, key="runs_flip_other")
+    theirs = epoch_slider("Its epoch", epochs[other_id], f"runs_flip_other_epoch_{other_id}")
+    return (side(store, run, epoch), side(store, others[other_id], theirs),
+            f"this run at epoch {epoch} to the other at epoch {theirs}")
 
 
 def flips_gallery(run: Run, before: Side, after: Side, what: str) -> None:
@@ -91,8 +87,8 @@ def flips_gallery(run: Run, before: Side, after: Side, what: str) -> None:
 
 def epochs_section(store: RunStore, runs: Sequence[Run]) -> None:
     """The validation confusion matrix per epoch, and the flipped digits, for one of the selected runs."""
-    validations = {run.id: store.validations(run.id) for run in runs}
-    validated = [run for run in runs if validations[run.id]]
+    epochs = {run.id: store.validated_epochs(run.id) for run in runs}
+    validated = [run for run in runs if epochs[run.id]]
     if not validated:
         st.info("None of the selected runs has per-epoch validation results: they come with runs trained by "
                 "this version that have a validation set.", icon=":material/info:")
@@ -101,9 +97,10 @@ def epochs_section(store: RunStore, runs: Sequence[Run]) -> None:
     run_id = st.selectbox("Run", list(names), format_func=names.get, key="runs_epochs_run") \
         if len(validated) > 1 else validated[0].id
     run = next(r for r in validated if r.id == run_id)
-    shown = confusion_slider(run, validations[run.id])
+    epoch = epoch_slider("Epoch", epochs[run.id], f"runs_epoch_{run.id}")
+    confusion_at(store.validations(run.id, [epoch])[0])
     try:
-        sides = flip_sides(run, shown, validations, validated)
+        sides = flip_sides(store, run, epoch, epochs, validated)
         if sides:
             flips_gallery(run, *sides)
     except DataError as err:

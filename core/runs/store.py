@@ -304,13 +304,22 @@ class RunStore:
             db.execute("INSERT OR REPLACE INTO validations (run_id, epoch, confusion, predictions) VALUES (?,?,?,?)",
                        (run_id, validation.epoch, json.dumps(validation.confusion), validation.predictions))
 
-    def validations(self, run_id: str) -> list[EpochValidation]:
-        """The run's per-epoch validation predictions, by epoch."""
+    def validations(self, run_id: str, epochs: Iterable[int] | None = None) -> list[EpochValidation]:
+        """The run's per-epoch validation predictions, by epoch: all of them, or those epochs'."""
+        query = "SELECT epoch, confusion, predictions FROM validations WHERE run_id=?"
+        wanted = [] if epochs is None else list(epochs)
+        if epochs is not None:
+            query += f" AND epoch IN ({', '.join('?' * len(wanted))})"
         with self._connect() as db:
-            rows = db.execute("SELECT epoch, confusion, predictions FROM validations WHERE run_id=? ORDER BY epoch",
-                              (run_id,)).fetchall()
+            rows = db.execute(query + " ORDER BY epoch", (run_id, *wanted)).fetchall()
         return [EpochValidation(row["epoch"], json.loads(row["confusion"]), bytes(row["predictions"]))
                 for row in rows]
+
+    def validated_epochs(self, run_id: str) -> list[int]:
+        """The epochs whose validation predictions are stored (without reading them)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch FROM validations WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall()
+        return [row["epoch"] for row in rows]
 
     # --- files ------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
