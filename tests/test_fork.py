@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from tabular_helpers import pets_config
 
 from core.config import ConfigError, RunConfig
 from core.runs import continuation
@@ -106,3 +107,17 @@ def test_a_fork_interrupted_before_its_first_epoch_starts_again_even_without_its
     assert execute_run(store, child) == "finished"
     assert rows(store, child)[0][0] == 2 * STEPS_PER_EPOCH + 1
     assert continuation.lineage(store, store.get_run(child)).parent is None
+
+
+def test_a_csv_run_resumes_bit_for_bit_and_forks_with_its_table(store):
+    config = pets_config(store, epochs=3)
+    straight = store.create_run(config)
+    grown = store.create_run(replace(config, epochs=2))
+    assert execute_run(store, straight) == execute_run(store, grown) == "finished"
+    continuation.resume(store, grown, epochs=3)
+    assert execute_run(store, grown) == "finished"
+    assert rows(store, grown) == rows(store, straight) and rows(store, grown, "test", "accuracy") == rows(
+        store, straight, "test", "accuracy")
+    child = continuation.fork(store, straight, 1, {"lr": 1e-3})
+    assert execute_run(store, child) == "finished"
+    assert store.get_run(child).config.csv == config.csv and rows(store, child)[0][1] == 2

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from pages_helpers import app_store, finished_run, open_page, tiny_run_config, wait_until_ended  # noqa: F401
+from tabular_helpers import CLASSES, pets_config
 
 from core.comparison.flips import Side, count_kinds, flips
 from core.comparison.verdict import verdict
@@ -205,3 +206,20 @@ def test_lineage_lists_the_children_of_a_parent(app_store, epochs):
     lineage = at.dataframe[1].value
     assert lineage[["relation", "run", "epoch"]].values.tolist() == [["child", "first", 1], ["child", "second", 2]]
     assert {first, second} == {run.id for run in app_store.children(parent)}
+
+
+def test_a_csv_runs_epochs_show_its_class_names_and_its_flipped_rows(app_store):
+    run_id = app_store.create_run(pets_config(app_store, epochs=3, lr=1e-3), name="pets")
+    assert execute_run(app_store, run_id) == "finished"
+    at = select(open_page("pages/runs.py"), [0])
+    spec = chart_spec(at, "runs_epoch_confusion")
+    assert spec["data"][0]["x"] == list(CLASSES)
+    validations = app_store.validations(run_id)
+    at.select_slider(key=f"runs_flips_{run_id}").set_value((1, 3)).run()
+    first, last = validations[0].predictions, validations[2].predictions
+    changed = sum(a != b for a, b in zip(first, last))
+    assert any(shown(c).startswith(f"{changed} of 36 validation examples changed") for c in at.caption)
+    if changed:
+        rows = next(frame.value for frame in at.dataframe if "before" in frame.value.columns)
+        assert len(rows) == changed and set(rows["true"]) <= set(CLASSES)
+        assert rows.index.name == "row" and {"weight", "legs", "colour", "animal"} <= set(rows.columns)

@@ -3,6 +3,7 @@ final metrics as mean and spread."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,11 +44,10 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def settings_key(run: Run) -> tuple:
+def settings_key(run: Run) -> tuple[str, str | None, int | None]:
     """What a seed group shares: every setting but the seed and device, and where a fork branched."""
     settings = {name: value for name, value in run.config.to_dict().items() if name not in NOT_SETTINGS}
-    settings["hidden_sizes"] = tuple(settings["hidden_sizes"])
-    return (tuple(sorted(settings.items())), run.parent_id, run.parent_epoch)
+    return json.dumps(settings, sort_keys=True), run.parent_id, run.parent_epoch
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,9 @@ def seed_groups(runs: Sequence[Run]) -> list[SeedGroup]:
 
 def _labels(firsts: list[Run]) -> list[str]:
     """Each group named by the settings that differ between the groups: 'lr=0.001, optimizer=adam'."""
-    configs = [run.config.to_dict() for run in firsts]
+    configs = [_shown_settings(run) for run in firsts]
     differing = [name for name in configs[0] if name not in NOT_SETTINGS
-                 and len({str(config[name]) for config in configs}) > 1] if configs else []
+                 and len({config[name] for config in configs}) > 1] if configs else []
     labels = []
     for run, config in zip(firsts, configs):
         parts = [f"{name}={config[name]}" for name in differing]
@@ -81,6 +81,14 @@ def _labels(firsts: list[Run]) -> list[str]:
             parts.append(f"fork of {run.parent_id[-6:]} at epoch {run.parent_epoch}")
         labels.append(", ".join(parts) or "same settings")
     return _unique(labels)
+
+
+def _shown_settings(run: Run) -> dict[str, str]:
+    """Settings as a label shows them; a table by its file name and target."""
+    settings = {name: str(value) for name, value in run.config.to_dict().items()}
+    if run.config.csv is not None:
+        settings["csv"] = f"{run.config.csv.name} ({run.config.csv.target})"
+    return settings
 
 
 def _unique(labels: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ FORK_KEEPS = {
     "dataset": "a fork trains on its parent's data",
     "val_size": "a fork trains on its parent's data",
     "train_samples": "a fork trains on its parent's data",
+    "csv": "a fork trains on its parent's data",
     "batch_size": "a fork's steps continue its parent's",
     "seed": "a fork continues its parent's random generators",
 }
