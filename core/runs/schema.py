@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
+
+from core.runs.store_errors import StoreDamaged, StoreError
 
 # MIGRATIONS[i] takes a database from schema version i to i + 1 (PRAGMA user_version).
 MIGRATIONS: list[str] = [
@@ -70,7 +73,7 @@ MIGRATIONS: list[str] = [
 VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(StoreError):
     """The runs.db was written by a newer version of this app."""
 
 
@@ -92,8 +95,43 @@ def migrate(db: sqlite3.Connection) -> int:
             for statement in statements(script):
                 db.execute(statement)
         db.execute(f"PRAGMA user_version = {VERSION}")
+        check_columns(db)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     return VERSION
+
+
+@cache
+def expected_columns() -> dict[str, frozenset[str]]:
+    """Each table's columns after every migration, found by applying them to an empty database."""
+    db = sqlite3.connect(":memory:")
+    for script in MIGRATIONS:
+        for statement in statements(script):
+            db.execute(statement)
+    return {table: frozenset(column for column, _ in _columns(db, table)) for table in _tables(db)}
+
+
+def _tables(db: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                         "AND name NOT LIKE 'sqlite_%'")]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[tuple[str, bool]]:
+    """(name, whether an insert that leaves it out fails) for each column of a table."""
+    return [(row[1], bool(row[3]) and row[4] is None and not row[5])
+            for row in db.execute(f"PRAGMA table_info({table})")]
+
+
+def check_columns(db: sqlite3.Connection) -> None:
+    """Refuse a database whose tables lack a column this app uses, or demand one it does not know."""
+    for table, expected in expected_columns().items():
+        columns = _columns(db, table)
+        missing = sorted(expected - {name for name, _ in columns})
+        demanding = sorted(name for name, required in columns if required and name not in expected)
+        if missing or demanding:
+            what = (f"lacks column(s) {', '.join(missing)}" if missing
+                    else f"has column(s) {', '.join(demanding)} that this app cannot fill")
+            raise StoreDamaged(f"runs.db's table {table!r} {what}: it was changed by another program "
+                               f"or version")
