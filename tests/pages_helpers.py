@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -60,3 +61,9 @@ def app_store(tmp_path, monkeypatch) -> RunStore:
     for run in store.list_runs():
         if run.status in ACTIVE and worker_alive(run) and run.pid != os.getpid():
             os.kill(run.pid, signal.SIGTERM)
+
+
+def as_shown(markdown: str) -> str:
+    """The text an element shows for Markdown written with ui.text.markdown_text: escapes and
+    invisible word joiners taken out, as a reader sees it."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
