@@ -58,8 +58,10 @@ def store_at(root: str) -> RunStore:
 
 
 def get_store() -> RunStore:
-    """The store of this app's runs folder."""
-    return store_at(str(runs_root()))
+    """The store of this app's runs folder, checked (a StoreError if it broke since it was opened)."""
+    store = store_at(str(runs_root()))
+    store.check()  # two pragmas: a runs.db deleted or changed under the app is said at once
+    return store
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.config import RunConfig, steps_per_epoch, training_images
 from core.runs.records import Metric, RunSummary
-from core.runs.run_file import RUN_FILE, UNSAVED_OUTCOME, read_json, read_unsaved_metrics
+from core.runs.run_file import OUTCOME, RUN_FILE, read_json, read_unsaved_metrics
 from core.runs.store import RunStore
 from core.runs.store_errors import StoreDamaged
 from core.status import RunStatus
@@ -103,7 +103,7 @@ def _restore(store: RunStore, folder: Path, old: _OldIndex) -> str | None:
     if not isinstance(config_data, dict):
         return "no run.json, no readable checkpoint and no row in the old runs.db to say what it was"
     config, _ = RunConfig.from_stored(config_data)
-    outcome = read_json(folder / UNSAVED_OUTCOME) or {}
+    outcome = read_json(folder / OUTCOME) or {}
     row = _row(folder.name, identity, old_row, outcome, config_data)
     row["summary"] = json.dumps(outcome.get("summary") or _loads(old_row.get("summary"))
                                 or _summary(config, checkpoints).to_dict())

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from core.runs.records import Metric, RunSummary
-from core.runs.run_file import append_unsaved_metrics, write_unsaved_outcome
+from core.runs.run_file import append_unsaved_metrics, write_outcome
 from core.runs.store import RunNotRunning, RunStore
 from core.runs.store_errors import StoreBusy, StoreError
 from core.runs.trial import CheckpointReady, Evaluated, Started, TrialItem
@@ -143,15 +143,18 @@ class Recorder:
         while self.buffer and self.store_failure is None:  # rows held back by a busy store land first
             self.flush()
         summary = self.summary(end)
-        if self._to_store(lambda: self.store.finish(self.run_id, end.reason, end.message, summary)) is None:
-            self._keep_outcome(end, summary)
+        if self._to_store(lambda: self.store.finish(self.run_id, end.reason, end.message, summary)) is False:
+            return  # ended elsewhere meanwhile: that end stands
+        self._keep_outcome(end, summary)
 
     def _keep_outcome(self, end: RunEnded, summary: RunSummary) -> None:
-        """The end of a run the store could not take, kept in its folder for rebuilding the index."""
-        failure = f"the run store failed during the run ({self.store_failure})"
-        message = (f"{failure}, so it stopped early; recovered from its run folder" if end.reason == "stopped"
-                   else f"{end.message + '; ' if end.message else ''}{failure}; recovered from its run folder")
-        write_unsaved_outcome(self.store.run_dir(self.run_id), {
+        """How the run ended, in its folder too: what rebuilding the index restores."""
+        message = end.message
+        if self.store_failure is not None:
+            failure = f"the run store failed during the run ({self.store_failure})"
+            message = (f"{failure}, so it stopped early; recovered from its run folder" if end.reason == "stopped"
+                       else f"{end.message + '; ' if end.message else ''}{failure}; recovered from its run folder")
+        write_outcome(self.store.run_dir(self.run_id), {
             "status": end.reason, "message": message, "summary": summary.to_dict(),
             "evaluation": self.evaluated.evaluation.to_dict() if self.evaluated else None})
 

@@ -1,8 +1,8 @@
 """A copy of each run's identity in its own folder (run.json), so the index can be rebuilt without runs.db.
 
-runs.db is the truth; this copy is written on a best-effort basis when a run is created or edited.
-Beside it, a run whose store became unusable while it trained keeps what it could not store
-(unsaved-metrics.jsonl, unsaved-outcome.json); rebuilding the index reads all three.
+runs.db is the truth; this copy is written on a best-effort basis when a run is created or edited,
+and how it ended (outcome.json) when it ends. A run whose store became unusable while it trained
+keeps the metrics it could not store (unsaved-metrics.jsonl); rebuilding the index reads all three.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from core.runs.records import Metric
 
 RUN_FILE = "run.json"
 UNSAVED_METRICS = "unsaved-metrics.jsonl"
-UNSAVED_OUTCOME = "unsaved-outcome.json"
+OUTCOME = "outcome.json"
 IDENTITY = ("id", "name", "tags", "notes", "config", "created_at")
 
 
@@ -75,5 +75,7 @@ def read_unsaved_metrics(folder: Path) -> list[Metric]:
     return rows
 
 
-def write_unsaved_outcome(folder: Path, outcome: dict[str, Any]) -> None:
-    _write_json(folder / UNSAVED_OUTCOME, outcome)
+def write_outcome(folder: Path, outcome: dict[str, Any]) -> None:
+    """How the run ended (status, message, summary, evaluation), kept in its folder; never raises."""
+    with contextlib.suppress(OSError):
+        _write_json(folder / OUTCOME, outcome)

@@ -126,7 +126,10 @@ def _columns(db: sqlite3.Connection, table: str) -> list[tuple[str, bool]]:
 
 def check_columns(db: sqlite3.Connection) -> None:
     """Refuse a database whose tables lack a column this app uses, or demand one it does not know."""
+    tables = set(_tables(db))
     for table, expected in expected_columns().items():
+        if table not in tables:
+            raise StoreDamaged(f"runs.db lacks the table {table!r}: it was changed by another program or version")
         columns = _columns(db, table)
         missing = sorted(expected - {name for name, _ in columns})
         demanding = sorted(name for name, required in columns if required and name not in expected)

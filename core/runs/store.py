@@ -9,7 +9,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from core.config import RunConfig
 from core.runs.queue import queue_order
 from core.runs.records import Environment, Metric, Run, RunSummary, normalize_tags
 from core.runs.run_file import run_folders, write_run_file
-from core.runs.schema import expected_columns, migrate
+from core.runs.schema import check_columns, expected_columns, migrate
 from core.runs.store_errors import StoreDamaged, folder_error, missing_index, rebuild_hint, store_error
 from core.status import ACTIVE, RunStatus
 from core.training.checkpoints import write_bytes_atomically
@@ -115,10 +115,14 @@ class RunStore:
             raise missing_index(self.root, len(folders))
         with self._connect(create=new) as db:
             _switch_to_wal(db)
-            try:
-                migrate(db)
-            except StoreDamaged as err:
-                raise StoreDamaged(f"{self.db_path}: {err}; {rebuild_hint(self.root)}") from err
+            self._with_path(migrate, db)
+
+    def _with_path(self, check: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> None:
+        """A schema check whose StoreDamaged names this runs.db and says how to mend it."""
+        try:
+            check(db)
+        except StoreDamaged as err:
+            raise StoreDamaged(f"{self.db_path}: {err}; {rebuild_hint(self.root)}") from err
 
     @contextmanager
     def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
@@ -188,13 +192,28 @@ class RunStore:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
-        return _row_to_run(row)
+        return self._to_runs([row])[0]
 
     def list_runs(self) -> list[Run]:
         """All runs, newest first."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
-        return [_row_to_run(row) for row in rows]
+        return self._to_runs(rows)
+
+    def check(self) -> None:
+        """Raise the StoreError that says what is wrong, if runs.db was deleted, replaced or changed since opening."""
+        with self._connect() as db:
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # emptied under the app
+                raise missing_index(self.root, len(run_folders(self.root)))
+            self._with_path(check_columns, db)
+
+    def _to_runs(self, rows: list[sqlite3.Row]) -> list[Run]:
+        try:
+            return [_row_to_run(row) for row in rows]
+        except IndexError as err:  # a column dropped by another program while this store was open
+            self.check()  # names the column
+            raise StoreDamaged(f"{self.db_path} lacks a column this app reads ({err}): it was changed by another "
+                               f"program; {rebuild_hint(self.root)}") from err
 
     def _update(self, run_id: str, **fields) -> None:
         columns = ", ".join(f"{key} = ?" for key in fields)
@@ -284,7 +303,7 @@ class RunStore:
         """The queued and running runs."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs WHERE status IN (?, ?)", ACTIVE).fetchall()
-        return [_row_to_run(row) for row in rows]
+        return self._to_runs(rows)
 
     def next_queued(self) -> str | None:
         """The run the queue takes next, if any; a sweep's trials are its driver's to start."""

@@ -41,7 +41,7 @@ def store_error(err: sqlite3.Error, root: Path) -> StoreError:
     if "readonly" in text or "read-only" in text:
         return StoreError(f"{db} is read-only ({text}): make it and its folder writable, or set "
                           f"MNIST_RUNS_DIR (--runs for the CLI) to a writable folder")
-    if "unable to open" in text:
+    if "unable to open" in text or (db.is_file() and db.stat().st_size == 0):  # deleted, or emptied
         return _unopenable(db, text)
     if any(sign in text for sign in ("not a database", "malformed", "no such table", "no such column",
                                      "has no column named", "encrypted")):
@@ -55,8 +55,10 @@ def _unopenable(db: Path, text: str) -> StoreError:
     if db.is_dir():
         return StoreError(f"{db} is a folder, not a database file: move it away, or set MNIST_RUNS_DIR "
                           f"(--runs for the CLI) to another folder")
-    if not db.exists():
-        return StoreDamaged(f"runs.db has gone missing from {db.parent} ({text}): {rebuild_hint(db.parent)}")
+    if not db.exists() or db.stat().st_size == 0:  # deleted while the app ran, or emptied
+        from core.runs.run_file import run_folders
+
+        return missing_index(db.parent, len(run_folders(db.parent)))
     return StoreError(f"cannot open {db} ({text}): check that it and its folder can be read and written "
                       f"by this user, or set MNIST_RUNS_DIR (--runs for the CLI) to another folder")
 
