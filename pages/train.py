@@ -16,6 +16,7 @@ from core.runs.series import downsample_minmax, metric_series, metrics_frame
 from core.runs.store import RunStore
 from core.runs.supervisor import HEARTBEAT_TIMEOUT_S, LaunchFailed, launch, not_responding, status_label, stop_run
 from core.status import RunStatus
+from core.training.data import DataError, require_files
 from core.training.models import MODEL_DESCRIPTIONS
 from ui.charts import Curve, color, curves_figure
 from ui.common import (
@@ -195,9 +196,11 @@ def start_run(table: CsvChoice | None) -> None:
     if table is not None:
         store.add_table(table.data)  # kept by checksum before the run that refers to it exists
     try:
+        if config.csv is None:
+            require_files(config.dataset, data_dir())
         run_id = launch(store, config, name=st.session_state.train_name.strip(),
                         tags=parse_tags(st.session_state.train_tags), data_dir=data_dir())
-    except LaunchFailed as err:
+    except (DataError, LaunchFailed) as err:
         st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
         return
     st.session_state["train_launched"] = run_id

@@ -19,7 +19,7 @@ from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
-from core.training.data import DEFAULT_DATA_DIR, DataError
+from core.training.data import DEFAULT_DATA_DIR, DataError, require_files
 from core.training.events import BatchEnded, EpochEnded, RunEnded
 from core.training.tabular import MAX_CSV_MB, ONE_HOT_MAX_VALUES, describe_table, read_table, split_size
 
@@ -166,6 +166,8 @@ def epoch_line(event: EpochEnded, config: RunConfig) -> str:
 def command_train(args: argparse.Namespace) -> int:
     table = read_csv_argument(args)
     config = config_from_args(args, table)
+    if config.csv is None:
+        require_files(config.dataset, args.data_dir)
     store = RunStore(args.runs)
     if table is not None:
         store.add_table(table)

@@ -93,12 +93,18 @@ def download_mnist(data_dir: Path | str) -> list[Path]:
     return fetched
 
 
+def require_files(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    """Raise the DataError naming the first file a dataset lacks, before anything is queued or trained."""
+    if dataset == "mnist":
+        missing = [name for name in MNIST_FILES if not (Path(data_dir) / name).exists()]
+        if missing:
+            raise missing_file(Path(data_dir) / missing[0])
+
+
 def load_mnist_uint8(data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
     """The four MNIST arrays as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
     data_dir = Path(data_dir)
-    missing = [name for name in MNIST_FILES if not (data_dir / name).exists()]
-    if missing:
-        raise missing_file(data_dir / missing[0])
+    require_files("mnist", data_dir)
     return {
         "train_images": read_idx(data_dir / "train-images-idx3-ubyte.gz"),
         "train_labels": read_idx(data_dir / "train-labels-idx1-ubyte.gz").long(),
