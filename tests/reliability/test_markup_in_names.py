@@ -12,7 +12,6 @@ from playwright.sync_api import Locator, Page, expect
 from core.config import RunConfig
 from core.runs.store import RunStore
 from tests.app_server import free_port
-from tests.browser.conftest import app_url, browser, page, screenshot, train_run  # noqa: F401 - the session's app
 from tests.browser.streamlit_ui import MARKER_X_PX, ROW_PX, chart, choose, open_page, type_into, wait_for_idle
 
 pytestmark = pytest.mark.browser
