@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
-from core.runs.queue import queue_order
+from core.runs.queue import first_waiting
 from core.runs.records import Environment, Metric, Run, RunSummary, normalize_tags
 from core.runs.run_file import run_folders, write_run_file
 from core.runs.schema import check_columns, expected_columns, migrate
@@ -261,13 +261,13 @@ class RunStore:
             if db.execute("SELECT 1 FROM runs WHERE status='running' AND heartbeat_at > ? LIMIT 1",
                           (now - busy_within_s,)).fetchone():
                 return None
-            row = db.execute("SELECT id FROM runs WHERE status='queued' AND stop_requested=0 "
-                             "ORDER BY created_at, id LIMIT 1").fetchone()
-            if row is None:
+            queued = [_row_to_run(row) for row in db.execute("SELECT * FROM runs WHERE status='queued'")]
+            run_id = first_waiting(queued)
+            if run_id is None:
                 return None
             db.execute("UPDATE runs SET status='running', pid=?, started_at=?, heartbeat_at=? WHERE id=?",
-                       (pid, now, now, row["id"]))
-        return row["id"]
+                       (pid, now, now, run_id))
+        return run_id
 
     def assign_worker(self, run_id: str, pid: int) -> None:
         """Record the process that will run a queued run, so a dead one is noticed; a claimed run keeps its own."""
@@ -306,10 +306,8 @@ class RunStore:
         return self._to_runs(rows)
 
     def next_queued(self) -> str | None:
-        """The run the queue takes next, if any; a sweep's trials are its driver's to start."""
-        waiting = [run for run in queue_order(self.active_runs())
-                   if run.status == RunStatus.QUEUED and not run.stop_requested and run.sweep_id is None]
-        return waiting[0].id if waiting else None
+        """The run the queue takes next, if any."""
+        return first_waiting(self.active_runs())
 
     def request_stop(self, run_id: str) -> str:
         """Ask a run to stop. Returns what happened: 'requested', 'cancelled' or 'not active'.
