@@ -12,7 +12,8 @@ from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError, load_model
 from ui.charts import image_figure, probability_figure
-from ui.common import get_store, list_runs, route_through_app, run_label
+from ui.common import get_store, list_runs, route_through_app, run_label, store_guard
+from ui.text import markdown_text
 
 CANVAS_PX = 280
 STROKE_PX = 20
@@ -60,26 +61,29 @@ def runs_with_checkpoints(store: RunStore) -> list[Run]:
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
-    """Pick up to MAX_SHOWN runs; the best tested MNIST one is picked to start with."""
+    """Pick up to MAX_SHOWN runs; the linked ones, or the best tested MNIST one, are picked to start with."""
     by_id = {run.id: run for run in runs}
     # a synthetic-data model scores 100% on its own bars but has never seen a digit
     ranked = sorted(runs, key=lambda run: (run.config.dataset == "mnist", run.summary.test_accuracy or 0.0),
                     reverse=True)
-    chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
+    # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
+    linked = [run_id for run_id in st.query_params.get_all("run") if run_id in by_id][:MAX_SHOWN]
+    chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: run_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]
 
 
 def show_prediction(store: RunStore, run: Run, image: np.ndarray) -> None:
-    """One model's answer: top class, confidence, probability bars and saliency."""
+    """One model's answer: top class, confidence, probability bars and saliency; a bad model's error
+    stays in its own column."""
     path = store.checkpoint_path(run.id, "best")
     try:
         model = cached_model(str(path), path.stat().st_mtime)
-    except (CheckpointError, OSError, ValueError) as err:
-        st.error(f"Cannot load {run.name!r}: {err}")
+    except (CheckpointError, OSError) as err:
+        st.error(f"Cannot load {markdown_text(repr(run.name))}: {markdown_text(err)}", icon=":material/error:")
         return
     prediction = predict(model, to_tensor(image))
-    st.metric(run.name, prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
+    st.metric(markdown_text(run.name), prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
               delta_arrow="off")
     if prediction.low_confidence:
         st.warning("Low confidence: this may not look like a digit to the model.", icon=":material/help:")
@@ -95,22 +99,28 @@ def show_predictions(store: RunStore, image: np.ndarray, runs: list[Run]) -> Non
             show_prediction(store, run, image)
 
 
+def draw_page() -> None:
+    """The canvas beside the chosen models' answers."""
+    store = get_store()
+    candidates = runs_with_checkpoints(store)
+    pad, results = st.columns([1, 2], gap="large")
+    with pad:
+        seen = seen_image(drawing())
+        if seen is not None:
+            st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
+    with results:
+        if not candidates:
+            st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
+        elif seen is None:
+            choose_runs(candidates)
+            st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
+        else:
+            show_predictions(store, seen, choose_runs(candidates))
+
+
 route_through_app()
 st.header("Draw", divider="gray")
 st.caption("Models trained on images only. A model trained on a CSV predicts a row on the Runs page "
            "(select the run, then the 'Predict a row' tab).")
-store = get_store()
-candidates = runs_with_checkpoints(store)
-pad, results = st.columns([1, 2], gap="large")
-with pad:
-    seen = seen_image(drawing())
-    if seen is not None:
-        st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
-with results:
-    if not candidates:
-        st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
-    elif seen is None:
-        choose_runs(candidates)
-        st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
-    else:
-        show_predictions(store, seen, choose_runs(candidates))
+with store_guard("draw"):
+    draw_page()

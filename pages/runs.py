@@ -14,9 +14,10 @@ from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
 from core.runs.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
 from core.runs.store import RunActive, RunStore
+from core.runs.supervisor import status_label
 from core.status import RunStatus
 from core.training.checkpoints import load_model
-from core.training.data import load_test_images
+from core.training.data import DataError, load_test_images
 from ui.charts import (
     Curve,
     add_branches,
@@ -27,11 +28,22 @@ from ui.charts import (
     curves_figure,
     per_class_figure,
 )
-from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
+from ui.common import (
+    data_dir,
+    get_store,
+    list_runs,
+    rebuild_button,
+    route_through_app,
+    run_label,
+    status_badge,
+    store_at,
+    store_guard,
+)
 from ui.continuing import continue_controls, lineage_marks
 from ui.epochs import epochs_section
 from ui.seed_groups import group_controls, group_curves, groups_section
 from ui.table_runs import predict_section, wrong_rows
+from ui.text import markdown_text
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -71,9 +83,9 @@ def run_frame(store: RunStore, run: Run) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner="Loading the test images...")
-def test_images(dataset: str) -> np.ndarray:
+def test_images(dataset: str, folder: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
-    return load_test_images(dataset).numpy()
+    return load_test_images(dataset, folder).numpy()
 
 
 def display_names(runs: list[Run]) -> list[str]:
@@ -89,7 +101,7 @@ def data_label(run: Run) -> str:
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
-    rows = [{"name": run.name, "status": run.status.label, "data": data_label(run), "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "data": data_label(run), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
              "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
              "test acc": run.summary.test_accuracy, "duration (s)": run.duration,
@@ -118,12 +130,20 @@ def filtered_runs(runs: list[Run]) -> list[Run]:
     return [run for run in runs if matches(run, statuses, models, tags, text)]
 
 
+def linked_rows(runs: list[Run]) -> dict | None:
+    """Rows ticked to start with: the runs a link named (?run=ID&run=ID, from the Sweeps page, say)."""
+    linked = set(st.query_params.get_all("run"))
+    rows = [i for i, run in enumerate(runs) if run.id in linked]
+    return {"selection": {"rows": rows}} if rows else None
+
+
 def selected_runs(runs: list[Run]) -> list[Run]:
     """The table, and the runs selected in it."""
     # the key follows the rows shown, so a selection never points at rows that moved
     key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
     event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch")
+                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch",
+                         selection_default=linked_rows(runs))
     return [runs[i] for i in event.selection.rows if i < len(runs)]
 
 
@@ -151,7 +171,7 @@ def edit_form(store: RunStore, run: Run) -> None:
             store.rename(run.id, name.strip())
             store.set_tags(run.id, parse_tags(tags))
             store.set_notes(run.id, notes)
-            flash("success", f"Saved {name.strip()!r}.")
+            flash("success", f"Saved {markdown_text(repr(name.strip()))}.")
             st.rerun()
 
 
@@ -164,9 +184,9 @@ def delete_control(store: RunStore, run: Run) -> None:
         try:
             store.delete_run(run.id)
         except RunActive as err:
-            st.error(str(err))
+            st.error(markdown_text(err))
             return
-        flash("success", f"Deleted {run.name!r}.")
+        flash("success", f"Deleted {markdown_text(repr(run.name))}.")
         st.rerun()
 
 
@@ -324,7 +344,11 @@ def gallery(store: RunStore, run: Run) -> None:
     if run.config.csv is not None:
         wrong_rows(store, run, wrong)
         return
-    images = test_images(run.config.dataset)
+    try:
+        images = test_images(run.config.dataset, str(data_dir()))
+    except DataError as err:
+        st.error(f"Cannot show the misclassified images: {markdown_text(err)}", icon=":material/broken_image:")
+        return
     st.image([images[m.index] for m in wrong], width=84,
              caption=[f"true {m.label} -> {m.predicted} ({m.confidence:.0%})" for m in wrong])
 
@@ -360,7 +384,7 @@ def compare(store: RunStore, runs: list[Run]) -> None:
         epochs_section(store, runs)
     with wrong:
         for run, name in zip(runs, names):
-            st.markdown(f"**{name}**")
+            st.markdown(f"**{markdown_text(name)}**")
             gallery(store, run)
     tables = [(run, name) for run, name in zip(runs, names) if run.config.csv is not None]
     if tables:
@@ -368,18 +392,36 @@ def compare(store: RunStore, runs: list[Run]) -> None:
             predict_section(store, tables)
 
 
+def unindexed_notice(store: RunStore) -> None:
+    """Run folders the index does not know (its runs.db was replaced, say): said, with a way back."""
+    folders = store.unindexed_folders()
+    if folders:
+        st.warning(f"{len(folders)} run folder(s) in {markdown_text(store.root)} are not in the index "
+                   f"(runs.db), so they are not listed: {markdown_text(', '.join(f.name for f in folders[:5]))}"
+                   f"{' ...' if len(folders) > 5 else ''}. Rebuilding the index adds them back from their "
+                   f"settings and checkpoints.", icon=":material/folder_off:")
+        rebuild_button("runs_add_unindexed", "Add them to the index")
+
+
+def runs_page() -> None:
+    """The filtered runs table; the selected runs managed and compared."""
+    store = get_store()
+    unindexed_notice(store)
+    all_runs = list_runs(store)
+    if not all_runs:
+        st.info("No runs yet: start one on the Train page.", icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        return
+    shown = filtered_runs(all_runs)
+    st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
+    chosen = selected_runs(shown)
+    if chosen:
+        manage(store, chosen)
+        compare(store, chosen)
+
+
 route_through_app()
 st.header("Runs", divider="gray")
 show_flash()
-store = get_store()
-all_runs = list_runs(store)
-if not all_runs:
-    st.info("No runs yet: start one on the Train page.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-shown = filtered_runs(all_runs)
-st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
-chosen = selected_runs(shown)
-if chosen:
-    manage(store, chosen)
-    compare(store, chosen)
+with store_guard("runs"):
+    runs_page()

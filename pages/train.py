@@ -1,6 +1,8 @@
 """Train: settings or a preset, Start, and the current run live (from the store, not the session)."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -13,12 +15,31 @@ from core.runs.queue import queue_order
 from core.runs.records import Run, parse_tags
 from core.runs.series import downsample_minmax, metric_series, metrics_frame
 from core.runs.store import RunStore
-from core.runs.supervisor import launch, start_worker
+from core.runs.supervisor import (
+    HEARTBEAT_TIMEOUT_S,
+    LaunchFailed,
+    launch,
+    not_responding,
+    start_worker,
+    status_label,
+    stop_run,
+)
 from core.status import RunStatus
+from core.training.data import DataError, require_files
 from core.training.models import MODEL_DESCRIPTIONS
 from ui.charts import Curve, color, curves_figure
-from ui.common import format_time, get_store, list_runs, route_through_app, run_label, status_badge
+from ui.common import (
+    data_dir,
+    format_time,
+    get_store,
+    list_runs,
+    route_through_app,
+    run_label,
+    status_badge,
+    store_guard,
+)
 from ui.tabular import CsvChoice, csv_section
+from ui.text import markdown_text
 
 PREFIX = "train_"
 LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)}
@@ -29,7 +50,9 @@ WEIGHT_DECAY_CHOICES = sorted({0.0, 1e-6, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2, 5e-2, 1e
 RECENT_RUNS = 20
 STOP_MESSAGES = {"requested": "Stop requested: the run ends at its next flush and keeps its checkpoints.",
                  "cancelled": "Cancelled: the run had not started yet.",
-                 "not active": "Nothing to stop: the run had already ended."}
+                 "not active": "Nothing to stop: the run had already ended.",
+                 "signalled": "Its worker was not responding, so its process was sent SIGTERM and the run is "
+                              "marked stopped; the checkpoints it saved are kept."}
 
 
 def form_values(config: RunConfig) -> dict[str, object]:
@@ -182,18 +205,24 @@ def start_run(table: CsvChoice | None) -> None:
         seeds = parse_seeds(st.session_state.get("train_seeds", ""))
         configs = repeat_over_seeds(config, seeds) if seeds else [config]
     except ConfigError as err:
-        st.error(f"Not started: {err}", icon=":material/error:")
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
         return
     store = get_store()
     if table is not None:
         store.add_table(table.data)  # kept by checksum before the run that refers to it exists
     name, tags = st.session_state.train_name.strip(), parse_tags(st.session_state.train_tags)
-    if seeds:
-        run_ids = [store.create_run(each, name=f"{name or each.model} seed {each.seed}", tags=tags)
-                   for each in configs]
-        start_worker(store, run_ids)
-    else:
-        run_ids = [launch(store, config, name=name, tags=tags)]
+    try:
+        if config.csv is None:
+            require_files(config.dataset, data_dir())
+        if seeds:
+            run_ids = [store.create_run(each, name=f"{name or each.model} seed {each.seed}", tags=tags)
+                       for each in configs]
+            start_worker(store, run_ids, data_dir())
+        else:
+            run_ids = [launch(store, config, name=name, tags=tags, data_dir=data_dir())]
+    except (DataError, LaunchFailed) as err:
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        return
     st.session_state["train_launched"] = run_ids[0]
     st.session_state["train_view"] = "current"
     st.success(f"Queued run {run_ids[0]}." if len(run_ids) == 1 else
@@ -229,7 +258,7 @@ def show_queue(runs: list[Run]) -> None:
     active = queue_order(runs)
     if not active:
         return
-    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "model": run.config.model,
              "epochs": run.config.epochs, "queued at": format_time(run.created_at)} for run in active]
     box.markdown(f"**Queue** ({len(active)} active)")
     box.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -282,7 +311,7 @@ def stop_button(store: RunStore, run: Run) -> None:
     if run.is_active:
         label = "Cancel" if run.status == RunStatus.QUEUED else "Stop"
         if st.button(label, key="train_stop", icon=":material/stop_circle:"):
-            st.session_state["train_stop_result"] = (run.id, store.request_stop(run.id))
+            st.session_state["train_stop_result"] = (run.id, stop_run(store, run.id))
     result = st.session_state.get("train_stop_result")
     if result and result[0] == run.id:
         st.info(STOP_MESSAGES[result[1]], icon=":material/info:")
@@ -292,15 +321,20 @@ def run_header(store: RunStore, run: Run, frame: pd.DataFrame) -> None:
     """Name, status, message, progress and the headline numbers."""
     title, stop = st.columns([4, 1], vertical_alignment="center")
     with title:
-        st.subheader(run.name)
+        st.subheader(markdown_text(run.name), anchor=False)
         status_badge(run)
     with stop:
         stop_button(store, run)
     message = st.empty()  # present with or without a message: nothing below shifts
-    if run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
-        message.error(run.message)
+    if not_responding(run):
+        message.warning(f"Its worker (pid {run.pid}) has not reported for "
+                        f"{format_seconds(time.time() - run.heartbeat_at)}: it may be frozen (suspended) or the "
+                        f"machine may be swapping. Queued runs no longer wait for it after "
+                        f"{HEARTBEAT_TIMEOUT_S:.0f} s; Stop ends its process.", icon=":material/hourglass_disabled:")
+    elif run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
+        message.error(markdown_text(run.message))
     elif run.message:
-        message.caption(run.message)
+        message.caption(markdown_text(run.message))
     fraction, text = progress_text(run, frame)
     st.progress(fraction, text=text)
     best_val, test = run.summary.best_val_accuracy, run.summary.test_accuracy
@@ -325,6 +359,12 @@ def live_charts(frame: pd.DataFrame) -> None:
 @st.fragment(run_every=1.0)
 def live_panel() -> None:
     """Reruns every second: the queue and the shown run, reading only new metric rows."""
+    with store_guard("train_live"):
+        show_live()
+
+
+def show_live() -> None:
+    """The queue, then the shown run's header and charts."""
     store = get_store()
     runs = list_runs(store)
     show_queue(runs)
@@ -359,6 +399,7 @@ with settings:
         run_settings()
     if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start",
                  width="stretch"):
-        start_run(checked_table)
+        with store_guard("train_start"):
+            start_run(checked_table)
 with monitor:
     live_panel()

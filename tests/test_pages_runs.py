@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from pages_helpers import app_store, finished_run, open_page, tiny_run_config  # noqa: F401
+from pages_helpers import app_store, as_shown, finished_run, open_page, tiny_run_config  # noqa: F401
 
 
 def select(at, rows: list[int]):
@@ -103,7 +103,7 @@ def test_deleting_an_active_run_shows_why_not(app_store):
     at = select(open_page("pages/runs.py"), [0])
     at.checkbox(key=f"runs_confirm_{queued}").check().run()
     at.button(key=f"runs_delete_{queued}").click().run()
-    assert any("stop it before deleting" in error.value for error in at.error)
+    assert any("stop it before deleting" in as_shown(error.value) for error in at.error)
     assert app_store.get_run(queued).status == "queued"
 
 

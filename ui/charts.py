@@ -1,13 +1,17 @@
-"""Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices."""
+"""Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices.
+
+Every name and title given here is shown as plain text (ui.text.plotly_text): callers pass run names as they are.
+"""
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
+
+from ui.text import plotly_text
 
 COLORS = qualitative.Plotly
 DIGITS = tuple(str(d) for d in range(10))
@@ -29,10 +33,9 @@ def color(index: int) -> str:
     return COLORS[index % len(COLORS)]
 
 
-def plotly_text(labels: Sequence[str]) -> list[str]:
-    """Labels as Plotly shows them literally: it reads tags such as <b> and <a href> in text, and
-    decodes entities, so escaping makes a CSV's class name appear exactly as written."""
-    return [html.escape(str(label), quote=False) for label in labels]
+def plotly_labels(labels: Sequence[str]) -> list[str]:
+    """Labels (a CSV's class names) as Plotly shows them literally: see ui.text.plotly_text."""
+    return [plotly_text(label) for label in labels]
 
 
 def _axis_title(classes: Sequence[str]) -> str:
@@ -40,7 +43,7 @@ def _axis_title(classes: Sequence[str]) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(title=plotly_text(title), height=height, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return fig
 
@@ -51,11 +54,11 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
     fig = go.Figure()
     for curve in curves:
         fig.add_trace(go.Scatter(
-            x=curve.x, y=curve.y, name=curve.name, mode="lines+markers" if curve.markers else "lines",
+            x=curve.x, y=curve.y, name=plotly_text(curve.name), mode="lines+markers" if curve.markers else "lines",
             line=dict(color=curve.color, width=1 if curve.faint else 2), opacity=0.3 if curve.faint else 1.0,
             showlegend=not curve.faint, hoverinfo="skip" if curve.faint else None))
-    fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title=y_title, type="log" if log_y else "linear")
+    fig.update_xaxes(title=plotly_text(x_title))
+    fig.update_yaxes(title=plotly_text(y_title), type="log" if log_y else "linear")
     return _layout(fig, title, height)
 
 
@@ -64,7 +67,7 @@ def probability_figure(probabilities: Sequence[float], height: int = 220,
     """Bars of the class probabilities, the top one highlighted."""
     top = int(np.argmax(probabilities))
     colors = [COLORS[0] if d == top else "#b8c0cc" for d in range(len(probabilities))]
-    fig = go.Figure(go.Bar(x=plotly_text(classes), y=list(probabilities), marker_color=colors,
+    fig = go.Figure(go.Bar(x=plotly_labels(classes), y=list(probabilities), marker_color=colors,
                            hovertemplate=f"{_axis_title(classes)} %{{x}}: %{{y:.1%}}<extra></extra>"))
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     fig.update_xaxes(type="category")
@@ -88,7 +91,7 @@ def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height
                      classes: Sequence[str] = DIGITS) -> go.Figure:
     """Confusion matrix: true class down, predicted class across, counts in the cells."""
     z = np.asarray(confusion)
-    labels = plotly_text(classes)
+    labels = plotly_labels(classes)
     fig = go.Figure(go.Heatmap(z=np.log1p(z), x=labels, y=labels, text=z, texttemplate="%{text}",
                                colorscale="Blues", showscale=False,
                                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
@@ -101,8 +104,9 @@ def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]]
                      height: int = 300, classes: Sequence[str] = DIGITS) -> go.Figure:
     """Grouped bars: per-class test accuracy, one colour per run."""
     axis = _axis_title(classes)
-    fig = go.Figure([go.Bar(x=plotly_text(classes), y=list(acc), name=name, marker_color=colour,
-                            hovertemplate=f"{name}<br>{axis} %{{x}}: %{{y:.2%}}<extra></extra>")
+    # the name through %{fullData.name}: put in the template itself, a '%{y}' in it would be filled in
+    fig = go.Figure([go.Bar(x=plotly_labels(classes), y=list(acc), name=plotly_text(name), marker_color=colour,
+                            hovertemplate=f"%{{fullData.name}}<br>{axis} %{{x}}: %{{y:.2%}}<extra></extra>")
                      for name, acc, colour in zip(names, accuracies, colors)])
     low = min((min(acc) for acc in accuracies), default=0.0)
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), 1.0])

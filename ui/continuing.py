@@ -15,7 +15,7 @@ from core.runs.series import downsample_minmax, metric_series, smooth_ema
 from core.runs.store import RunActive, RunStore
 from core.training.checkpoints import CheckpointError
 from ui.charts import Branch, Curve, color
-from ui.common import format_time
+from ui.common import data_dir, format_time
 from ui.text import markdown_text
 
 REFUSALS = (RunActive, CannotContinue, ConfigError, CheckpointError)
@@ -25,6 +25,16 @@ LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 
 def flash(kind: str, text: str) -> None:
     """Keep a message for the Runs page's next rerun."""
     st.session_state["runs_flash"] = (kind, text)
+
+
+def start_worker(store: RunStore, run_ids: list[str]) -> bool:
+    """A worker for runs just queued; False, with the reason shown, if none could start (the runs are failed)."""
+    try:
+        supervisor.start_worker(store, run_ids, data_dir())
+    except supervisor.LaunchFailed as err:
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        return False
+    return True
 
 
 def lineage_table(store: RunStore, run: Run) -> None:
@@ -62,7 +72,8 @@ def resume_control(store: RunStore, run: Run) -> None:
         except REFUSALS as err:
             st.error(markdown_text(err))
             return
-        supervisor.start_worker(store, [resumed.id])
+        if not start_worker(store, [resumed.id]):
+            return
         flash("success", f"Resumed: the run goes on after epoch {done}, to epoch {resumed.config.epochs}.")
         st.rerun()
 
@@ -99,7 +110,8 @@ def fork_form(store: RunStore, run: Run) -> None:
         except REFUSALS as err:
             st.error(markdown_text(err))
             return
-        supervisor.start_worker(store, [child])
+        if not start_worker(store, [child]):
+            return
         flash("success", f"Forked at epoch {epoch}: the new run is queued and shown in the table.")
         st.rerun()
 
@@ -122,7 +134,8 @@ def repeat_control(store: RunStore, run: Run) -> None:
             return
         run_ids = [store.create_run(config, name=f"{run.name} seed {config.seed}", tags=run.tags)
                    for config in configs]
-        supervisor.start_worker(store, run_ids)
+        if not start_worker(store, run_ids):
+            return
         skipped = f" (seed {run.config.seed} is this run's own)" if run.config.seed in seeds else ""
         flash("success", f"Queued {len(run_ids)} runs, one per seed{skipped}.")
         st.rerun()

@@ -20,7 +20,7 @@ from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
-from core.training.data import DEFAULT_DATA_DIR, DataError
+from core.training.data import DEFAULT_DATA_DIR, DataError, require_files
 from core.training.events import BatchEnded, EpochEnded, RunEnded
 from core.training.tabular import MAX_CSV_MB, ONE_HOT_MAX_VALUES, describe_table, read_table, split_size
 
@@ -172,6 +172,8 @@ def command_train(args: argparse.Namespace) -> int:
     if args.seeds and hasattr(args, "seed"):
         raise ConfigError("seeds", "give --seed or --seeds, not both")
     configs = repeat_over_seeds(config, args.seeds) if args.seeds else [config]
+    if config.csv is None:
+        require_files(config.dataset, args.data_dir)
     store = RunStore(args.runs)
     if table is not None:
         store.add_table(table)

@@ -74,6 +74,9 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
         raise RunActive(f"run {run.name!r} is {run.status.label}: stop it first")
     if run.config_error is not None:
         raise CannotContinue(f"run {run.name!r} cannot go on: {run.config_error}")
+    if run.sweep_id is not None:
+        raise CannotContinue(f"run {run.name!r} is trial #{run.trial_number} of sweep {run.sweep_id}, whose driver "
+                             "runs its trials: resume the sweep, or fork this trial into a run of its own")
     if run.status == RunStatus.DIVERGED:
         raise CannotContinue(f"run {run.name!r} diverged: resumed, it would diverge again the same way; "
                              "fork it from an earlier epoch with a lower lr instead")

@@ -103,6 +103,8 @@ class Run:
     pid: int | None
     heartbeat_at: float | None
     stop_requested: bool
+    sweep_id: str | None = None  # set on a sweep's trials, with their trial number
+    trial_number: int | None = None
     evaluation_json: str | None = field(default=None, repr=False, compare=False)
     parent_id: str | None = None  # a fork's parent run, and the epoch it branched from
     parent_epoch: int | None = None

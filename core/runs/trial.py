@@ -70,6 +70,12 @@ class Evaluated:
 
 TrialItem = Started | Restored | BatchEnded | Validated | EpochEnded | CheckpointReady | Evaluated | RunEnded
 Best = tuple[EpochEnded, dict]  # the best epoch so far and its weights
+# what runs a trial and streams its items: run_trial here, or a task on another machine
+TrialSource = Callable[..., Iterator[TrialItem]]
+
+
+class TrialInterrupted(RuntimeError):
+    """The process running the trial elsewhere is gone (a Ray worker or node died): the run is interrupted."""
 
 
 def environment(config: RunConfig, device: torch.device, state: TrainingState) -> Environment:

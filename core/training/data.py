@@ -27,6 +27,10 @@ class DataError(RuntimeError):
     """A dataset file is missing or does not match its checksum."""
 
 
+# only on request (`python -m core download-mnist`), and only over https: nothing downloads by itself
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
+
+
 @dataclass(frozen=True)
 class Split:
     images: torch.Tensor  # (N, 1, 28, 28) float32, normalized; or a table's rows (N, F)
@@ -43,10 +47,17 @@ class Datasets:
     test: Split
 
 
+def missing_file(path: Path) -> DataError:
+    """What to say about a dataset file that is not there: which one, and how to get it back."""
+    return DataError(f"MNIST file missing: {path}. Nothing is downloaded by itself: restore the shipped file "
+                     f"(git checkout -- data/mnist in the repository), or download MNIST on purpose with "
+                     f"`python -m core download-mnist --data-dir {path.parent}`")
+
+
 def read_idx(path: Path) -> torch.Tensor:
     """Read one gzip'd IDX file into a uint8 tensor, checking its checksum."""
     if not path.exists():
-        raise DataError(f"MNIST file missing: {path}")
+        raise missing_file(path)
     try:
         raw = gzip.decompress(path.read_bytes())
     except (OSError, EOFError) as err:
@@ -60,25 +71,40 @@ def read_idx(path: Path) -> torch.Tensor:
     return data.reshape(dims)
 
 
-def _download_fallback(data_dir: Path) -> Path:
-    """Fetch MNIST with torchvision when the shipped files are missing (needs a network)."""
-    from torchvision.datasets import MNIST
+def download_mnist(data_dir: Path | str) -> list[Path]:
+    """Download the four MNIST files into data_dir over https and check them; only ever on request."""
+    from torchvision.datasets.utils import download_url
 
-    root = Path.home() / ".cache" / "mnist-dashboard"
-    MNIST(root=str(root), train=True, download=True)
-    return root / "MNIST" / "raw"
+    data_dir = Path(data_dir)
+    fetched = []
+    for name in MNIST_FILES:
+        if not (data_dir / name).exists():
+            errors = []
+            for mirror in MNIST_MIRRORS:
+                try:
+                    download_url(mirror + name, str(data_dir), filename=name)
+                    break
+                except Exception as err:  # urllib's many errors: say them all at the end
+                    errors.append(f"{mirror}{name}: {err}")
+            else:
+                raise DataError(f"could not download {name}: {'; '.join(errors)}")
+            fetched.append(data_dir / name)
+        read_idx(data_dir / name)  # the checksum: a bad download is refused at once
+    return fetched
+
+
+def require_files(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    """Raise the DataError naming the first file a dataset lacks, before anything is queued or trained."""
+    if dataset == "mnist":
+        missing = [name for name in MNIST_FILES if not (Path(data_dir) / name).exists()]
+        if missing:
+            raise missing_file(Path(data_dir) / missing[0])
 
 
 def load_mnist_uint8(data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
     """The four MNIST arrays as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
     data_dir = Path(data_dir)
-    missing = [name for name in MNIST_FILES if not (data_dir / name).exists()]
-    if missing:
-        try:
-            data_dir = _download_fallback(data_dir)
-        except Exception as err:  # no network here is the usual case
-            raise DataError(f"MNIST file missing: {data_dir / missing[0]} (download fallback "
-                            f"failed too: {err})") from err
+    require_files("mnist", data_dir)
     return {
         "train_images": read_idx(data_dir / "train-images-idx3-ubyte.gz"),
         "train_labels": read_idx(data_dir / "train-labels-idx1-ubyte.gz").long(),
