@@ -18,6 +18,12 @@ from core.training.data import load_validation_images
 from core.training.events import BatchEnded
 
 
+@pytest.fixture(autouse=True)
+def flush_every_batch(monkeypatch):
+    """A stop request is read at each flush: flushing every batch makes a stop at step N land at N, on any machine."""
+    monkeypatch.setattr("core.runs.recorder.FLUSH_INTERVAL_S", 0.0)
+
+
 def select(at, rows: list[int]):
     """Select table rows the way a click would (AppTest cannot click a dataframe)."""
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
@@ -172,7 +178,7 @@ def test_the_epochs_tab_scrubs_the_confusion_matrix_and_counts_flipped_digits(ap
                             Side(indices, labels, validations[2].predictions))
     counts = count_kinds(changed)
     assert shared == 100 and changed  # an early epoch and a later one disagree somewhere
-    assert any(c.value.startswith(f"{len(changed)} of 100 validation digits changed their prediction from epoch 1 "
+    assert any(c.value.startswith(f"{len(changed)} of 100 validation examples changed their prediction from epoch 1 "
                                   f"to epoch 3: {counts['fixed']} fixed, {counts['broken']} broken")
                for c in at.caption)
     gallery = at.get("image")[0]  # the Epochs tab's, before the Misclassified tab's
@@ -194,7 +200,7 @@ def test_train_page_repeat_over_seeds_queues_one_run_per_seed(app_store):
         assert wait_until_ended(app_store, run.id) == "finished"
     at.text_input(key="train_seeds").set_value("4-3").run()
     at.button(key="train_start").click().run()
-    assert any("Not started: seeds" in e.value for e in at.error) and len(app_store.list_runs()) == 2
+    assert any("Not started: seeds" in shown(e) for e in at.error) and len(app_store.list_runs()) == 2
 
 
 @pytest.mark.parametrize("epochs", [2])

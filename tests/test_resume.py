@@ -77,6 +77,12 @@ def test_two_epochs_then_resume_to_four_equals_four_straight_in_the_store(store)
     assert b.trained_before_s > 0 and b.duration > b.trained_before_s
 
 
+@pytest.fixture(autouse=True)
+def flush_every_batch(monkeypatch):
+    """A stop request is read at each flush: flushing every batch makes a stop at step N land at N, on any machine."""
+    monkeypatch.setattr("core.runs.recorder.FLUSH_INTERVAL_S", 0.0)
+
+
 def stop_at_step(store, run_id, step):
     """An on_item hook that asks the run to stop once it reaches a step."""
     def hook(item):

@@ -153,14 +153,14 @@ def add_branches(fig: go.Figure, branches: Sequence[Branch]) -> go.Figure:
     """A dotted vertical line with a label (plain text) at each branch point."""
     for branch in branches:
         fig.add_vline(x=branch.x, line=dict(dash="dot", width=1, color="#7f7f7f"),
-                      annotation=dict(text=plotly_text([branch.label])[0], font=dict(size=10, color="#7f7f7f")),
+                      annotation=dict(text=plotly_text(branch.label), font=dict(size=10, color="#7f7f7f")),
                       annotation_position="top left")
     return fig
 
 
 def add_lineage(fig: go.Figure, curves: Sequence[Curve]) -> go.Figure:
     """Dashed curves of what a fork inherited: its parent's run up to the branch point."""
-    fig.add_traces([go.Scatter(x=curve.x, y=curve.y, name=plotly_text([curve.name])[0], mode="lines",
+    fig.add_traces([go.Scatter(x=curve.x, y=curve.y, name=plotly_text(curve.name), mode="lines",
                                line=dict(color=curve.color, width=1.5, dash="dash"), opacity=0.6)
                     for curve in curves])
     return fig
