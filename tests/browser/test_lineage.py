@@ -38,6 +38,14 @@ def runs_table(page):
     return page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
 
 
+def drawn_traces(page, names: set[str]) -> dict[str, dict]:
+    """The curves chart's traces by name, once it draws every one of these (it redraws after a selection)."""
+    def read() -> dict[str, dict]:
+        plot = chart(page, "runs_curves")
+        return {trace["name"]: trace for trace in traces(plot)} if plot.count() == 1 else {}
+    return wait_until(read, lambda drawn: names <= drawn.keys(), 60, f"the chart to draw {sorted(names)}")
+
+
 def test_fork_a_run_and_see_the_child_drawn_from_the_branch_point(page, app_url, runs_dir, parent, screenshot):
     store = RunStore(runs_dir)
     open_page(page, app_url, "runs", "Runs")
@@ -63,14 +71,12 @@ def test_fork_a_run_and_see_the_child_drawn_from_the_branch_point(page, app_url,
     expect(grid_rows(runs_table(page))).to_have_count(1)
     select_row(page, runs_table(page), "lineage-child")
     wait_for_idle(page)
-    plot = chart(page, "runs_curves")
-    expect(plot).to_have_count(1)
-    drawn = {trace["name"]: trace for trace in traces(plot)}
+    drawn = drawn_traces(page, {"lineage-child", "lineage-parent (parent, to epoch 2)"})
     branch = 2 * STEPS_PER_EPOCH
     assert drawn["lineage-child"]["first_x"] == branch + 1 and drawn["lineage-child"]["last_x"] == 3 * STEPS_PER_EPOCH
     inherited = drawn["lineage-parent (parent, to epoch 2)"]
     assert inherited["dash"] == "dash" and inherited["first_x"] == 1 and inherited["last_x"] == branch
-    assert vertical_lines(plot) == [{"x": branch, "text": "lineage-child forks here"}]
+    assert vertical_lines(chart(page, "runs_curves")) == [{"x": branch, "text": "lineage-child forks here"}]
     page.get_by_text("Manage a run", exact=True).click()
     lineage = page.locator(f'[class*="st-key-runs_lineage_{child.id}"] [data-testid="stDataFrame"]')
     lineage.scroll_into_view_if_needed()  # the grid mirrors its rows into the page once it is drawn
@@ -88,7 +94,7 @@ def test_fork_a_run_and_see_the_child_drawn_from_the_branch_point(page, app_url,
     select_row(page, runs_table(page), "lineage-child")
     select_row(page, runs_table(page), "lineage-parent")
     wait_for_idle(page)
-    drawn = {trace["name"]: trace for trace in traces(chart(page, "runs_curves"))}
+    drawn = drawn_traces(page, {"lineage-child", "lineage-parent"})
     assert drawn["lineage-parent"]["first_x"] == 1 and drawn["lineage-parent"]["last_x"] == 3 * STEPS_PER_EPOCH
     assert drawn["lineage-child"]["first_x"] == branch + 1
     assert not any(name.endswith("(parent, to epoch 2)") for name in drawn)  # the parent is drawn itself
