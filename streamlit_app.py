@@ -9,7 +9,9 @@ st.set_page_config(page_title="MNIST Lab", page_icon=str(ICON), layout="wide")
 pages = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
     st.Page("pages/inside.py", title="Inside", icon=":material/neurology:"),
+    st.Page("pages/losses.py", title="Losses & optimizers", icon=":material/function:"),
 ]
 st.navigation(pages).run()

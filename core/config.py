@@ -12,15 +12,20 @@ MODELS = ("mlp", "cnn", "fastcnn")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "plateau", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DATASETS = ("mnist", "synthetic")
+IMAGE_DATASETS = ("mnist", "synthetic")
+DATASETS = (*IMAGE_DATASETS, "csv")  # csv: a user's table, stored in the run store (see CsvData)
 # training images before the validation split is carved out
 TRAIN_IMAGES = {"mnist": 60_000, "synthetic": 600}
+DIGITS = tuple(str(digit) for digit in range(10))
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 8192
 MAX_VAL_SIZE = 30_000
-# the fields whose value is one of a fixed list, for forms and --help
+MAX_CLASSES = 50  # a target with more distinct values is an identifier or a number, not a class label
+MAX_INPUTS = 4096
+# the fields whose value is one of a fixed list, for forms and --help (a CSV comes with --csv)
 CHOICES = {"model": MODELS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "device": DEVICES,
-           "dataset": DATASETS}
+           "dataset": IMAGE_DATASETS}
+SHA256_HEX = frozenset("0123456789abcdef")
 
 
 class ConfigError(ValueError):
@@ -29,6 +34,45 @@ class ConfigError(ValueError):
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+
+
+IMAGE_AUGMENTATIONS = ("augment_shift", "augment_rotate", "augment_scale", "augment_thickness", "augment_elastic")
+
+@dataclass(frozen=True)
+class CsvData:
+    """A table a run trains on: the stored file (by checksum), the columns used, and what they became.
+
+    The file itself lives in the run store under its sha256; with these fields the same arrays come
+    back from it bit for bit. rows, classes and inputs are facts of the checked table, kept here so that
+    a config alone builds its model and plans its steps.
+    """
+    sha256: str  # of the stored file's bytes
+    name: str  # the uploaded file's name, for people
+    target: str
+    features: tuple[str, ...]
+    one_hot: tuple[str, ...] = ()  # text feature columns encoded as one column per value
+    drop_missing: bool = False  # rows with a missing value are left out
+    rows: int = 0  # rows used, after leaving out those with missing values
+    classes: tuple[str, ...] = ()  # the target's values, in label order
+    inputs: int = 0  # model inputs after one-hot encoding
+    test_size: int = 0  # rows held out for the test set, picked by the file's checksum alone
+
+    def __post_init__(self) -> None:
+        for name in ("features", "one_hot", "classes"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def from_value(cls, value: Any) -> CsvData | None:
+        """None, a CsvData, or its dict as stored in JSON."""
+        if value is None or isinstance(value, CsvData):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError("csv", f"must be the table's settings, got {value!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ConfigError("csv", f"unknown table setting {unknown[0]!r}")
+        return cls(**value)
 
 
 @dataclass(frozen=True)
@@ -60,10 +104,12 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     dataset: str = "mnist"
+    csv: CsvData | None = None  # the table of a 'csv' run; None for images
 
     def __post_init__(self) -> None:
-        # JSON gives lists; keep the dataclass hashable and frozen all the way down.
+        # JSON gives lists and dicts; keep the dataclass hashable and frozen all the way down.
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        object.__setattr__(self, "csv", CsvData.from_value(self.csv))
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +155,10 @@ class RunConfig:
         for field in dataclasses.fields(cls):
             default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
             object.__setattr__(config, field.name, values.get(field.name, default))
+        try:
+            object.__setattr__(config, "csv", CsvData.from_value(config.csv))
+        except (ConfigError, TypeError):
+            object.__setattr__(config, "csv", None)
         return config
 
 
@@ -166,10 +216,39 @@ def validate(config: RunConfig) -> None:
     _float_range("label_smoothing", config.label_smoothing, 0.0, 1.0, open_high=True)
     _int_range("seed", config.seed, 0, 2**32 - 1)
     _choice("device", config.device, DEVICES)
-    images = TRAIN_IMAGES[config.dataset]
-    if config.val_size >= images:
-        raise ConfigError("val_size", f"must be below the {images:,} training images of {config.dataset!r}, "
+    _validate_table(config)
+    examples = training_pool(config)
+    if config.val_size >= examples:
+        what = "rows left after the test rows" if config.csv else "training images"
+        raise ConfigError("val_size", f"must be below the {examples:,} {what} of {config.dataset!r}, "
                                       f"got {config.val_size:,}")
+
+
+def _validate_table(config: RunConfig) -> None:
+    """A 'csv' run has its table and trains an MLP on it; an image run has no table."""
+    table = config.csv
+    if config.dataset != "csv":
+        if table is not None:
+            raise ConfigError("csv", f"a table belongs to dataset 'csv', not {config.dataset!r}")
+        return
+    if table is None:
+        raise ConfigError("dataset", "'csv' needs a table (--csv FILE --target COLUMN)")
+    if config.model != "mlp":
+        raise ConfigError("model", f"a table's rows are not images: a 'csv' run trains 'mlp', not {config.model!r}")
+    for name in IMAGE_AUGMENTATIONS:
+        if getattr(config, name):
+            raise ConfigError(name, "changes images: a 'csv' run needs 0")
+    if not (len(table.sha256) == 64 and set(table.sha256) <= SHA256_HEX):
+        raise ConfigError("csv", f"sha256 must be 64 hex digits, got {table.sha256!r}")
+    if not table.target or not table.features or table.target in table.features:
+        raise ConfigError("csv", "needs a target column and at least one other column as a feature")
+    if not set(table.one_hot) <= set(table.features):
+        raise ConfigError("csv", "one-hot columns must be feature columns")
+    if not 2 <= len(table.classes) <= MAX_CLASSES:
+        raise ConfigError("csv", f"needs 2 to {MAX_CLASSES} classes, got {len(table.classes)}")
+    _int_range("csv.inputs", table.inputs, 1, MAX_INPUTS)
+    _int_range("csv.rows", table.rows, 2, 10**8)
+    _int_range("csv.test_size", table.test_size, 0, table.rows - 1)
 
 
 def _validate_schedule(config: RunConfig) -> None:
@@ -191,10 +270,27 @@ def nesterov_applies(optimizer: str, momentum: float) -> bool:
     return optimizer == "sgd" and momentum > 0
 
 
+def training_pool(config: RunConfig) -> int:
+    """Examples the training and validation splits are carved from: images, or a table's non-test rows."""
+    if config.csv is not None:
+        return config.csv.rows - config.csv.test_size
+    return TRAIN_IMAGES[config.dataset]
+
+
 def training_images(config: RunConfig) -> int:
-    """Images trained on per epoch: the dataset's, less the validation split, capped by train_samples."""
-    images = TRAIN_IMAGES[config.dataset] - config.val_size
+    """Examples trained on per epoch: the pool less the validation split, capped by train_samples."""
+    images = training_pool(config) - config.val_size
     return max(min(images, config.train_samples or images), 0)
+
+
+def class_names(config: RunConfig) -> tuple[str, ...]:
+    """The classes in label order: the ten digits, or a table's target values."""
+    return config.csv.classes if config.csv is not None else DIGITS
+
+
+def input_size(config: RunConfig) -> int:
+    """Numbers per example: 784 pixels, or a table's encoded feature columns."""
+    return config.csv.inputs if config.csv is not None else 28 * 28
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:

@@ -15,6 +15,7 @@ class RunStatus(StrEnum):
     DIVERGED = "diverged"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    PRUNED = "pruned"  # a sweep stopped it early: its validation accuracy trailed the other trials'
 
     @property
     def is_active(self) -> bool:

@@ -12,8 +12,9 @@ from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure
-from ui.common import get_store, route_through_app, run_label
+from ui.common import get_store, route_through_app, run_label, store_guard
 from ui.models import best_model, runs_with_checkpoints
+from ui.text import markdown_text
 
 CANVAS_PX = 280
 STROKE_PX = 20
@@ -51,23 +52,26 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
-    """Pick up to MAX_SHOWN runs; the one best suited to drawn digits is picked to start with."""
+    """Pick up to MAX_SHOWN runs; the linked ones, or the one best suited to drawn digits, to start with."""
     by_id = {run.id: run for run in runs}
     ranked = rank_for_drawing(runs)
-    chosen = st.multiselect("Models", list(by_id), default=[ranked[0].id], max_selections=MAX_SHOWN,
+    # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
+    linked = [run_id for run_id in st.query_params.get_all("run") if run_id in by_id][:MAX_SHOWN]
+    chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: run_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]
 
 
 def show_prediction(store: RunStore, run: Run, image: np.ndarray) -> None:
-    """One model's answer: top class, confidence, probability bars and saliency."""
+    """One model's answer: top class, confidence, probability bars and saliency; a bad model's error
+    stays in its own column."""
     try:
         model = best_model(store, run)
     except (CheckpointError, OSError, ValueError) as err:
-        st.error(f"Cannot load {run.name!r}: {err}")
+        st.error(f"Cannot load {markdown_text(repr(run.name))}: {markdown_text(err)}", icon=":material/error:")
         return
     prediction = predict(model, to_tensor(image))
-    st.metric(run.name, prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
+    st.metric(markdown_text(run.name), prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
               delta_arrow="off")
     if prediction.low_confidence:
         st.warning("Low confidence: this may not look like a digit to the model.", icon=":material/help:")
@@ -83,24 +87,32 @@ def show_predictions(store: RunStore, image: np.ndarray, runs: list[Run]) -> Non
             show_prediction(store, run, image)
 
 
+def draw_page() -> None:
+    """The canvas beside the chosen models' answers."""
+    store = get_store()
+    candidates = runs_with_checkpoints(store)
+    pad, results = st.columns([1, 2], gap="large")
+    with pad:
+        seen = seen_image(drawing())
+        st.session_state[SEEN_KEY] = seen  # the Inside page looks inside the models with it
+        if seen is not None:
+            st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
+    with results:
+        if not candidates:
+            st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
+        elif seen is None:
+            choose_runs(candidates)
+            st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
+        else:
+            chosen = choose_runs(candidates)
+            st.session_state[CHOSEN_KEY] = [run.id for run in chosen]
+            show_predictions(store, seen, chosen)
+            st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")
+
+
 route_through_app()
 st.header("Draw", divider="gray")
-store = get_store()
-candidates = runs_with_checkpoints(store)
-pad, results = st.columns([1, 2], gap="large")
-with pad:
-    seen = seen_image(drawing())
-    st.session_state[SEEN_KEY] = seen  # the Inside page looks inside the models with it
-    if seen is not None:
-        st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
-with results:
-    if not candidates:
-        st.info("No trained model yet: train one on the Train page first.", icon=":material/info:")
-    elif seen is None:
-        choose_runs(candidates)
-        st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
-    else:
-        chosen = choose_runs(candidates)
-        st.session_state[CHOSEN_KEY] = [run.id for run in chosen]
-        show_predictions(store, seen, chosen)
-        st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")
+st.caption("Models trained on images only. A model trained on a CSV predicts a row on the Runs page "
+           "(select the run, then the 'Predict a row' tab).")
+with store_guard("draw"):
+    draw_page()

@@ -7,16 +7,44 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import MODELS
+from core.config import MODELS, class_names
+from core.labs.onnx_export import onnx_bytes
+from core.labs.tensorboard import export_zip
 from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
 from core.runs.series import X_AXES, downsample_minmax, is_per_epoch, metric_series, metrics_frame, smooth_ema
 from core.runs.store import RunActive, RunStore
+from core.runs.supervisor import status_label
 from core.status import RunStatus
-from core.training.data import load_test_images
-from ui.charts import Curve, color, confusion_figure, curves_figure, per_class_figure
-from ui.common import get_store, list_runs, route_through_app, run_label, status_badge, store_at
+from core.training.checkpoints import load_model
+from core.training.data import DataError, load_test_images
+from ui.charts import (
+    Curve,
+    add_branches,
+    add_lineage,
+    add_shades,
+    color,
+    confusion_figure,
+    curves_figure,
+    per_class_figure,
+)
+from ui.common import (
+    data_dir,
+    get_store,
+    list_runs,
+    rebuild_button,
+    route_through_app,
+    run_label,
+    status_badge,
+    store_at,
+    store_guard,
+)
+from ui.continuing import continue_controls, lineage_marks
+from ui.epochs import epochs_section
 from ui.robustness import robustness_section
+from ui.seed_groups import group_controls, group_curves, groups_section
+from ui.table_runs import predict_section, wrong_rows
+from ui.text import markdown_text
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -43,6 +71,7 @@ TABLE_COLUMNS = {
     "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "tags": st.column_config.ListColumn("Tags"),
+    "data": st.column_config.TextColumn("Data"),
 }
 
 
@@ -59,9 +88,9 @@ def run_frame(store: RunStore, run: Run) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner="Loading the test images...")
-def test_images(dataset: str) -> np.ndarray:
+def test_images(dataset: str, folder: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
-    return load_test_images(dataset).numpy()
+    return load_test_images(dataset, folder).numpy()
 
 
 def display_names(runs: list[Run]) -> list[str]:
@@ -70,17 +99,21 @@ def display_names(runs: list[Run]) -> list[str]:
     return [f"{run.name} ({run.id[-6:]})" if names.count(run.name) > 1 else run.name for run in runs]
 
 
+def data_label(run: Run) -> str:
+    """What a run trained on: 'mnist', 'synthetic' or 'csv: <file name>'."""
+    return f"csv: {run.config.csv.name}" if run.config.csv is not None else run.config.dataset
+
+
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
-    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "data": data_label(run), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
              "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
              "test acc": run.summary.test_accuracy, "drawn acc": run.summary.drawn_accuracy,
              "duration (s)": run.duration,
              "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
-    return pd.DataFrame(rows, columns=["name", "status", "model", "optimizer", "lr", "batch", "epochs",
-                                       "best val acc", "test acc", "drawn acc", "duration (s)", "created",
-                                       "tags"])
+    return pd.DataFrame(rows, columns=["name", "status", "data", "model", "optimizer", "lr", "batch", "epochs",
+                                       "best val acc", "test acc", "drawn acc", "duration (s)", "created", "tags"])
 
 
 def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], text: str) -> bool:
@@ -103,12 +136,20 @@ def filtered_runs(runs: list[Run]) -> list[Run]:
     return [run for run in runs if matches(run, statuses, models, tags, text)]
 
 
+def linked_rows(runs: list[Run]) -> dict | None:
+    """Rows ticked to start with: the runs a link named (?run=ID&run=ID, from the Sweeps page, say)."""
+    linked = set(st.query_params.get_all("run"))
+    rows = [i for i, run in enumerate(runs) if run.id in linked]
+    return {"selection": {"rows": rows}} if rows else None
+
+
 def selected_runs(runs: list[Run]) -> list[Run]:
     """The table, and the runs selected in it."""
     # the key follows the rows shown, so a selection never points at rows that moved
     key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
     event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch")
+                         hide_index=True, column_config=TABLE_COLUMNS, width="stretch",
+                         selection_default=linked_rows(runs))
     return [runs[i] for i in event.selection.rows if i < len(runs)]
 
 
@@ -136,7 +177,7 @@ def edit_form(store: RunStore, run: Run) -> None:
             store.rename(run.id, name.strip())
             store.set_tags(run.id, parse_tags(tags))
             store.set_notes(run.id, notes)
-            flash("success", f"Saved {name.strip()!r}.")
+            flash("success", f"Saved {markdown_text(repr(name.strip()))}.")
             st.rerun()
 
 
@@ -149,9 +190,9 @@ def delete_control(store: RunStore, run: Run) -> None:
         try:
             store.delete_run(run.id)
         except RunActive as err:
-            st.error(str(err))
+            st.error(markdown_text(err))
             return
-        flash("success", f"Deleted {run.name!r}.")
+        flash("success", f"Deleted {markdown_text(repr(run.name))}.")
         st.rerun()
 
 
@@ -165,6 +206,10 @@ def downloads(store: RunStore, run: Run) -> None:
         st.download_button("Best checkpoint", best.read_bytes, file_name=f"{run.name}-best.pt",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key=f"runs_ckpt_{run.id}")
+        st.download_button("ONNX model", lambda: onnx_bytes(*load_model(best)[:2]), file_name=f"{run.name}.onnx",
+                           mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+                           key=f"runs_onnx_{run.id}", help="The best checkpoint's model for onnxruntime; its "
+                           "class names and what its input is are in the file's metadata")
     else:
         st.caption("No best checkpoint: the run ended before its first epoch.")
 
@@ -183,6 +228,8 @@ def manage(store: RunStore, runs: list[Run]) -> None:
         with files:
             downloads(store, run)
             delete_control(store, run)
+        st.divider()
+        continue_controls(store, run)
 
 
 def curve_controls(frames: list[pd.DataFrame]) -> tuple[tuple[str, str], str, float, bool, bool]:
@@ -203,7 +250,7 @@ def curve_controls(frames: list[pd.DataFrame]) -> tuple[tuple[str, str], str, fl
 def run_curves(frame: pd.DataFrame, run: Run, name: str, index: int, metric: tuple[str, str], x: str,
                weight: float, raw: bool) -> list[Curve]:
     """One run's curve for the metric: smoothed over all points, then downsampled for drawing."""
-    xs, ys = metric_series(frame, *metric, x=x, start_time=run.started_at)
+    xs, ys = metric_series(frame, *metric, x=x)  # wall time from the first point: a resume restarts started_at
     markers = is_per_epoch(*metric)
     if weight == 0:
         return [Curve(name, *downsample_minmax(xs, ys), color(index), markers=markers)]
@@ -212,19 +259,44 @@ def run_curves(frame: pd.DataFrame, run: Run, name: str, index: int, metric: tup
                            markers=markers)]
 
 
-def curves_section(runs: list[Run], names: list[str], frames: list[pd.DataFrame]) -> None:
-    """The selected runs' curves overlaid on one chart."""
+def curves_section(store: RunStore, runs: list[Run], names: list[str], frames: list[pd.DataFrame]) -> None:
+    """The selected runs' curves overlaid on one chart, or their seed groups as bands; forks from their branch."""
     metric, x, weight, raw, log_y = curve_controls(frames)
-    curves = [curve for i, (run, name, frame) in enumerate(zip(runs, names, frames))
-              for curve in run_curves(frame, run, name, i, metric, x, weight, raw)]
-    st.plotly_chart(curves_figure(curves, METRICS.get(metric, metric[1]), X_LABELS[x], log_y=log_y,
-                                  height=420), key="runs_curves")
+    grouped, kind = group_controls()
+    loaded = dict(zip((run.id for run in runs), frames))
+
+    def read(run: Run) -> pd.DataFrame:  # a fork's parent may not be among the selected runs
+        return loaded[run.id] if run.id in loaded else run_frame(store, run)
+
+    if grouped and x == "wall_time":
+        st.caption("Seed groups line up their runs by step or epoch: drawn by step.")
+        x = "step"
+    if grouped:
+        curves, shades = group_curves(runs, read, metric, x, weight, kind)
+    else:
+        curves, shades = [curve for i, (run, name, frame) in enumerate(zip(runs, names, frames))
+                          for curve in run_curves(frame, run, name, i, metric, x, weight, raw)], []
+    figure = curves_figure(curves, METRICS.get(metric, metric[1]), X_LABELS[x], log_y=log_y, height=420)
+    context, branches = lineage_marks(store, runs, read, metric, x, weight)
+    add_shades(figure, shades)
+    add_branches(add_lineage(figure, [] if grouped else context), branches)
+    st.plotly_chart(figure, key="runs_curves")
+
+
+def settings(run: Run) -> dict[str, str]:
+    """A run's settings as text, a table's own settings one per row (csv.target, csv.features, ...)."""
+    values = run.config.to_dict()
+    table = values.pop("csv")
+    if table is None:
+        return {key: str(value) for key, value in {**values, "csv": None}.items()}
+    flat = {f"csv.{key}": ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            for key, value in table.items()}
+    return {**{key: str(value) for key, value in values.items()}, **flat}
 
 
 def config_section(runs: list[Run], names: list[str]) -> None:
     """The settings side by side: only those that differ unless asked for all."""
-    table = pd.DataFrame({name: {k: str(v) for k, v in run.config.to_dict().items()}
-                          for run, name in zip(runs, names)})
+    table = pd.DataFrame({name: settings(run) for run, name in zip(runs, names)})
     differ = table.nunique(axis=1) > 1
     if len(runs) > 1 and not st.toggle("Show all settings", key="runs_all_config"):
         if not differ.any():
@@ -253,29 +325,48 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
 
 
 def evaluation_section(runs: list[Run], names: list[str]) -> None:
-    """Per-class accuracy and confusion matrices of the runs that were tested."""
+    """Per-class accuracy and confusion matrices of the runs that were tested, by their classes."""
     tested = [(run, name, color(i)) for i, (run, name) in enumerate(zip(runs, names)) if run.evaluation]
     if not tested:
         st.info("None of the selected runs has a test evaluation yet (it is made when a run ends).")
         return
-    labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
-                                       for run, name, colour in tested])
-    st.plotly_chart(per_class_figure(labels, accuracies, colors), key="runs_per_class")
+    by_classes: dict[tuple[str, ...], list] = {}
+    for entry in tested:
+        by_classes.setdefault(class_names(entry[0].config), []).append(entry)
+    for i, (classes, group) in enumerate(by_classes.items()):
+        labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
+                                           for run, name, colour in group])
+        st.plotly_chart(per_class_figure(labels, accuracies, colors, classes=classes), key=f"runs_per_class_{i}")
     for start in range(0, len(tested), 3):
         for column, (run, name, _) in zip(st.columns(3), tested[start:start + 3]):
-            column.plotly_chart(confusion_figure(run.evaluation.confusion, name),
+            column.plotly_chart(confusion_figure(run.evaluation.confusion, name, classes=class_names(run.config)),
                                 key=f"runs_confusion_{run.id}")
 
 
-def gallery(run: Run) -> None:
-    """The run's most confidently misclassified test images, with true and predicted labels."""
+def gallery(store: RunStore, run: Run) -> None:
+    """The run's most confidently misclassified test images (or table rows), with true and predicted labels."""
     wrong = run.evaluation.misclassified[:GALLERY_SIZE] if run.evaluation else []
     if not wrong:
-        st.caption("No misclassified test images." if run.evaluation else "Not tested yet.")
+        st.caption("No misclassified test examples." if run.evaluation else "Not tested yet.")
         return
-    images = test_images(run.config.dataset)
+    if run.config.csv is not None:
+        wrong_rows(store, run, wrong)
+        return
+    try:
+        images = test_images(run.config.dataset, str(data_dir()))
+    except DataError as err:
+        st.error(f"Cannot show the misclassified images: {markdown_text(err)}", icon=":material/broken_image:")
+        return
     st.image([images[m.index] for m in wrong], width=84,
              caption=[f"true {m.label} -> {m.predicted} ({m.confidence:.0%})" for m in wrong])
+
+
+def tensorboard_download(store: RunStore, runs: list[Run]) -> None:
+    """The selected runs as TensorBoard event files, one folder per run, zipped when asked for."""
+    st.download_button(f"TensorBoard logs ({len(runs)} run{'s' * (len(runs) > 1)})",
+                       lambda: export_zip(store, [run.id for run in runs]), file_name="tensorboard-logs.zip",
+                       mime="application/zip", on_click="ignore", icon=":material/download:",
+                       key="runs_tensorboard", help="Unzip, then `tensorboard --logdir` the folder")
 
 
 def compare(store: RunStore, runs: list[Run]) -> None:
@@ -283,35 +374,64 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
     names = display_names(runs)
     frames = [run_frame(store, run) for run in runs]
-    curves, config, results, wrong, robust = st.tabs(["Curves", "Settings", "Results", "Misclassified",
-                                                      "Robustness"])
+    tensorboard_download(store, runs)
+    tabs = ["Curves", "Settings", "Results", "Seed groups", "Epochs", "Misclassified", "Robustness"]
+    has_table = any(run.config.csv is not None for run in runs)
+    curves, config, results, groups, epochs, wrong, robust, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
+    predict = predict[0] if predict else None
     with curves:
-        curves_section(runs, names, frames)
+        curves_section(store, runs, names, frames)
     with config:
         config_section(runs, names)
     with results:
         final_metrics(runs, names)
         evaluation_section(runs, names)
+    with groups:
+        groups_section(runs)
+    with epochs:
+        epochs_section(store, runs)
     with wrong:
         for run, name in zip(runs, names):
-            st.markdown(f"**{name}**")
-            gallery(run)
+            st.markdown(f"**{markdown_text(name)}**")
+            gallery(store, run)
     with robust:
         robustness_section(store, runs, names)
+    tables = [(run, name) for run, name in zip(runs, names) if run.config.csv is not None]
+    if tables:
+        with predict:
+            predict_section(store, tables)
+
+
+def unindexed_notice(store: RunStore) -> None:
+    """Run folders the index does not know (its runs.db was replaced, say): said, with a way back."""
+    folders = store.unindexed_folders()
+    if folders:
+        st.warning(f"{len(folders)} run folder(s) in {markdown_text(store.root)} are not in the index "
+                   f"(runs.db), so they are not listed: {markdown_text(', '.join(f.name for f in folders[:5]))}"
+                   f"{' ...' if len(folders) > 5 else ''}. Rebuilding the index adds them back from their "
+                   f"settings and checkpoints.", icon=":material/folder_off:")
+        rebuild_button("runs_add_unindexed", "Add them to the index")
+
+
+def runs_page() -> None:
+    """The filtered runs table; the selected runs managed and compared."""
+    store = get_store()
+    unindexed_notice(store)
+    all_runs = list_runs(store)
+    if not all_runs:
+        st.info("No runs yet: start one on the Train page.", icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        return
+    shown = filtered_runs(all_runs)
+    st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
+    chosen = selected_runs(shown)
+    if chosen:
+        manage(store, chosen)
+        compare(store, chosen)
 
 
 route_through_app()
 st.header("Runs", divider="gray")
 show_flash()
-store = get_store()
-all_runs = list_runs(store)
-if not all_runs:
-    st.info("No runs yet: start one on the Train page.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-shown = filtered_runs(all_runs)
-st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
-chosen = selected_runs(shown)
-if chosen:
-    manage(store, chosen)
-    compare(store, chosen)
+with store_guard("runs"):
+    runs_page()

@@ -1,10 +1,22 @@
 """Train: settings or a preset, Start, and the current run live (from the store, not the session)."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
-from core.config import DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, ConfigError, RunConfig, nesterov_applies
+from core.comparison.groups import parse_seeds, repeat_over_seeds
+from core.config import (
+    IMAGE_AUGMENTATIONS,
+    IMAGE_DATASETS,
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    ConfigError,
+    RunConfig,
+    nesterov_applies,
+)
 from core.devices import available_devices, resolve_device
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, format_seconds, progress
@@ -12,11 +24,31 @@ from core.runs.queue import queue_order
 from core.runs.records import Run, parse_tags
 from core.runs.series import downsample_minmax, metric_series, metrics_frame
 from core.runs.store import RunStore
-from core.runs.supervisor import launch
+from core.runs.supervisor import (
+    HEARTBEAT_TIMEOUT_S,
+    LaunchFailed,
+    launch,
+    not_responding,
+    start_worker,
+    status_label,
+    stop_run,
+)
 from core.status import RunStatus
+from core.training.data import DataError, require_files
 from core.training.models import MODEL_DESCRIPTIONS
 from ui.charts import Curve, color, curves_figure
-from ui.common import format_time, get_store, list_runs, route_through_app, run_label, status_badge
+from ui.common import (
+    data_dir,
+    format_time,
+    get_store,
+    list_runs,
+    route_through_app,
+    run_label,
+    status_badge,
+    store_guard,
+)
+from ui.tabular import CsvChoice, csv_section
+from ui.text import markdown_text
 
 PREFIX = "train_"
 LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)}
@@ -27,13 +59,16 @@ WEIGHT_DECAY_CHOICES = sorted({0.0, 1e-6, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2, 5e-2, 1e
 RECENT_RUNS = 20
 STOP_MESSAGES = {"requested": "Stop requested: the run ends at its next flush and keeps its checkpoints.",
                  "cancelled": "Cancelled: the run had not started yet.",
-                 "not active": "Nothing to stop: the run had already ended."}
+                 "not active": "Nothing to stop: the run had already ended.",
+                 "signalled": "Its worker was not responding, so its process was sent SIGTERM and the run is "
+                              "marked stopped; the checkpoints it saved are kept."}
 
 
 def form_values(config: RunConfig) -> dict[str, object]:
     """The form's widget values (by field name) for a config; the device stays the machine's."""
     values = config.to_dict()
     values.pop("device")
+    values.pop("csv")  # a table comes from the CSV section, not from a widget
     values["hidden_sizes"] = ", ".join(str(size) for size in config.hidden_sizes)
     values["train_samples"] = config.train_samples or 0
     return values
@@ -64,15 +99,23 @@ def parse_sizes(text: str) -> tuple[int, ...]:
                                           f"(got {text!r})") from None
 
 
-def config_from_form() -> RunConfig:
-    """The form's RunConfig; raises ConfigError naming the field that is wrong."""
+def config_from_form(table: CsvChoice | None = None) -> RunConfig:
+    """The form's RunConfig, on the checked table if there is one; raises ConfigError naming the field."""
     state = st.session_state
     values = {field: state[PREFIX + field] for field in form_values(RunConfig())}
     values.update(hidden_sizes=parse_sizes(state.train_hidden_sizes), device=state.train_device,
                   nesterov=bool(state.train_nesterov) and nesterov_applies(state.train_optimizer,
                                                                            state.train_momentum),
                   train_samples=int(state.train_train_samples) or None)
+    if table is not None:
+        values.update(dataset="csv", csv=table.table, model="mlp", val_size=table.val_size,
+                      **dict.fromkeys(IMAGE_AUGMENTATIONS, 0))
     return RunConfig(**values)
+
+
+def tabular() -> bool:
+    """Whether the form trains on an uploaded CSV rather than images."""
+    return st.session_state.get("train_source") == "CSV file"
 
 
 def preset_buttons() -> None:
@@ -90,11 +133,15 @@ def preset_buttons() -> None:
 
 
 def model_and_optimizer() -> None:
-    """Model, optimizer and the optimizer's own options."""
+    """Model, optimizer and the optimizer's own options; a table trains an MLP."""
     left, right = st.columns(2)
-    left.selectbox("Model", MODELS, key="train_model", help="\n\n".join(MODEL_DESCRIPTIONS.values()),
-                   persist_state="session")
-    if st.session_state.train_model == "mlp":
+    if tabular():
+        left.selectbox("Model", ["mlp"], key="train_table_model", help="A table's columns -> hidden layers "
+                       "(ReLU) -> its classes, its inputs standardised with the training rows' mean and std")
+    else:
+        left.selectbox("Model", MODELS, key="train_model", help="\n\n".join(MODEL_DESCRIPTIONS.values()),
+                       persist_state="session")
+    if tabular() or st.session_state.train_model == "mlp":
         right.text_input("Hidden layer sizes", key="train_hidden_sizes", help="e.g. 256, 128",
                          persist_state="session")
     left, right = st.columns(2)
@@ -140,17 +187,22 @@ def run_settings() -> None:
     left, right = st.columns(2)
     left.text_input("Run name", key="train_name", placeholder="optional", persist_state="session")
     right.text_input("Tags", key="train_tags", placeholder="comma, separated", persist_state="session")
+    st.text_input("Repeat over seeds", key="train_seeds", placeholder="optional, e.g. 0-4 or 0 1 2",
+                  persist_state="session", help="Queue these settings once per seed (a seed group), instead of "
+                  "once with the seed above; the Runs page draws a seed group as a mean line with a band")
     with st.expander("Advanced"):
         left, right = st.columns(2)
-        left.selectbox("Dataset", DATASETS, key="train_dataset", persist_state="session",
-                       help="synthetic: 600 tiny bar images, a stand-in that trains in a second")
-        right.number_input("Validation images", 0, 30_000, step=500, key="train_val_size",
-                           persist_state="session")
-        left.number_input("Training images (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
+        if not tabular():
+            left.selectbox("Dataset", IMAGE_DATASETS, key="train_dataset", persist_state="session",
+                           help="synthetic: 600 tiny bar images, a stand-in that trains in a second")
+            right.number_input("Validation images", 0, 30_000, step=500, key="train_val_size",
+                               persist_state="session")
+        left.number_input("Training examples (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
                           persist_state="session")
-        right.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
-                     persist_state="session")
-        augmentation()
+        left.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
+                    persist_state="session")
+        if not tabular():  # the augmentations change images
+            augmentation()
 
 
 def augmentation() -> None:
@@ -168,18 +220,40 @@ def augmentation() -> None:
                 persist_state="session", help="smooth random bends of up to this many pixels")
 
 
-def start_run() -> None:
-    """Queue a run from the form and start its worker; a bad setting starts nothing."""
-    try:
-        config = config_from_form()
-    except ConfigError as err:
-        st.error(f"Not started: {err}", icon=":material/error:")
+def start_run(table: CsvChoice | None) -> None:
+    """Queue a run (or one per seed) from the form and start its worker; a bad setting or an unchecked table
+    starts nothing."""
+    if tabular() and table is None:
+        st.error("Not started: upload a CSV that passes its checks first.", icon=":material/error:")
         return
-    run_id = launch(get_store(), config, name=st.session_state.train_name.strip(),
-                    tags=parse_tags(st.session_state.train_tags))
-    st.session_state["train_launched"] = run_id
+    try:
+        config = config_from_form(table)
+        seeds = parse_seeds(st.session_state.get("train_seeds", ""))
+        configs = repeat_over_seeds(config, seeds) if seeds else [config]
+    except ConfigError as err:
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        return
+    store = get_store()
+    if table is not None:
+        store.add_table(table.data)  # kept by checksum before the run that refers to it exists
+    name, tags = st.session_state.train_name.strip(), parse_tags(st.session_state.train_tags)
+    try:
+        if config.csv is None:
+            require_files(config.dataset, data_dir())
+        if seeds:
+            run_ids = [store.create_run(each, name=f"{name or each.model} seed {each.seed}", tags=tags)
+                       for each in configs]
+            start_worker(store, run_ids, data_dir())
+        else:
+            run_ids = [launch(store, config, name=name, tags=tags, data_dir=data_dir())]
+    except (DataError, LaunchFailed) as err:
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        return
+    st.session_state["train_launched"] = run_ids[0]
     st.session_state["train_view"] = "current"
-    st.success(f"Queued run {run_id}.", icon=":material/check_circle:")
+    st.success(f"Queued run {run_ids[0]}." if len(run_ids) == 1 else
+               f"Queued {len(run_ids)} runs, one per seed: {' '.join(map(str, seeds))}.",
+               icon=":material/check_circle:")
 
 
 def current_run(runs: list[Run], launched: str | None) -> Run | None:
@@ -210,7 +284,7 @@ def show_queue(runs: list[Run]) -> None:
     active = queue_order(runs)
     if not active:
         return
-    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "model": run.config.model,
              "epochs": run.config.epochs, "queued at": format_time(run.created_at)} for run in active]
     box.markdown(f"**Queue** ({len(active)} active)")
     box.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -219,8 +293,9 @@ def show_queue(runs: list[Run]) -> None:
 def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
     """The run's metrics so far, reading only rows written since the last call."""
     live = st.session_state.get("train_live", {}).get(run.id)
-    if live is None:
-        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False}
+    if live is None or live["started_at"] != run.started_at:  # new, or resumed: its rows after the resume
+        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False,  # point were dropped and come again
+                "started_at": run.started_at}
     if not live["complete"]:
         new, live["cursor"] = store.read_metrics(run.id, after=live["cursor"])
         if new:
@@ -236,14 +311,13 @@ def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
     return None if rows.empty else float(rows["value"].iloc[-1])
 
 
-def step_times(frame: pd.DataFrame) -> tuple[StepTime | None, StepTime | None]:
-    """The first and the latest per-batch point: when the run's steps began, and where they are."""
+def step_times(frame: pd.DataFrame, since: float | None = None) -> tuple[StepTime | None, StepTime | None]:
+    """The first per-batch point since a time (a resume's start: the pace is this stretch's) and the latest."""
     batches = frame[(frame["split"] == "train") & (frame["name"] == "loss")]
-    if batches.empty:
-        return None, None
-    first, last = batches.iloc[0], batches.iloc[-1]
-    return (StepTime(int(first["step"]), float(first["wall_time"])),
-            StepTime(int(last["step"]), float(last["wall_time"])))
+    recent = batches if since is None else batches[batches["wall_time"] >= since]
+    first = StepTime(int(recent["step"].iloc[0]), float(recent["wall_time"].iloc[0])) if len(recent) else None
+    last = StepTime(int(batches["step"].iloc[-1]), float(batches["wall_time"].iloc[-1])) if len(batches) else None
+    return first, last
 
 
 def progress_text(run: Run, frame: pd.DataFrame) -> tuple[float, str]:
@@ -251,7 +325,8 @@ def progress_text(run: Run, frame: pd.DataFrame) -> tuple[float, str]:
     if run.status == RunStatus.QUEUED:
         return 0.0, "Waiting in the queue"
     epoch = int(frame["epoch"].max()) if len(frame) else 1
-    shown = progress(run.config, run.status, *step_times(frame), epoch, last_value(frame, "train", "samples_per_s"))
+    shown = progress(run.config, run.status, *step_times(frame, run.started_at), epoch,
+                     last_value(frame, "train", "samples_per_s"))
     if run.status != RunStatus.RUNNING:
         return shown.fraction, f"{run.status.label} after {format_seconds(run.duration)} - {shown.step:,} steps"
     return shown.fraction, describe(shown)
@@ -262,7 +337,7 @@ def stop_button(store: RunStore, run: Run) -> None:
     if run.is_active:
         label = "Cancel" if run.status == RunStatus.QUEUED else "Stop"
         if st.button(label, key="train_stop", icon=":material/stop_circle:"):
-            st.session_state["train_stop_result"] = (run.id, store.request_stop(run.id))
+            st.session_state["train_stop_result"] = (run.id, stop_run(store, run.id))
     result = st.session_state.get("train_stop_result")
     if result and result[0] == run.id:
         st.info(STOP_MESSAGES[result[1]], icon=":material/info:")
@@ -272,15 +347,20 @@ def run_header(store: RunStore, run: Run, frame: pd.DataFrame) -> None:
     """Name, status, message, progress and the headline numbers."""
     title, stop = st.columns([4, 1], vertical_alignment="center")
     with title:
-        st.subheader(run.name)
+        st.subheader(markdown_text(run.name), anchor=False)
         status_badge(run)
     with stop:
         stop_button(store, run)
     message = st.empty()  # present with or without a message: nothing below shifts
-    if run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
-        message.error(run.message)
+    if not_responding(run):
+        message.warning(f"Its worker (pid {run.pid}) has not reported for "
+                        f"{format_seconds(time.time() - run.heartbeat_at)}: it may be frozen (suspended) or the "
+                        f"machine may be swapping. Queued runs no longer wait for it after "
+                        f"{HEARTBEAT_TIMEOUT_S:.0f} s; Stop ends its process.", icon=":material/hourglass_disabled:")
+    elif run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
+        message.error(markdown_text(run.message))
     elif run.message:
-        message.caption(run.message)
+        message.caption(markdown_text(run.message))
     fraction, text = progress_text(run, frame)
     st.progress(fraction, text=text)
     best_val, test = run.summary.best_val_accuracy, run.summary.test_accuracy
@@ -305,6 +385,12 @@ def live_charts(frame: pd.DataFrame) -> None:
 @st.fragment(run_every=1.0)
 def live_panel() -> None:
     """Reruns every second: the queue and the shown run, reading only new metric rows."""
+    with store_guard("train_live"):
+        show_live()
+
+
+def show_live() -> None:
+    """The queue, then the shown run's header and charts."""
     store = get_store()
     runs = list_runs(store)
     show_queue(runs)
@@ -325,13 +411,21 @@ st.header("Train", divider="gray")
 init_form()
 settings, monitor = st.columns([2, 3], gap="large")
 with settings:
-    preset_buttons()
+    st.segmented_control("Data", ["MNIST", "CSV file"], default="MNIST", required=True, key="train_source",
+                         help="MNIST digits (or the synthetic stand-in), or a table of your own")
+    checked_table = None
+    if tabular():
+        with st.container(border=True):
+            checked_table = csv_section()
+    else:
+        preset_buttons()
     with st.container(border=True):
         model_and_optimizer()
         schedule_and_stopping()
         run_settings()
     if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start",
                  width="stretch"):
-        start_run()
+        with store_guard("train_start"):
+            start_run(checked_table)
 with monitor:
     live_panel()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from pages_helpers import app_store, finished_run, open_page, tiny_run_config  # noqa: F401
+from pages_helpers import app_store, as_shown, finished_run, open_page, tiny_run_config  # noqa: F401
 
 
 def select(at, rows: list[int]):
@@ -55,7 +55,7 @@ def test_selected_runs_are_compared_side_by_side(two_runs):
     assert settings.index.tolist() == ["lr"] and settings.columns.tolist() == ["fast", "slow"]
     curves = at.get("plotly_chart")[0].proto.spec
     assert '"fast"' in curves and '"slow"' in curves
-    assert len(at.get("plotly_chart")) == 4  # curves, per-class accuracy, two confusion matrices
+    assert len(at.get("plotly_chart")) == 5  # curves, per-class accuracy, two confusion matrices, one epoch's
     at.toggle(key="runs_all_config").set_value(True).run()
     assert len(at.dataframe[1].value) == len(tiny_run_config().to_dict())
 
@@ -81,11 +81,11 @@ def test_rename_tag_and_note_a_run(two_runs):
     assert any("Saved" in s.value for s in at.success)
 
 
-def test_downloads_offer_metrics_and_the_best_checkpoint(two_runs):
+def test_downloads_offer_metrics_the_best_checkpoint_onnx_and_tensorboard_logs(two_runs):
     _, _slow, _ = two_runs
     at = select(open_page("pages/runs.py"), [1])
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["Metrics (CSV)", "Best checkpoint"]
+    assert labels == ["Metrics (CSV)", "Best checkpoint", "ONNX model", "TensorBoard logs (1 run)"]
 
 
 def test_delete_needs_confirmation(two_runs):
@@ -103,7 +103,7 @@ def test_deleting_an_active_run_shows_why_not(app_store):
     at = select(open_page("pages/runs.py"), [0])
     at.checkbox(key=f"runs_confirm_{queued}").check().run()
     at.button(key=f"runs_delete_{queued}").click().run()
-    assert any("stop it before deleting" in error.value for error in at.error)
+    assert any("stop it before deleting" in as_shown(error.value) for error in at.error)
     assert app_store.get_run(queued).status == "queued"
 
 

@@ -5,7 +5,7 @@ import os
 import time
 
 import pytest
-from pages_helpers import app_store, finished_run, open_page, tiny_run_config, wait_until_ended  # noqa: F401
+from pages_helpers import app_store, as_shown, finished_run, open_page, tiny_run_config, wait_until_ended  # noqa: F401
 
 from core.devices import available_devices
 from core.presets import PRESETS
@@ -78,12 +78,12 @@ def test_bad_settings_show_the_error_and_start_nothing(app_store):
     at = open_page("pages/train.py")
     at.selectbox(key="train_dataset").set_value("synthetic").run()  # val_size 5000 > 600 images
     at.button(key="train_start").click().run()
-    assert any("val_size" in error.value for error in at.error)
+    assert any("val_size" in as_shown(error.value) for error in at.error)
     at.selectbox(key="train_dataset").set_value("mnist")
     at.selectbox(key="train_scheduler").set_value("plateau")
     at.number_input(key="train_val_size").set_value(0).run()
     at.button(key="train_start").click().run()
-    assert any("scheduler" in error.value and "validation" in error.value for error in at.error)
+    assert any("scheduler" in as_shown(error.value) and "validation" in as_shown(error.value) for error in at.error)
     assert app_store.list_runs() == []
 
 
@@ -97,7 +97,7 @@ def test_start_launches_a_worker_and_the_page_follows_the_run(app_store):
     assert (run.config.model, run.config.epochs, run.config.dataset) == ("mlp", 2, "synthetic")
     assert wait_until_ended(app_store, run.id) == "finished"
     at.run()
-    assert at.subheader[0].value == "tiny"
+    assert as_shown(at.subheader[0].value) == "tiny"
     assert at.get("progress")[0].proto.text.startswith("finished")
     assert len(at.get("plotly_chart")) == 2
     assert at.metric[1].value != "-"  # test accuracy, from the run's summary
@@ -109,7 +109,7 @@ def test_live_points_are_read_from_the_cursor_while_the_run_is_active(app_store)
     batch = [Metric(step, 1, "train", "loss", 1.0 / step, time.time()) for step in range(1, 4)]
     app_store.add_metrics(run_id, batch)
     at = open_page("pages/train.py")
-    assert at.subheader[0].value == "live"
+    assert as_shown(at.subheader[0].value) == "live"
     app_store.add_metrics(run_id, [m._replace(step=m.step + 3) for m in batch])
     at.run()
     live = at.session_state["train_live"][run_id]
@@ -122,7 +122,7 @@ def test_a_fresh_session_finds_the_queue_in_the_store_and_can_cancel(app_store):
     queued = app_store.create_run(tiny_run_config(), name="waiting")  # no worker: it stays queued
     finished_run(app_store, "newer")  # the newest run, yet the queue comes first
     at = open_page("pages/train.py")
-    assert at.subheader[0].value == "waiting"
+    assert as_shown(at.subheader[0].value) == "waiting"
     assert at.get("progress")[0].proto.text == "Waiting in the queue"
     assert "waiting" in at.dataframe[0].value["name"].tolist()
     at.button(key="train_stop").click().run()

@@ -2,44 +2,59 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
+from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, class_names
 from core.training.checkpoints import load_model
-from core.training.data import DEFAULT_DATA_DIR, Split, build_datasets, load_arrays
+from core.training.data import DEFAULT_DATA_DIR, Split
+from core.training.datasets import load_datasets
 from core.training.evaluation import evaluate
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    test = commands.add_parser("test", help="evaluate a checkpoint on the MNIST test set")
+    test = commands.add_parser("test", help="evaluate a checkpoint on its test set (MNIST's, or its CSV's test rows)")
     test.add_argument("--checkpoint", required=True)
+    test.add_argument("--runs", default=None, help="the run store that holds a CSV run's table (default: the "
+                      "checkpoint's run store, two folders up)")
     test.add_argument("--batch-size", type=int, default=1000)
     test.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     test.add_argument("--show-samples", type=int, default=10)
     test.set_defaults(handler=command_test)
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """--batch-size from 1 to MAX_BATCH_SIZE, --show-samples from 0: one error line otherwise."""
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError("--batch-size", f"must be from 1 to {MAX_BATCH_SIZE}, got {args.batch_size}")
+    if args.show_samples < 0:
+        raise ConfigError("--show-samples", f"must be 0 or more, got {args.show_samples}")
+
+
 def command_test(args: argparse.Namespace) -> int:
+    check_counts(args)
     model, config, checkpoint = load_model(args.checkpoint)
-    arrays = load_arrays(config.dataset, args.data_dir)
-    test = build_datasets(arrays, 0, config.seed).test
+    store_root = Path(args.runs) if args.runs else Path(args.checkpoint).resolve().parents[1]
+    test = load_datasets(config, args.data_dir, store_root / "tables").test
     result = evaluate(model, test, batch_size=args.batch_size)
+    classes = class_names(config)
     print(f"checkpoint: {args.checkpoint} (model {config.model}, epoch {checkpoint['epoch']})")
     print(f"test loss {result.loss:.4f}, accuracy {result.accuracy:.2%} "
           f"({round(result.accuracy * len(test))}/{len(test)})")
     print("per-class accuracy:")
-    for digit, accuracy in enumerate(result.per_class_accuracy):
-        print(f"  {digit}: {accuracy:.2%}")
+    for name, accuracy in zip(classes, result.per_class_accuracy):
+        print(f"  {name}: {accuracy:.2%}")
     if args.show_samples:
-        print_samples(model, test, args.show_samples)
+        print_samples(model, test, min(args.show_samples, len(test)), classes)
     return 0
 
 
-def print_samples(model: torch.nn.Module, test: Split, count: int) -> None:
+def print_samples(model: torch.nn.Module, test: Split, count: int, classes: tuple[str, ...]) -> None:
     with torch.no_grad():
         probs = model(test.images[:count]).softmax(1)
-    print(f"first {count} test images:")
+    print(f"first {count} test {'images' if classes == DIGITS else 'rows'}:")
     for i, (p, label) in enumerate(zip(probs, test.labels[:count].tolist())):
         predicted = int(p.argmax())
         mark = "ok" if predicted == label else "WRONG"
-        print(f"  #{i}: true {label}, predicted {predicted} ({float(p[predicted]):.1%}) {mark}")
+        print(f"  #{i}: true {classes[label]}, predicted {classes[predicted]} ({float(p[predicted]):.1%}) {mark}")

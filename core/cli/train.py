@@ -6,19 +6,23 @@ import dataclasses
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
 
-from core.config import CHOICES, RunConfig, planned_steps
+from core.comparison.groups import repeat_over_seeds, spread
+from core.config import CHOICES, ConfigError, RunConfig, planned_steps
+from core.labs.tensorboard import LiveTensorBoard
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
-from core.training.data import DEFAULT_DATA_DIR
+from core.training.data import DEFAULT_DATA_DIR, DataError, require_files
 from core.training.events import BatchEnded, EpochEnded, RunEnded
+from core.training.tabular import MAX_CSV_MB, ONE_HOT_MAX_VALUES, describe_table, read_table, split_size
 
 REDRAW_S = 0.25
 
@@ -28,6 +32,8 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(RunConfig):
         flag, default = "--" + field.name.replace("_", "-"), field.default
         given_only = dict(dest=field.name, default=argparse.SUPPRESS)
+        if field.name == "csv":
+            continue  # a table comes with --csv FILE --target COLUMN (table_arguments)
         if field.name == "hidden_sizes":
             parser.add_argument(flag, type=int, nargs="+", help=f"default: {' '.join(map(str, default))}",
                                 **given_only)
@@ -50,6 +56,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--preset", choices=list(PRESETS), help="start from a preset's settings; any setting "
                        "given as well overrides it (see `python -m core presets`)")
     config_arguments(train)
+    table_arguments(train)
+    train.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into "
+                       "DIR/<run> as the run goes (open them with `tensorboard --logdir DIR`)")
+    train.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="queue the same settings once per seed (a seed group), then train them in turn")
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--tags", nargs="*", default=[], help="run tags")
     train.add_argument("--runs", default="runs", help="run store folder (default: runs)")
@@ -57,22 +68,70 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=command_train)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The preset's config (or the defaults) with every setting given on the command line."""
+def table_arguments(parser: argparse.ArgumentParser) -> None:
+    """A CSV file of your own instead of MNIST: the file, its target column and the feature columns."""
+    table = parser.add_argument_group("your own CSV data (instead of MNIST; an MLP trains on it)")
+    table.add_argument("--csv", metavar="FILE", help=f"a CSV file of at most {MAX_CSV_MB} MB, one row per example")
+    table.add_argument("--target", metavar="COLUMN", help="the column of class labels to predict")
+    table.add_argument("--features", metavar="COLUMN", nargs="+", help="the input columns (default: all others)")
+    table.add_argument("--one-hot", metavar="COLUMN", nargs="+", default=[],
+                       help=f"text columns of at most {ONE_HOT_MAX_VALUES} values to encode as one 0/1 column each")
+    table.add_argument("--drop-missing", action="store_true", help="leave out rows with a missing value")
+    table.add_argument("--test-size", type=int, metavar="ROWS", help="rows held out for testing (default: 15%%); "
+                       "--val-size sets the validation rows (default: 15%%)")
+
+
+def config_from_args(args: argparse.Namespace, table: bytes | None = None) -> RunConfig:
+    """The preset's config (or the defaults) with every setting given on the command line.
+
+    With --csv, table is the file's bytes: checked here, and the run trains an MLP on them.
+    """
     base = PRESETS[args.preset].config if args.preset else RunConfig()
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
+    if table is not None:
+        given = {**given, **table_settings(args, table, given)}
     return RunConfig(**{**base.to_dict(), **given})
+
+
+def read_csv_argument(args: argparse.Namespace) -> bytes | None:
+    """The bytes of --csv FILE, read once (what is checked is what is kept), or None without --csv."""
+    if not getattr(args, "csv", None):
+        return None
+    if not args.target:
+        raise DataError("--csv needs --target COLUMN: the column of class labels to predict")
+    try:
+        return Path(args.csv).read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read {args.csv}: {err.strerror or err}") from None
+
+
+def table_settings(args: argparse.Namespace, data: bytes, given: dict) -> dict:
+    """The settings a CSV brings: its checked table, an MLP, and 15% validation rows unless given."""
+    name = Path(args.csv).name
+    features = tuple(args.features or [c for c in read_table(data).columns if c != args.target])
+    table, checked = describe_table(data, name, args.target, features, tuple(args.one_hot), args.drop_missing)
+    if table is None:
+        raise DataError(f"{name} cannot train as chosen:\n" + "\n".join(
+            f"  - {problem.message}{FLAG_HINTS.get(problem.fix, '').format(' '.join(problem.columns))}"
+            for problem in checked.problems))
+    if args.test_size is not None:
+        table = dataclasses.replace(table, test_size=args.test_size)
+    val_size = given.get("val_size", split_size(table.rows, 0.15))
+    return {"dataset": "csv", "csv": table, "model": "mlp", "augment_shift": 0, "val_size": val_size}
+
+
+FLAG_HINTS = {"one_hot": " (to encode it: --one-hot {})", "drop_missing": " (to leave them out: --drop-missing)"}
 
 
 class ProgressBar:
     """A tqdm bar over the run's steps, with the same progress line and ETA as the Train page."""
 
-    def __init__(self, config: RunConfig, out: TextIO = sys.stderr):
-        self.config, self.out = config, out
+    def __init__(self, config: RunConfig, out: TextIO | None = None):
+        self.config, self.out = config, out or sys.stderr  # read when used, so a redirected stderr is seen
         self.first: StepTime | None = None
         self.last_postfix = 0.0
-        self.bar = tqdm(total=planned_steps(config), file=out, unit="step", dynamic_ncols=True, leave=False,
-                        disable=not out.isatty(), mininterval=REDRAW_S, bar_format="{l_bar}{bar}| {postfix}")
+        self.bar = tqdm(total=planned_steps(config), file=self.out, unit="step", dynamic_ncols=True, leave=False,
+                        disable=not self.out.isatty(), mininterval=REDRAW_S, bar_format="{l_bar}{bar}| {postfix}")
 
     def update(self, item: TrialItem) -> None:
         if isinstance(item, BatchEnded):
@@ -108,15 +167,74 @@ def epoch_line(event: EpochEnded, config: RunConfig) -> str:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    table = read_csv_argument(args)
+    config = config_from_args(args, table)
+    if args.seeds and hasattr(args, "seed"):
+        raise ConfigError("seeds", "give --seed or --seeds, not both")
+    configs = repeat_over_seeds(config, args.seeds) if args.seeds else [config]
+    if config.csv is None:
+        require_files(config.dataset, args.data_dir)
     store = RunStore(args.runs)
-    run_id = store.create_run(config, name=args.name, tags=args.tags)
-    print(f"run {run_id} in {store.root}", flush=True)
-    # Ctrl-C asks for a stop: the run ends cleanly with its checkpoints
-    signal.signal(signal.SIGINT, lambda *_: store.request_stop(run_id))
-    status = execute_run(store, run_id, args.data_dir, on_item=ProgressBar(config).update)
-    print_outcome(store, run_id)
-    return 0 if status.completed or status == RunStatus.STOPPED else 1
+    if table is not None:
+        store.add_table(table)
+    run_ids = [store.create_run(each, name=_seed_name(args.name, each) if args.seeds else args.name,
+                                tags=args.tags) for each in configs]
+    statuses = train_in_turn(store, run_ids, args.data_dir, args.tensorboard)
+    if args.seeds:
+        print_group(store, run_ids)
+    return 0 if all(status.completed or status == RunStatus.STOPPED for status in statuses) else 1
+
+
+def _seed_name(name: str, config: RunConfig) -> str:
+    return f"{name or config.model} seed {config.seed}"
+
+
+def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
+                  tensorboard: str | None = None) -> list[RunStatus]:
+    """Train queued runs one after another in this process, each with a progress bar and its outcome.
+
+    Ctrl-C asks the current run to stop (it ends cleanly with its checkpoints) and cancels the rest.
+    """
+    def stop(*_) -> None:
+        for run_id in run_ids:  # the running one stops, the queued ones are cancelled, the ended stay
+            store.request_stop(run_id)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    statuses = []
+    try:
+        for run_id in run_ids:
+            print(f"run {run_id} in {store.root}", flush=True)
+            statuses.append(train_here(store, run_id, data_dir, tensorboard))
+            print_outcome(store, run_id)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return statuses
+
+
+def train_here(store: RunStore, run_id: str, data_dir: str, tensorboard: str | None) -> RunStatus:
+    """One queued run trained in this process, with a progress bar and, if asked, live TensorBoard events."""
+    run = store.get_run(run_id)
+    consumers = [ProgressBar(run.config).update]
+    live = LiveTensorBoard(tensorboard, run) if tensorboard else None
+    if live is not None:
+        consumers.append(live.record)
+        print(f"TensorBoard events in {live.folder}", flush=True)
+    status = execute_run(store, run_id, data_dir, on_item=lambda item: [use(item) for use in consumers])
+    if live is not None:
+        live.close(store.get_run(run_id))
+    return status
+
+
+def print_group(store: RunStore, run_ids: list[str]) -> None:
+    """A seed group's test accuracy as mean ± std over its runs."""
+    runs = [store.get_run(run_id) for run_id in run_ids]
+    accuracy = spread(run.summary.test_accuracy for run in runs)
+    seeds = " ".join(str(run.config.seed) for run in runs)
+    if accuracy is None:
+        print(f"seeds {seeds}: no run was tested")
+        return
+    std = "" if accuracy.std is None else f" ± {accuracy.std:.2%}"
+    print(f"seeds {seeds}: test accuracy {accuracy.mean:.2%}{std} over {accuracy.count} of {len(runs)} runs")
 
 
 def print_outcome(store: RunStore, run_id: str) -> None:

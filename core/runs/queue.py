@@ -11,3 +11,10 @@ def queue_order(runs: Iterable[Run]) -> list[Run]:
     """The active runs in the order they train; ended runs are left out."""
     active = [run for run in runs if run.is_active]
     return sorted(active, key=lambda run: (run.status != RunStatus.RUNNING, run.created_at, run.id))
+
+
+def first_waiting(runs: Iterable[Run]) -> str | None:
+    """The id of the queued run the queue takes next; a sweep's trials are its driver's to start."""
+    waiting = [run for run in queue_order(runs) if run.status == RunStatus.QUEUED and not run.stop_requested
+               and run.sweep_id is None]
+    return waiting[0].id if waiting else None

@@ -37,11 +37,13 @@ def metric_series(frame: pd.DataFrame, split: str, name: str, x: str = "step",
 def _epoch_axis(frame: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
     if rows.empty or is_per_epoch(rows["split"].iloc[0], rows["name"].iloc[0]):
         return rows["epoch"].to_numpy(dtype=float)
-    # per-batch points sit between epochs: step / steps per epoch (epoch 1's last step, or so far)
-    train = frame[frame["split"] == "train"]
-    first_epoch = train.loc[train["epoch"] == train["epoch"].min(), "step"]
-    steps_per_epoch = max(float(first_epoch.max()), 1.0)
-    return rows["step"].to_numpy(dtype=float) / steps_per_epoch
+    # per-batch points sit between epochs: epoch - 1 plus the fraction of the epoch's steps done. Steps
+    # per epoch from the longest epoch seen (a whole one, or the first so far); each epoch from its own
+    # first step, so a fork or a resume that starts at epoch 5 is placed as well as a run from epoch 1
+    bounds = rows.groupby("epoch")["step"].agg(["min", "max"])
+    steps_per_epoch = float((bounds["max"] - bounds["min"] + 1).max())
+    first = rows["epoch"].map(bounds["min"])
+    return (rows["epoch"] - 1 + (rows["step"] - first + 1) / steps_per_epoch).to_numpy(dtype=float)
 
 
 def is_per_epoch(split: str, name: str) -> bool:
@@ -70,10 +72,17 @@ def downsample_minmax(x: Iterable[float], y: Iterable[float],
                       max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """At most max_points points: first, last, and each bucket's min and max in x order."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = minmax_indices(y, max_points)
+    return x[keep], y[keep]
+
+
+def minmax_indices(y: Iterable[float], max_points: int = MAX_POINTS) -> np.ndarray:
+    """The indices downsample_minmax keeps: all of them, or the first, the last and each bucket's min and max."""
+    y = np.asarray(y, dtype=float)
     if max_points < 4:
         raise ValueError(f"max_points: must be at least 4, got {max_points}")
     if len(y) <= max_points:
-        return x, y
+        return np.arange(len(y))
     inner, count = len(y) - 2, (max_points - 2) // 2
     # bucket of each inner point, sized as np.array_split sizes them (the first ones one larger)
     sizes = np.full(count, inner // count)
@@ -84,5 +93,4 @@ def downsample_minmax(x: Iterable[float], y: Iterable[float],
     # sorted by bucket, then by value (stable: the first of equal values wins, as argmin's does)
     lowest = np.lexsort((np.where(gaps, np.inf, values), bucket))[starts]
     highest = np.lexsort((-np.where(gaps, -np.inf, values), bucket))[starts]
-    keep = np.unique(np.concatenate(([0, len(y) - 1], lowest + 1, highest + 1)))  # a bucket's min may be its max
-    return x[keep], y[keep]
+    return np.unique(np.concatenate(([0, len(y) - 1], lowest + 1, highest + 1)))  # a bucket's min may be its max

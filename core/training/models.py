@@ -6,24 +6,52 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from core.config import RunConfig
+from core.config import RunConfig, class_names, input_size
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std per input column, with the training split's statistics kept as buffers.
+
+    Inside the model, so a checkpoint (and its ONNX export) takes a table's raw values.
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(width))
+        self.register_buffer("std", torch.ones(width))
+
+    @torch.no_grad()
+    def fit(self, rows: torch.Tensor) -> None:
+        """Take the mean and the (population) std of rows (N, width); a constant column keeps std 1."""
+        std = rows.std(dim=0, correction=0)
+        self.mean.copy_(rows.mean(dim=0))
+        self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 class MLP(nn.Module):
-    """784 -> hidden sizes (ReLU) -> 10; the labs' default is 784-128-10."""
+    """inputs -> hidden sizes (ReLU) -> classes; the labs' default is 784-128-10.
 
-    def __init__(self, hidden_sizes: tuple[int, ...] = (128,)):
+    For a table, standardize=True puts a Standardize layer first; images have none (not even an
+    identity call per batch), so MNIST checkpoints keep their keys and steps their speed.
+    """
+
+    def __init__(self, hidden_sizes: tuple[int, ...] = (128,), inputs: int = 28 * 28, classes: int = 10,
+                 standardize: bool = False):
         super().__init__()
+        self.scale = Standardize(inputs) if standardize else None
         layers: list[nn.Module] = [nn.Flatten()]
-        width = 28 * 28
+        width = inputs
         for size in hidden_sizes:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
-        layers.append(nn.Linear(width, 10))
+        layers.append(nn.Linear(width, classes))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x if self.scale is None else self.scale(x))
 
 
 class SimpleCNN(nn.Module):
@@ -79,13 +107,14 @@ class FastCNN(nn.Module):
 
 
 MODEL_BUILDERS: dict[str, Callable[[RunConfig], nn.Module]] = {
-    "mlp": lambda config: MLP(config.hidden_sizes),
+    "mlp": lambda config: MLP(config.hidden_sizes, input_size(config), len(class_names(config)),
+                              standardize=config.csv is not None),
     "cnn": lambda config: SimpleCNN(),
     "fastcnn": lambda config: FastCNN(),
 }
 
 MODEL_DESCRIPTIONS = {
-    "mlp": "MLP: 784 -> hidden -> 10, the labs' first model",
+    "mlp": "MLP: 784 -> hidden -> 10, the labs' first model (a table's columns -> hidden -> its classes)",
     "cnn": "SimpleCNN: the labs' two-conv network, 421,642 parameters",
     "fastcnn": "FastCNN: strided stem and two conv-BN blocks, 29,290 parameters, the most accuracy per CPU second",
 }
@@ -94,6 +123,13 @@ MODEL_DESCRIPTIONS = {
 def build_model(config: RunConfig) -> nn.Module:
     """A fresh model for the config's model name."""
     return MODEL_BUILDERS[config.model](config)
+
+
+def fit_input_scale(model: nn.Module, rows: torch.Tensor) -> None:
+    """Standardise a table model's inputs with these (training) rows; image models have nothing to fit."""
+    scale = getattr(model, "scale", None)
+    if isinstance(scale, Standardize):
+        scale.fit(rows)
 
 
 def count_parameters(model: nn.Module) -> int:

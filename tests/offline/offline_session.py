@@ -21,7 +21,8 @@ from streamlit_ui import badge, open_page  # noqa: E402
 
 from tests.app_server import free_port, wait_until_healthy  # noqa: E402
 
-PAGES = {"Train": "", "Runs": "runs", "Draw": "draw"}
+PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Inside": "inside",
+         "Losses & optimizers": "losses"}
 
 
 def train_from_the_cli(runs: Path) -> dict:

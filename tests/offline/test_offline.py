@@ -64,7 +64,8 @@ def test_the_cli_trains_with_no_network(offline_report):
 def test_the_pages_work_and_the_browser_asks_only_the_app(offline_report):
     report, _ = offline_report
     assert "error" not in report, report.get("error")
-    assert report["shown"] == {"Train": True, "Runs": True, "Draw": True, "run": True}
+    expected = dict.fromkeys(["Train", "Runs", "Sweeps", "Draw", "Inside", "Losses & optimizers", "run"], True)
+    assert report["shown"] == expected
     assert report["requests"], "the browser asked for nothing: the check would see nothing"
     outside = [url for url in report["requests"]
                if not url.startswith((report["url"], "data:", "blob:", "about:"))]

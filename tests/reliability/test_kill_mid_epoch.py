@@ -42,7 +42,7 @@ def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_ch
         wait_for(mid_epoch_after_one_complete, timeout=120, what="a metrics flush in the middle of epoch 2")
         # freeze it first, so what it has flushed is known exactly when it dies
         os.kill(pid, signal.SIGSTOP)
-        wait_for(lambda: process_state(pid) == "T", timeout=10, what="the worker to freeze")
+        wait_for(lambda: process_state(pid) == "T", timeout=60, what="the worker to freeze")
         read_new()
         epoch = epoch_in_progress(seen)
         if epoch >= 2:
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_epoch_leaves_a_sound_store_and_the_last_complete_ch
 
     # a new run starts and finishes: the dead worker's queue lock went with it
     follow_up = launch(store, tiny_config, name="after the kill")
-    wait_for(lambda: store.get_run(follow_up).status not in ("queued", "running"), timeout=90,
+    wait_for(lambda: store.get_run(follow_up).status not in ("queued", "running"), timeout=300,
              what="the follow-up run to end")
     assert store.get_run(follow_up).status == "finished"
     assert store.get_run(run_id).status == "interrupted"

@@ -1,0 +1,126 @@
+"""`python -m core sweep`: search many settings with Optuna, the trials run here or on a Ray cluster."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from core.runs.store import RunStore
+from core.status import RunStatus
+from core.sweeps.driver import SweepBusy, TrialEnded, check_drivers, drive
+from core.sweeps.executors import RayUnreachable, check_reachable
+from core.sweeps.records import EXECUTORS, PRUNERS, STRATEGIES, SweepPlan, SweepSettingError
+from core.sweeps.space import SpaceError, load_space
+from core.sweeps.store import SweepNotFound, SweepStore
+from core.training.data import DEFAULT_DATA_DIR
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser("sweep", help="search settings with Optuna: grid, random or TPE, with pruning",
+                                description="Run a sweep: --space FILE starts one, --resume SWEEP_ID goes on "
+                                            "with a stopped or interrupted one, --list shows them.")
+    start = sweep.add_mutually_exclusive_group(required=True)
+    start.add_argument("--space", help="search space, a .toml or .json file (see examples/sweep-quick.toml)")
+    start.add_argument("--resume", metavar="SWEEP_ID", help="go on with a stored sweep; finished trials are kept")
+    start.add_argument("--stop", metavar="SWEEP_ID", help="ask a running sweep to stop")
+    start.add_argument("--list", action="store_true", help="list the stored sweeps")
+    sweep.add_argument("--trials", type=int, default=8, help="how many trials (default: 8)")
+    sweep.add_argument("--strategy", default="tpe", metavar="{" + ",".join(STRATEGIES) + "}",
+                       help="Optuna sampler: grid, random or tpe (default: tpe)")
+    sweep.add_argument("--prune", nargs="?", const="median", default="", metavar="{median,hyperband}",
+                       help="stop poor trials early from their per-epoch validation accuracy (default pruner: "
+                            "median)")
+    sweep.add_argument("--parallel", type=int, default=1, help="trials at once (default: 1)")
+    sweep.add_argument("--executor", default="local", metavar="{" + ",".join(EXECUTORS) + "}",
+                       help="local: worker processes here; ray: Ray tasks on a cluster (default: local)")
+    sweep.add_argument("--ray-address", default="", help="a Ray cluster's head, host:port; without it the ray "
+                                                         "executor starts Ray on this machine")
+    sweep.add_argument("--storage", default="", help="Optuna study storage as an RDB URL (default: a journal "
+                                                     "file beside runs.db)")
+    sweep.add_argument("--retries", type=int, default=0, help="new attempts for a trial whose worker died")
+    sweep.add_argument("--seed", type=int, default=None, help="the sampler's seed (default: random)")
+    sweep.add_argument("--name", default="", help="sweep name")
+    sweep.add_argument("--runs", default="runs", help="run store folder (default: runs)")
+    sweep.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    sweep.set_defaults(handler=command_sweep)
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    try:
+        if args.list:
+            return list_sweeps(RunStore(args.runs))
+        if args.stop:
+            return stop_sweep(RunStore(args.runs), args.stop)
+        return run_sweep(args)
+    except (SpaceError, SweepSettingError, SweepBusy, RayUnreachable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except SweepNotFound as err:
+        print(f"error: no sweep {err.args[0]!r} in {args.runs}", file=sys.stderr)
+        return 2
+
+
+def plan_from_args(args: argparse.Namespace) -> SweepPlan:
+    if args.prune not in PRUNERS:
+        raise SweepSettingError(f"prune: {args.prune!r} is not one of median, hyperband")
+    return SweepPlan(space=load_space(args.space), strategy=args.strategy, trials=args.trials,
+                     parallel=args.parallel, pruner=args.prune, executor=args.executor,
+                     ray_address=args.ray_address, storage=args.storage, retries=args.retries,
+                     sampler_seed=args.seed, name=args.name)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    if args.resume:
+        store = RunStore(args.runs)
+        sweep_id = SweepStore(store).get(args.resume).id
+    else:
+        plan = plan_from_args(args)  # a bad space or setting is refused before the store is touched
+        if plan.executor == "ray" and plan.ray_address:
+            check_reachable(plan.ray_address)  # one line now, not minutes of Ray retrying
+        store = RunStore(args.runs)
+        sweep_id = SweepStore(store).create(plan)
+    sweeps = SweepStore(store)
+    sweep = sweeps.get(sweep_id)
+    print(f"sweep {sweep.id} ({sweep.name}) in {store.root}: {sweep.plan.strategy}, {sweep.plan.trials} trials, "
+          f"{sweep.plan.parallel} at once on {sweep.plan.executor}", flush=True)
+    # Ctrl-C asks for a stop: the trials in flight stop with their checkpoints, and --resume goes on
+    signal.signal(signal.SIGINT, lambda *_: sweeps.request_stop(sweep_id))
+    signal.signal(signal.SIGTERM, lambda *_: sweeps.request_stop(sweep_id))
+    for ended in drive(store, sweep_id, args.data_dir):
+        print(trial_line(ended), flush=True)
+    return print_outcome(sweeps, sweep_id)
+
+
+def trial_line(ended: TrialEnded) -> str:
+    params = ", ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
+                       for name, value in ended.params.items())
+    value = f" val_acc {ended.value:.2%}" if ended.value is not None else ""
+    best = f" (best so far: #{ended.best_number} {ended.best_value:.2%})" if ended.best_number is not None else ""
+    note = f" - {ended.message}" if ended.message and ended.outcome != "complete" else ""
+    return f"trial #{ended.number} {ended.outcome}{value} [{params}]{best}{note}"
+
+
+def print_outcome(sweeps: SweepStore, sweep_id: str) -> int:
+    sweep = sweeps.get(sweep_id)
+    print(f"sweep {sweep.status.label}: {sweep.message}")
+    if sweep.importance:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in sweep.importance.items())
+        print(f"parameter importance: {shares}")
+    if sweep.status == RunStatus.STOPPED:
+        print(f"resume with: python -m core sweep --resume {sweep.id} --runs {sweeps.runs.root}")
+    return 0 if sweep.status in (RunStatus.FINISHED, RunStatus.STOPPED) else 1
+
+
+def list_sweeps(store: RunStore) -> int:
+    sweeps = SweepStore(store)
+    check_drivers(sweeps)
+    for sweep in sweeps.list():
+        trials = {run.trial_number for run in store.sweep_runs(sweep.id)}
+        print(f"{sweep.id}  {sweep.status:<12} {sweep.plan.strategy:<6} {len(trials):>4}/{sweep.plan.trials:<4} "
+              f"{sweep.name}  {sweep.message}")
+    return 0
+
+
+def stop_sweep(store: RunStore, sweep_id: str) -> int:
+    print(f"sweep {sweep_id}: stop {SweepStore(store).request_stop(sweep_id)}")
+    return 0

@@ -1,0 +1,121 @@
+"""Sweeps in the run store: created, claimed by one driver at a time, stopped, finished."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from core.runs.store import RunNotFound, RunStore, new_run_id
+from core.status import ACTIVE, RunStatus
+from core.sweeps.records import Sweep, SweepPlan
+from core.sweeps.space import SearchSpace, SpaceError, parse_space
+
+
+class SweepNotFound(RunNotFound):
+    """No sweep has this id."""
+
+
+def _stored_space(text: str) -> tuple[SearchSpace, str]:
+    """A stored space, and why it no longer validates ('' if it does): an old sweep still lists."""
+    try:
+        return parse_space(json.loads(text)), ""
+    except (SpaceError, ValueError) as err:
+        return SearchSpace({}, {}), f"its stored space no longer validates: {err}"
+
+
+def _row_to_sweep(row: sqlite3.Row) -> Sweep:
+    space, problem = _stored_space(row["space"])
+    plan = SweepPlan(space=space, strategy=row["strategy"], trials=row["trials"],
+                     parallel=row["parallel"], pruner=row["pruner"], executor=row["executor"],
+                     ray_address=row["ray_address"], storage=row["storage"], retries=row["retries"],
+                     sampler_seed=row["sampler_seed"], name=row["name"])
+    return Sweep(id=row["id"], name=row["name"], plan=plan, status=RunStatus(row["status"]),
+                 created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
+                 message=problem or row["message"], pid=row["pid"], heartbeat_at=row["heartbeat_at"],
+                 stop_requested=bool(row["stop_requested"]), importance=json.loads(row["importance"] or "{}"))
+
+
+class SweepStore:
+    """The sweeps table of a run store; the trials themselves are the store's runs."""
+
+    def __init__(self, runs: RunStore):
+        self.runs = runs
+
+    def journal_path(self, sweep_id: str) -> Path:
+        """Where Optuna's study lives when no RDB URL was given: a journal file beside runs.db."""
+        return self.runs.root / "sweeps" / f"{sweep_id}.journal"
+
+    def create(self, plan: SweepPlan) -> str:
+        """Store a new sweep as queued; returns its id."""
+        sweep_id = "sweep-" + new_run_id()
+        name = plan.name or f"{plan.strategy}-{sweep_id[-6:]}"
+        with self.runs.transaction() as db:
+            db.execute("INSERT INTO sweeps (id, name, space, strategy, pruner, trials, parallel, executor, "
+                       "ray_address, storage, retries, sampler_seed, status, created_at) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (sweep_id, name, plan.space.to_json(), plan.strategy, plan.pruner, plan.trials,
+                        plan.parallel, plan.executor, plan.ray_address, plan.storage, plan.retries,
+                        plan.sampler_seed, RunStatus.QUEUED, time.time()))
+        return sweep_id
+
+    def get(self, sweep_id: str) -> Sweep:
+        with self.runs.connect() as db:
+            row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if row is None:
+            raise SweepNotFound(sweep_id)
+        return _row_to_sweep(row)
+
+    def list(self) -> list[Sweep]:
+        """All sweeps, newest first."""
+        with self.runs.connect() as db:
+            rows = db.execute("SELECT * FROM sweeps ORDER BY created_at DESC").fetchall()
+        return [_row_to_sweep(row) for row in rows]
+
+    def _update(self, sweep_id: str, **fields) -> int:
+        columns = ", ".join(f"{key} = ?" for key in fields)
+        with self.runs.transaction() as db:
+            return db.execute(f"UPDATE sweeps SET {columns} WHERE id = ?", (*fields.values(), sweep_id)).rowcount
+
+    def start(self, sweep_id: str, pid: int) -> None:
+        """Mark the sweep running under this driver (who holds its lock file: one driver at a time)."""
+        now = time.time()
+        with self.runs.transaction() as db:
+            cursor = db.execute("UPDATE sweeps SET status=?, pid=?, started_at=COALESCE(started_at, ?), "
+                                "heartbeat_at=?, ended_at=NULL, message='', stop_requested=0 WHERE id=?",
+                                (RunStatus.RUNNING, pid, now, now, sweep_id))
+        if cursor.rowcount == 0:
+            raise SweepNotFound(sweep_id)
+
+    def assign_driver(self, sweep_id: str, pid: int) -> None:
+        """Record the process that will drive a queued sweep, so a dead one is noticed."""
+        self._update(sweep_id, pid=pid, heartbeat_at=time.time())
+
+    def heartbeat(self, sweep_id: str) -> None:
+        self._update(sweep_id, heartbeat_at=time.time())
+
+    def finish(self, sweep_id: str, status: RunStatus, message: str = "") -> None:
+        self._update(sweep_id, status=RunStatus(status), message=message, ended_at=time.time())
+
+    def request_stop(self, sweep_id: str) -> str:
+        """Ask a sweep to stop: its driver stops the trials in flight and starts no more."""
+        sweep = self.get(sweep_id)
+        if not sweep.is_active:
+            return "not active"
+        self._update(sweep_id, stop_requested=1)
+        return "requested"
+
+    def stop_requested(self, sweep_id: str) -> bool:
+        with self.runs.connect() as db:
+            row = db.execute("SELECT stop_requested FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        return bool(row and row["stop_requested"])
+
+    def set_importance(self, sweep_id: str, importance: dict[str, float]) -> None:
+        self._update(sweep_id, importance=json.dumps(importance))
+
+    def mark_interrupted(self, sweep_id: str, message: str) -> bool:
+        """An active sweep whose driver is gone ends as interrupted, to be resumed."""
+        with self.runs.transaction() as db:
+            cursor = db.execute("UPDATE sweeps SET status=?, ended_at=?, message=? WHERE id=? AND status IN (?, ?)",
+                                (RunStatus.INTERRUPTED, time.time(), message, sweep_id, *ACTIVE))
+        return cursor.rowcount == 1

@@ -1,0 +1,113 @@
+"""The Sweeps page under AppTest: the form refuses a bad space, a stored sweep's trials, charts and links."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from pages_helpers import app_store, as_shown, finished_run, open_page  # noqa: F401
+
+from core.status import RunStatus
+from core.sweeps.records import SweepPlan
+from core.sweeps.space import parse_space
+from core.sweeps.store import SweepStore
+
+SPACE = {"model": "mlp", "dataset": "synthetic", "val_size": 100, "epochs": 2, "device": "cpu",
+         "optimizer": "sgd", "momentum": 0.0, "lr": {"low": 1e-3, "high": 0.1, "log": True}, "batch_size": [32, 64]}
+
+
+@pytest.fixture
+def stored_sweep(app_store):
+    """A finished sweep of three real trials (trained here), with the importance its driver would store."""
+    sweeps = SweepStore(app_store)
+    sweep_id = sweeps.create(SweepPlan(parse_space(SPACE), trials=3, name="lr search"))
+    for number, (lr, batch) in enumerate([(1e-3, 64), (0.1, 32), (0.01, 32)]):
+        run_id = finished_run(app_store, f"lr search #{number}", lr=lr, batch_size=batch, optimizer="sgd",
+                              momentum=0.0)
+        with app_store.transaction() as db:  # what the driver's create_run(sweep_id=..., trial_number=...) sets
+            db.execute("UPDATE runs SET sweep_id=?, trial_number=? WHERE id=?", (sweep_id, number, run_id))
+    sweeps.start(sweep_id, 0)
+    sweeps.set_importance(sweep_id, {"lr": 0.8, "batch_size": 0.2})
+    sweeps.finish(sweep_id, RunStatus.FINISHED, "best: trial #1")
+    return sweep_id
+
+
+def test_no_sweeps_yet_opens_the_form(app_store):
+    at = open_page("pages/sweeps.py")
+    assert any("No sweeps yet" in info.value for info in at.info)
+    assert at.button(key="sweeps_launch")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"sweeps_models": []}, "Not started: model: pick at least one value"),
+    ({"sweeps_lr": (1e-3, 1e-3), "sweeps_batch_sizes": [64]}, "Not started: space: searches nothing"),
+    ({"sweeps_batch_sizes": []}, "Not started: batch_size: pick at least one value"),
+    ({"sweeps_executor": "ray", "sweeps_ray_address": "127.0.0.1:9"}, "Not started: Ray is not reachable at"),
+])
+def test_a_bad_sweep_is_refused_naming_what_is_wrong_and_nothing_starts(app_store, changes, message):
+    at = open_page("pages/sweeps.py")
+    for key, value in changes.items():
+        at.session_state[key] = value
+    at.run()
+    at.button(key="sweeps_launch").click().run()
+    assert any(message in as_shown(error.value) for error in at.error), [e.value for e in at.error]
+    assert SweepStore(app_store).list() == []
+
+
+def test_a_sweep_shows_its_trials_best_so_far_parallel_coordinates_and_importance(stored_sweep):
+    at = open_page("pages/sweeps.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["trial"].tolist() == [0, 1, 2]
+    assert table["status"].tolist() == ["finished"] * 3 and table["lr"].tolist() == [1e-3, 0.1, 0.01]
+    best = table["val acc"].idxmax()
+    assert table["best"].tolist() == ["best" if i == best else "" for i in range(3)]
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    kinds = [spec["data"][0]["type"] for spec in charts]
+    assert kinds == ["scatter", "bar", "parcoords", "scatter"]
+    parcoords = charts[2]["data"][0]
+    assert [d["label"] for d in parcoords["dimensions"]] == ["lr (log)", "batch_size", "validation accuracy"]
+    assert parcoords["dimensions"][0]["values"] == pytest.approx([-3, -1, -2])
+    assert parcoords["dimensions"][2]["values"] == pytest.approx(table["val acc"].tolist())
+    assert charts[1]["data"][0]["y"] == ["batch_size", "lr"]  # most important on top
+
+
+def test_the_picked_trial_links_to_runs_and_draw(stored_sweep, app_store):
+    at = open_page("pages/sweeps.py")
+    table = at.dataframe[0]
+    at.session_state[table.key] = {"selection": {"rows": [2], "columns": [], "cells": []}}
+    at.run()
+    trial = next(r for r in app_store.sweep_runs(stored_sweep) if r.trial_number == 2)
+    links = {link.proto.label: link.proto for link in at.get("page_link")}
+    assert any(as_shown(c.value).startswith("Trial #2: lr search #2") for c in at.caption)
+    assert links["Compare in Runs"].query_string == f"run={trial.id}"
+    assert links["Try it in Draw"].query_string == f"run={trial.id}"
+    # the Runs page ticks the linked run in a real browser (tests/browser/test_sweeps.py)
+
+def test_launching_from_the_page_starts_a_driver_that_runs_the_sweep(app_store):
+    at = open_page("pages/sweeps.py")
+    for key, value in {"sweeps_dataset": "synthetic", "sweeps_trials": 2, "sweeps_name": "from the page"}.items():
+        at.session_state[key] = value
+    at.run()
+    at.button(key="sweeps_launch").click().run()
+    assert not at.error, [e.value for e in at.error]
+    (sweep,) = SweepStore(app_store).list()
+    assert sweep.name == "from the page" and sweep.plan.trials == 2 and sweep.pid
+    assert sweep.plan.space.fixed["dataset"] == "synthetic"
+    deadline = time.monotonic() + 300
+    while SweepStore(app_store).get(sweep.id).is_active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert SweepStore(app_store).get(sweep.id).status == RunStatus.FINISHED
+    assert len(app_store.sweep_runs(sweep.id)) == 2
+
+
+def test_a_sweeps_name_and_message_are_shown_as_typed_not_as_markup(app_store):
+    name = "**bold** [link](http://example.com) :red[x] <b>b</b>"
+    sweeps = SweepStore(app_store)
+    sweep_id = sweeps.create(SweepPlan(parse_space(SPACE), trials=1, name=name))
+    sweeps.finish(sweep_id, RunStatus.FAILED, "driver said _this_ and `that`")
+    at = open_page("pages/sweeps.py")
+    assert not at.exception
+    assert [as_shown(s.value) for s in at.subheader] == [name]
+    assert as_shown(at.error[0].value) == "driver said _this_ and `that`"
+    assert "\\*\\*bold\\*\\*" in at.subheader[0].value  # escaped, so Markdown shows the stars

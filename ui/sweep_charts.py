@@ -1,0 +1,103 @@
+"""Plotly figures of a sweep: best so far, parallel coordinates, each setting against the objective, importance."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.sweeps.records import Sweep
+from core.sweeps.results import TrialRow, best_so_far, is_categorical, is_log, shown_value
+from ui.charts import COLORS
+
+OBJECTIVE = "validation accuracy"
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    return fig
+
+
+def accuracy_range(values: list[float]) -> list[float]:
+    """An accuracy axis from a little below the lowest value to 100%, never past it."""
+    low = min(values, default=0.0)
+    return [max(0.0, low - max(0.02, 0.05 * (1 - low))), 1.005]
+
+
+def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
+    """Each scored trial's objective, and the best up to it, over the trial numbers."""
+    scored = [row for row in rows if row.objective is not None]
+    best = best_so_far(rows)
+    fig = go.Figure([
+        go.Scatter(x=[row.number for row in scored], y=[row.objective for row in scored], mode="markers",
+                   name="trial", marker=dict(color=COLORS[0], size=7),
+                   hovertemplate="trial #%{x}: %{y:.2%}<extra></extra>"),
+        go.Scatter(x=[n for n, _ in best], y=[v for _, v in best], mode="lines", name="best so far",
+                   line=dict(color=COLORS[2], width=2, shape="hv"), hoverinfo="skip")])
+    fig.update_xaxes(title="trial")
+    fig.update_yaxes(title=OBJECTIVE, tickformat=".0%", range=accuracy_range([row.objective for row in scored]))
+    fig.update_layout(showlegend=False)  # a legend collides with the toolbar in a half-width column
+    return _layout(fig, "Best so far", height)
+
+
+def _dimension(sweep: Sweep, name: str, values: list[Any]) -> dict:
+    """One parcoords axis: categories as evenly spaced ticks, a log range on a log10 axis."""
+    if is_categorical(sweep, name) or not all(isinstance(v, (int, float)) for v in values):
+        labels = [str(shown_value(v)) for v in dict.fromkeys(values)]
+        index = {label: i for i, label in enumerate(labels)}
+        return dict(label=name, values=[index[str(shown_value(v))] for v in values],
+                    tickvals=list(range(len(labels))), ticktext=labels)
+    if is_log(sweep, name):
+        low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+        ticks = list(range(low, high + 1))
+        return dict(label=f"{name} (log)", values=[math.log10(v) for v in values], tickvals=ticks,
+                    ticktext=[f"{10.0 ** t:g}" for t in ticks])
+    return dict(label=name, values=values)
+
+
+def parallel_figure(sweep: Sweep, rows: list[TrialRow], height: int = 380) -> go.Figure:
+    """Plotly parcoords: one line per scored trial through its settings to its objective."""
+    scored = [row for row in rows if row.objective is not None]
+    objective = [row.objective for row in scored]
+    dimensions = [_dimension(sweep, name, [row.params[name] for row in scored]) for name in sweep.plan.space.search]
+    low, high = accuracy_range(objective)
+    dimensions.append(dict(label=OBJECTIVE, values=objective, tickformat=".0%", range=[low, min(high, 1.0)]))
+    line = dict(color=objective, colorscale="Viridis", cmin=low, cmax=1.0, showscale=True,
+                colorbar=dict(title="val acc", tickformat=".0%"))
+    fig = go.Figure(go.Parcoords(dimensions=dimensions, line=line))
+    # no title: the axes' labels stand above the plot, where a title would cover them
+    fig.update_layout(height=height, margin=dict(l=60, r=60, t=50, b=20))
+    return fig
+
+
+def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.Figure:
+    """Each searched setting against the objective, one small chart per setting."""
+    names = list(sweep.plan.space.search)
+    columns = min(len(names), 3)
+    fig = make_subplots(rows=math.ceil(len(names) / columns), cols=columns, subplot_titles=names,
+                        shared_yaxes=True, horizontal_spacing=0.06)
+    scored = [row for row in rows if row.objective is not None]
+    for i, name in enumerate(names):
+        row, col = divmod(i, columns)
+        categorical = is_categorical(sweep, name)
+        xs = [str(shown_value(r.params[name])) if categorical else r.params[name] for r in scored]
+        fig.add_trace(go.Scatter(x=xs, y=[r.objective for r in scored], mode="markers", showlegend=False,
+                                 marker=dict(color=COLORS[i % len(COLORS)], size=7),
+                                 customdata=[r.number for r in scored],
+                                 hovertemplate=f"trial #%{{customdata}}<br>{name} %{{x}}: %{{y:.2%}}<extra></extra>"),
+                      row=row + 1, col=col + 1)
+        fig.update_xaxes(type="category" if categorical else ("log" if is_log(sweep, name) else "linear"),
+                         row=row + 1, col=col + 1)
+    fig.update_yaxes(tickformat=".0%", range=accuracy_range([r.objective for r in scored]))
+    return _layout(fig, "", height * math.ceil(len(names) / columns))
+
+
+def importance_figure(importance: dict[str, float], height: int = 240) -> go.Figure:
+    """Optuna's parameter importance as horizontal bars, the most important on top."""
+    ranked = sorted(importance.items(), key=lambda item: item[1])
+    fig = go.Figure(go.Bar(x=[share for _, share in ranked], y=[name for name, _ in ranked], orientation="h",
+                           marker_color=COLORS[0], hovertemplate="%{y}: %{x:.2f}<extra></extra>"))
+    fig.update_xaxes(title="importance (PED-ANOVA)", rangemode="tozero")
+    return _layout(fig, "Parameter importance", height)
