@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
     st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/inside.py", title="Inside", icon=":material/neurology:"),
     st.Page("pages/losses.py", title="Losses & optimizers", icon=":material/function:"),
 ]
 apply_css()

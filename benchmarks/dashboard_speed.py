@@ -5,9 +5,10 @@
 
 Runs page: the store is filled as benchmarks.store_scale does (every per-batch row a 5-epoch run at
 batch 64 leaves, 17,227 rows a run) plus an evaluation shaped like a real one (per-class accuracy,
-confusion matrix, 200 misclassified images). Under Streamlit's AppTest the page is opened, then
---compare rows are selected; the time is that script run, cold (first look at those runs: metrics
-read from SQLite, smoothed, downsampled, figures built) and warm (a widget change afterwards).
+confusion matrix, 200 misclassified images) and each epoch's validation predictions (5,000 bytes).
+Under Streamlit's AppTest the page is opened, then --compare rows are selected; the time is that
+script run, cold (first look at those runs: metrics read from SQLite, smoothed, downsampled, figures
+built) and warm (a widget change afterwards, and the seed groups turned on).
 AppTest runs the script as the server does but draws nothing: browser rendering is not included.
 
 Draw page: what the server does for one drawing and one model, timed separately for each model:
@@ -31,6 +32,7 @@ from benchmarks.store_scale import fill_store
 from core.config import RunConfig
 from core.insight.inference import predict
 from core.insight.preprocess import preprocess
+from core.runs.records import EpochValidation
 from core.runs.store import RunStore
 from core.training.evaluation import Evaluation, Misclassified
 from core.training.models import build_model
@@ -46,11 +48,19 @@ def evaluation_like(rng: random.Random, wrong: int = 200) -> Evaluation:
     return Evaluation(0.03, 0.99, [0.99] * 10, confusion, mistakes)
 
 
+def validations_like(rng: random.Random, epochs: int, images: int = 5000) -> list[EpochValidation]:
+    """Each epoch's validation predictions, one byte per image of MNIST's default 5,000, and a confusion."""
+    confusion = [[images // 10 - 9 if t == p else 1 for p in range(10)] for t in range(10)]
+    return [EpochValidation(epoch, confusion, rng.randbytes(images)) for epoch in range(1, epochs + 1)]
+
+
 def filled_store(root: Path, runs: int, epochs: int, steps: int) -> RunStore:
     store = RunStore(root)
     rng = random.Random(0)
     for run_id in fill_store(store, runs, epochs, steps):
         store.set_evaluation(run_id, evaluation_like(rng))
+        for validation in validations_like(rng, epochs):
+            store.add_validation(run_id, validation)
     return store
 
 
@@ -76,6 +86,8 @@ def runs_page_seconds(root: Path, compare: int) -> dict[str, float]:
     assert len(at.get("plotly_chart")) >= 2, "the comparison did not render"
     at.slider(key="runs_smoothing").set_value(0.9)
     seconds[f"change smoothing: compare {compare}, warm"] = timed_run(at)
+    at.toggle(key="runs_grouped").set_value(True)
+    seconds[f"seed groups on: compare {compare}, warm"] = timed_run(at)
     return seconds
 
 

@@ -38,6 +38,8 @@ class ConfigError(ValueError):
         self.field, self.reason = field_name, message
 
 
+IMAGE_AUGMENTATIONS = ("augment_shift", "augment_rotate", "augment_scale", "augment_thickness", "augment_elastic")
+
 @dataclass(frozen=True)
 class CsvData:
     """A table a run trains on: the stored file (by checksum), the columns used, and what they became.
@@ -96,6 +98,10 @@ class RunConfig:
     val_size: int = 5000
     train_samples: int | None = None
     augment_shift: int = 0
+    augment_rotate: float = 0.0  # degrees, each way
+    augment_scale: float = 0.0  # zoom within 1 +- this
+    augment_thickness: float = 0.0  # share of one erosion or dilation step, each way
+    augment_elastic: float = 0.0  # pixels of smooth random displacement
     label_smoothing: float = 0.0
     seed: int = 0
     device: str = "auto"
@@ -205,6 +211,10 @@ def validate(config: RunConfig) -> None:
     if config.train_samples is not None:
         _int_range("train_samples", config.train_samples, 1, 60_000)
     _int_range("augment_shift", config.augment_shift, 0, 4)
+    _float_range("augment_rotate", config.augment_rotate, 0.0, 45.0)
+    _float_range("augment_scale", config.augment_scale, 0.0, 0.5)
+    _float_range("augment_thickness", config.augment_thickness, 0.0, 1.0)
+    _float_range("augment_elastic", config.augment_elastic, 0.0, 4.0)
     _float_range("label_smoothing", config.label_smoothing, 0.0, 1.0, open_high=True)
     _int_range("seed", config.seed, 0, 2**32 - 1)
     _choice("device", config.device, DEVICES)
@@ -227,8 +237,9 @@ def _validate_table(config: RunConfig) -> None:
         raise ConfigError("dataset", "'csv' needs a table (--csv FILE --target COLUMN)")
     if config.model != "mlp":
         raise ConfigError("model", f"a table's rows are not images: a 'csv' run trains 'mlp', not {config.model!r}")
-    if config.augment_shift:
-        raise ConfigError("augment_shift", "shifts pixels: a 'csv' run needs 0")
+    for name in IMAGE_AUGMENTATIONS:
+        if getattr(config, name):
+            raise ConfigError(name, "changes images: a 'csv' run needs 0")
     if not (len(table.sha256) == 64 and set(table.sha256) <= SHA256_HEX):
         raise ConfigError("csv", f"sha256 must be 64 hex digits, got {table.sha256!r}")
     if not table.target or not table.features or table.target in table.features:

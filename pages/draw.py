@@ -4,28 +4,25 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
-from torch import nn
 
 from core.insight.inference import LOW_CONFIDENCE, Prediction, predict
+from core.insight.picks import rank_for_drawing
 from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
 from core.insight.typical import unlike_a_digit
 from core.runs.final_test import Checkpoint, last_good_checkpoint
 from core.runs.records import Run
 from core.runs.store import RunStore
-from core.training.checkpoints import CheckpointError, load_model
+from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
-from ui.common import get_store, list_runs, route_through_app
+from ui.common import get_store, list_runs, route_through_app, store_guard
 from ui.layout import split
+from ui.models import cached_model
+from ui.text import markdown_text
 
 CANVAS_PX = 280
 STROKE_PX = 20
 MAX_SHOWN = 4
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def cached_model(path: str, mtime: float) -> nn.Module:
-    """A checkpoint's model in eval mode, loaded once per file version (mtime) and shared."""
-    return load_model(path)[0]
+SEEN_KEY, CHOSEN_KEY = "draw_seen_image", "draw_chosen_runs"  # what the Inside page looks inside with
 
 
 def clear_canvas() -> None:
@@ -69,11 +66,9 @@ def model_label(run: Run) -> str:
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:
-    """Pick up to MAX_SHOWN runs; the linked ones, or the best tested MNIST one, are picked to start with."""
+    """Pick up to MAX_SHOWN runs; the linked ones, or the one best suited to drawn digits, to start with."""
     by_id = {run.id: run for run in runs}
-    # a synthetic-data model scores 100% on its own bars but has never seen a digit
-    ranked = sorted(runs, key=lambda run: (run.config.dataset == "mnist", run.summary.test_accuracy or 0.0),
-                    reverse=True)
+    ranked = rank_for_drawing(runs)
     # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
     linked = [run_id for run_id in st.query_params.get_all("run") if run_id in by_id][:MAX_SHOWN]
     chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
@@ -93,14 +88,14 @@ def prediction_of(run: Run, checkpoint: Checkpoint, image: np.ndarray) -> Predic
 def show_prediction(run: Run, checkpoint: Checkpoint, prediction: Prediction | str, image: np.ndarray) -> None:
     """One model's answer: top class, confidence, probability bars in the run's colour, and saliency."""
     if isinstance(prediction, str):
-        st.error(prediction)
+        st.error(markdown_text(prediction), icon=":material/error:")
         return
-    st.metric(run.name, prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
+    st.metric(markdown_text(run.name), prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
               delta_arrow="off")
     if checkpoint.which != "best" or run.config.dataset == "synthetic":
         trained = "trained on synthetic bars, not digits" if run.config.dataset == "synthetic" else ""
-        st.caption("; ".join(part for part in (checkpoint.describe(run) if checkpoint.which != "best" else "",
-                                               trained) if part).capitalize())
+        st.caption(markdown_text("; ".join(part for part in (
+            checkpoint.describe(run) if checkpoint.which != "best" else "", trained) if part).capitalize()))
     st.plotly_chart(probability_figure(prediction.probabilities, run_color(run.id)), key=f"draw_probs_{run.id}")
     st.plotly_chart(image_figure(image, np.asarray(prediction.saliency), "Saliency (top class)"),
                     key=f"draw_saliency_{run.id}")
@@ -123,29 +118,40 @@ def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], image: np.nd
     """The chosen models' answers for a 28x28 image in [0, 1], side by side, under one warning if any."""
     answers = [(run, prediction_of(run, candidates[run.id][1], image)) for run in runs]
     if (warning := doubts(image, answers)) is not None:
-        st.warning(warning, icon=":material/help:")
+        st.warning(markdown_text(warning), icon=":material/help:")
     with st.container(horizontal=True, gap="medium", key="draw_answers"):
         for run, answer in answers:
             with st.container(key=f"draw_answer_{run.id}", width=300):
                 show_prediction(run, candidates[run.id][1], answer, image)
 
 
+
+def draw_page() -> None:
+    """The canvas beside the chosen models' answers; the drawing and the models kept for the Inside page."""
+    candidates = runs_with_checkpoints(get_store())
+    pad, results = split("draw")
+    with pad:
+        seen = seen_image(drawing())
+        st.session_state[SEEN_KEY] = seen
+        if seen is not None:
+            st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
+    with results:
+        runs = [run for run, _ in candidates.values()]
+        if not candidates:
+            st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
+        elif seen is None:
+            choose_runs(runs)
+            st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
+        else:
+            chosen = choose_runs(runs)
+            st.session_state[CHOSEN_KEY] = [run.id for run in chosen]
+            show_predictions(candidates, seen, chosen)
+            st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")
+
+
 route_through_app()
 st.header("Draw", divider="gray")
 st.caption("Models trained on images only. A model trained on a CSV predicts a row on the Runs page "
            "(select the run, then the 'Predict a row' tab).")
-candidates = runs_with_checkpoints(get_store())
-pad, results = split("draw")
-with pad:
-    seen = seen_image(drawing())
-    if seen is not None:
-        st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
-with results:
-    runs = [run for run, _ in candidates.values()]
-    if not candidates:
-        st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
-    elif seen is None:
-        choose_runs(runs)
-        st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
-    else:
-        show_predictions(candidates, seen, choose_runs(runs))
+with store_guard("draw"):
+    draw_page()

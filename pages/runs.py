@@ -14,13 +14,28 @@ from core.runs.final_test import describe_test, last_good_checkpoint
 from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
 from core.runs.store import RunActive, RunStore
+from core.runs.supervisor import status_label
 from core.status import RunStatus
 from core.training.checkpoints import load_model
-from core.training.data import load_test_images
+from core.training.data import DataError, load_test_images
 from ui.charts import confusion_figure, per_class_figure, run_styles
-from ui.common import get_store, list_runs, route_through_app, run_label, status_badge
+from ui.common import (
+    data_dir,
+    get_store,
+    list_runs,
+    rebuild_button,
+    route_through_app,
+    run_label,
+    status_badge,
+    store_guard,
+)
+from ui.continuing import continue_controls
+from ui.epochs import epochs_section
+from ui.robustness import robustness_section
 from ui.run_charts import curves, run_frame
+from ui.seed_groups import groups_section
 from ui.table_runs import predict_section, wrong_rows
+from ui.text import markdown_text
 
 GALLERY_SIZE = 30
 TABLE_COLUMNS = {
@@ -33,6 +48,10 @@ TABLE_COLUMNS = {
     "batch": st.column_config.NumberColumn("Batch"),
     "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
     "test acc": st.column_config.NumberColumn("Test acc", format="percent"),
+    "drawn acc": st.column_config.NumberColumn(
+        "Drawn-style acc", format="percent",
+        help="Accuracy on MNIST's test digits redrawn as the Draw page's canvas draws them (thin, even "
+             "strokes), through the Draw page's preprocessing"),
     "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "tags": st.column_config.ListColumn("Tags"),
@@ -41,9 +60,9 @@ TABLE_COLUMNS = {
 
 
 @st.cache_resource(show_spinner="Loading the test images...")
-def test_images(dataset: str) -> np.ndarray:
+def test_images(dataset: str, folder: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
-    return load_test_images(dataset).numpy()
+    return load_test_images(dataset, folder).numpy()
 
 
 def display_names(runs: list[Run]) -> list[str]:
@@ -59,13 +78,14 @@ def data_label(run: Run) -> str:
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
-    rows = [{"name": run.name, "status": run.status.label, "data": data_label(run), "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "data": data_label(run), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
              "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
-             "test acc": run.summary.test_accuracy, "duration (s)": run.duration,
+             "test acc": run.summary.test_accuracy, "drawn acc": run.summary.drawn_accuracy,
+             "duration (s)": run.duration,
              "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
     return pd.DataFrame(rows, columns=["name", "status", "data", "model", "optimizer", "lr", "batch", "epochs",
-                                       "best val acc", "test acc", "duration (s)", "created", "tags"])
+                                       "best val acc", "test acc", "drawn acc", "duration (s)", "created", "tags"])
 
 
 def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], text: str) -> bool:
@@ -130,7 +150,7 @@ def edit_form(store: RunStore, run: Run) -> None:
             store.rename(run.id, name.strip())
             store.set_tags(run.id, parse_tags(tags))
             store.set_notes(run.id, notes)
-            flash("success", f"Saved {name.strip()!r}.")
+            flash("success", f"Saved {markdown_text(repr(name.strip()))}.")
             st.rerun()
 
 
@@ -143,9 +163,9 @@ def delete_control(store: RunStore, run: Run) -> None:
         try:
             store.delete_run(run.id)
         except RunActive as err:
-            st.error(str(err))
+            st.error(markdown_text(err))
             return
-        flash("success", f"Deleted {run.name!r}.")
+        flash("success", f"Deleted {markdown_text(repr(run.name))}.")
         st.rerun()
 
 
@@ -196,6 +216,8 @@ def manage(store: RunStore, runs: list[Run]) -> None:
         with files:
             downloads(store, run)
             delete_control(store, run)
+        st.divider()
+        continue_controls(store, run)
 
 
 def settings(run: Run) -> dict[str, str]:
@@ -228,12 +250,13 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
              "epochs": run.summary.epochs_completed, "best epoch": run.summary.best_epoch,
              "best val acc": run.summary.best_val_accuracy, "val loss": run.summary.best_val_loss,
              "test acc": run.summary.test_accuracy, "test loss": run.summary.test_loss,
-             "tested": describe_test(run), "time": format_seconds(run.duration),
-             "parameters": run.environment.parameters, "device": run.environment.device}
-            for run, name in zip(runs, names)]
+             "drawn-style acc": run.summary.drawn_accuracy, "tested": describe_test(run),
+             "time": format_seconds(run.duration), "parameters": run.environment.parameters,
+             "device": run.environment.device} for run, name in zip(runs, names)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="-", column_config={
         "best val acc": st.column_config.NumberColumn(format="percent"),
         "test acc": st.column_config.NumberColumn(format="percent"),
+        "drawn-style acc": st.column_config.NumberColumn(format="percent"),
         "val loss": st.column_config.NumberColumn(format="%.4f"),
         "test loss": st.column_config.NumberColumn(format="%.4f")})
 
@@ -243,8 +266,8 @@ def evaluation_section(runs: list[Run], names: list[str]) -> None:
     styles = run_styles([run.id for run in runs])
     tested = [(run, name, colour) for run, name, (colour, _) in zip(runs, names, styles) if run.evaluation]
     if not tested:
-        st.info("None of the selected runs has a test evaluation: "
-                + "; ".join(f"{name}: {describe_test(run)}" for run, name in zip(runs, names)) + ".")
+        st.info(markdown_text("None of the selected runs has a test evaluation: "
+                              + "; ".join(f"{name}: {describe_test(run)}" for run, name in zip(runs, names)) + "."))
         return
     by_classes: dict[tuple[str, ...], list] = {}
     for entry in tested:
@@ -269,7 +292,11 @@ def gallery(store: RunStore, run: Run) -> None:
     if run.config.csv is not None:
         wrong_rows(store, run, wrong)
         return
-    images = test_images(run.config.dataset)
+    try:
+        images = test_images(run.config.dataset, str(data_dir()))
+    except DataError as err:
+        st.error(f"Cannot show the misclassified images: {markdown_text(err)}", icon=":material/broken_image:")
+        return
     st.image([images[m.index] for m in wrong], width=84,
              caption=[f"true {m.label} -> {m.predicted} ({m.confidence:.0%})" for m in wrong])
 
@@ -287,9 +314,9 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
     names = display_names(runs)
     tensorboard_download(store, runs)
-    tabs = ["Curves", "Settings", "Results", "Misclassified"]
+    tabs = ["Curves", "Settings", "Results", "Seed groups", "Epochs", "Misclassified", "Robustness"]
     has_table = any(run.config.csv is not None for run in runs)
-    charts, config, results, wrong, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
+    charts, config, results, groups, epochs, wrong, robust, *predict = st.tabs(tabs + ["Predict a row"] * has_table)
     predict = predict[0] if predict else None
     with charts:
         curves(store, runs, names)
@@ -298,28 +325,52 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     with results:
         final_metrics(runs, names)
         evaluation_section(runs, names)
+    with groups:
+        groups_section(runs)
+    with epochs:
+        epochs_section(store, runs)
     with wrong:
         for run, name in zip(runs, names):
-            st.markdown(f"**{name}**")
+            st.markdown(f"**{markdown_text(name)}**")
             gallery(store, run)
+    with robust:
+        robustness_section(store, runs, names)
     tables = [(run, name) for run, name in zip(runs, names) if run.config.csv is not None]
     if tables:
         with predict:
             predict_section(store, tables)
 
 
+def unindexed_notice(store: RunStore) -> None:
+    """Run folders the index does not know (its runs.db was replaced, say): said, with a way back."""
+    folders = store.unindexed_folders()
+    if folders:
+        st.warning(f"{len(folders)} run folder(s) in {markdown_text(store.root)} are not in the index "
+                   f"(runs.db), so they are not listed: {markdown_text(', '.join(f.name for f in folders[:5]))}"
+                   f"{' ...' if len(folders) > 5 else ''}. Rebuilding the index adds them back from their "
+                   f"settings and checkpoints.", icon=":material/folder_off:")
+        rebuild_button("runs_add_unindexed", "Add them to the index")
+
+
+def runs_page() -> None:
+    """The filtered runs table; the selected runs managed and compared."""
+    store = get_store()
+    unindexed_notice(store)
+    all_runs = list_runs(store)
+    if not all_runs:
+        st.info("No runs yet: start one on the Train page.", icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        return
+    shown = filtered_runs(all_runs)
+    st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
+    chosen = selected_runs(shown)
+    if chosen:
+        manage(store, chosen)
+        compare(store, chosen)
+
+
 route_through_app()
 st.header("Runs", divider="gray")
 show_flash()
-store = get_store()
-all_runs = list_runs(store)
-if not all_runs:
-    st.info("No runs yet: start one on the Train page.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-shown = filtered_runs(all_runs)
-st.caption(f"{len(shown)} of {len(all_runs)} runs - select rows to compare and manage them")
-chosen = selected_runs(shown)
-if chosen:
-    manage(store, chosen)
-    compare(store, chosen)
+with store_guard("runs"):
+    runs_page()

@@ -14,8 +14,9 @@ from core.sweeps.records import EXECUTORS, STRATEGIES, Sweep, SweepPlan, SweepSe
 from core.sweeps.results import TrialRow, best_row, shown_value, trial_rows
 from core.sweeps.space import SpaceError, parse_space
 from core.sweeps.store import SweepStore
-from ui.common import STATUS_COLORS, format_time, get_store, route_through_app
+from ui.common import STATUS_COLORS, format_time, get_store, route_through_app, store_guard
 from ui.sweep_charts import best_so_far_figure, importance_figure, parallel_figure, scatter_figure
+from ui.text import markdown_text
 
 LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)} | {1.0})
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
@@ -95,7 +96,7 @@ def launch() -> None:
         if plan.executor == "ray" and plan.ray_address:
             check_reachable(plan.ray_address)
     except (SpaceError, SweepSettingError, RayUnreachable) as err:
-        st.error(f"Not started: {err}", icon=":material/error:")
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
         return
     sweep_id = launch_sweep(get_store(), plan)
     st.session_state["sweeps_shown"] = sweep_id
@@ -147,7 +148,7 @@ def trial_links(row: TrialRow | None) -> None:
     """Open the picked (or best) trial on the Runs and Draw pages."""
     if row is None:
         return
-    st.caption(f"Trial #{row.number}: {row.run.name} - pick a row in the table to choose another")
+    st.caption(f"Trial #{row.number}: {markdown_text(row.run.name)} - pick a row in the table to choose another")
     links = st.container(horizontal=True)
     links.page_link("pages/runs.py", label="Compare in Runs", icon=":material/table_chart:",
                    query_params={"run": row.run.id})
@@ -173,7 +174,7 @@ def controls(sweeps: SweepStore, store: RunStore, sweep: Sweep) -> None:
 def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRow]) -> None:
     title, buttons = st.columns([4, 1], vertical_alignment="center")
     with title:
-        st.subheader(sweep.name)
+        st.subheader(markdown_text(sweep.name))
         st.badge(sweep.status.label, color=STATUS_COLORS.get(sweep.status, "gray"))
     with buttons:
         controls(sweeps, store, sweep)
@@ -183,7 +184,7 @@ def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRo
                f"{plan.trials} trials started, {running} running - {plan.parallel} at once on "
                f"{'Ray' if plan.executor == 'ray' else 'this machine'} - {format_seconds(sweep.duration)}")
     if sweep.message:
-        (st.error if sweep.status == RunStatus.FAILED else st.caption)(sweep.message)
+        (st.error if sweep.status == RunStatus.FAILED else st.caption)(markdown_text(sweep.message))
 
 
 def charts(sweep: Sweep, rows: list[TrialRow]) -> None:
@@ -204,6 +205,11 @@ def charts(sweep: Sweep, rows: list[TrialRow]) -> None:
 @st.fragment(run_every=2.0)
 def live_sweep(sweep_id: str) -> None:
     """Reruns every two seconds: the sweep's status, its trials and the charts, from the store."""
+    with store_guard("sweeps_live"):
+        show_sweep(sweep_id)
+
+
+def show_sweep(sweep_id: str) -> None:
     store = get_store()
     sweeps = SweepStore(store)
     check_drivers(sweeps)
@@ -220,7 +226,8 @@ def live_sweep(sweep_id: str) -> None:
 
 route_through_app()
 st.header("Sweeps", divider="gray")
-all_sweeps = SweepStore(get_store()).list()
+with store_guard("sweeps"):
+    all_sweeps = SweepStore(get_store()).list()
 new_sweep(expanded=not all_sweeps)
 if not all_sweeps:
     st.info("No sweeps yet: define a search space above and launch one.", icon=":material/info:")

@@ -3,34 +3,57 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import ConfigError
+from core.comparison.groups import parse_seeds, repeat_over_seeds
+from core.config import ConfigError, RunConfig
 from core.runs.records import parse_tags
-from core.runs.supervisor import launch
-from ui.common import get_store, route_through_app
+from core.runs.store import RunStore
+from core.runs.supervisor import LaunchFailed, launch, start_worker
+from core.training.data import DataError, require_files
+from ui.common import data_dir, get_store, route_through_app, store_guard
 from ui.layout import split
 from ui.live_panel import live_panel
 from ui.tabular import CsvChoice
+from ui.text import markdown_text
 from ui.train_form import config_from_form, form_error, init_form, settings_form, tabular
 
 
+def queue_runs(store: RunStore, configs: list[RunConfig], seeds: list[int]) -> list[str]:
+    """One run, or one per seed (a seed group), queued with a worker started for them."""
+    name, tags = st.session_state.train_name.strip(), parse_tags(st.session_state.train_tags)
+    if configs[0].csv is None:
+        require_files(configs[0].dataset, data_dir())
+    if not seeds:
+        return [launch(store, configs[0], name=name, tags=tags, data_dir=data_dir())]
+    run_ids = [store.create_run(each, name=f"{name or each.model} seed {each.seed}", tags=tags) for each in configs]
+    start_worker(store, run_ids, data_dir())
+    return run_ids
+
+
 def start_run(table: CsvChoice | None) -> None:
-    """Queue a run from the form and start its worker; a bad setting or an unchecked table starts
-    nothing and says why."""
+    """Queue a run (or one per seed) from the form and start its worker; a bad setting, missing data or an
+    unchecked table starts nothing and says why."""
     if tabular() and table is None:
         st.error("Not started: upload a CSV that passes its checks first.", icon=":material/error:")
         return
     try:
         config = config_from_form(table)
+        seeds = parse_seeds(st.session_state.get("train_seeds", ""))
+        configs = repeat_over_seeds(config, seeds) if seeds else [config]
     except ConfigError as err:
-        st.error(f"Not started: {form_error(err)}", icon=":material/error:")
+        st.error(f"Not started: {markdown_text(form_error(err))}", icon=":material/error:")
         return
     store = get_store()
     if table is not None:
         store.add_table(table.data)  # kept by checksum before the run that refers to it exists
-    run_id = launch(store, config, name=st.session_state.train_name.strip(),
-                    tags=parse_tags(st.session_state.train_tags))
-    st.session_state["train_view"] = "current"  # the panel follows the queue, which now holds this run
-    st.toast(f"Queued {get_store().get_run(run_id).name!r}.", icon=":material/check_circle:")
+    try:
+        run_ids = queue_runs(store, configs, seeds)
+    except (DataError, LaunchFailed) as err:
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        return
+    st.session_state["train_view"] = "current"  # the panel follows the queue, which now holds these runs
+    queued = (f"Queued {store.get_run(run_ids[0]).name!r}." if len(run_ids) == 1 else
+              f"Queued {len(run_ids)} runs, one per seed: {' '.join(map(str, seeds))}.")
+    st.toast(markdown_text(queued), icon=":material/check_circle:")
 
 
 def start_bar(table: CsvChoice | None) -> None:
@@ -40,7 +63,8 @@ def start_bar(table: CsvChoice | None) -> None:
         name.text_input("Run name", key="train_name", placeholder="optional", persist_state="session")
         tags.text_input("Tags", key="train_tags", placeholder="comma, separated", persist_state="session")
         if start.button("Start", type="primary", icon=":material/play_arrow:", key="train_start", width="stretch"):
-            start_run(table)
+            with store_guard("train_start"):
+                start_run(table)
 
 
 route_through_app()

@@ -10,6 +10,14 @@ from core.config import RunConfig
 from core.runs.store import RunStore
 from core.training.data import build_datasets, synthetic_uint8
 from tests import app_server
+from tests.browser.browser_session import (  # noqa: F401 - one Chromium for the session, browser and reliability tests
+    app_url,
+    browser,
+    page,
+    pytest_runtest_makereport,
+    screenshot,
+    train_run,
+)
 
 
 @pytest.fixture

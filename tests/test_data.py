@@ -1,5 +1,6 @@
 import gzip
 import shutil
+import socket
 
 import pytest
 import torch
@@ -50,15 +51,14 @@ def test_a_file_that_is_not_gzip_is_named(mnist_copy):
         load_mnist_uint8(mnist_copy)
 
 
-def test_a_missing_file_is_named_when_no_download_is_possible(mnist_copy, monkeypatch):
+def test_a_missing_file_is_named_and_nothing_is_downloaded(mnist_copy, monkeypatch):
     (mnist_copy / "t10k-images-idx3-ubyte.gz").unlink()
-
-    def no_network(_):
-        raise OSError("no network")
-
-    monkeypatch.setattr(data, "_download_fallback", no_network)
-    with pytest.raises(DataError, match="missing: .*t10k-images-idx3-ubyte.gz"):
+    connections = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: connections.append(address))
+    with pytest.raises(DataError, match=f"missing: {mnist_copy / 't10k-images-idx3-ubyte.gz'}. Nothing is "
+                                        "downloaded by itself.*download-mnist"):
         load_mnist_uint8(mnist_copy)
+    assert connections == []
 
 
 def test_validation_split_is_seeded_disjoint_and_normalized(synthetic_arrays):

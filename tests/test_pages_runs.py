@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from pages_helpers import (  # noqa: F401
     app_store,
+    as_shown,
     chart_traces,
     finished_run,
     live_charts,
@@ -66,7 +67,7 @@ def test_selected_runs_are_compared_side_by_side(two_runs):
     assert settings.index.tolist() == ["lr"] and settings.columns.tolist() == ["fast", "slow"]
     traces = chart_traces(live_charts(at)["runs_curves"])
     assert {"fast", "slow", "fast (raw)", "slow (raw)"} <= set(traces)
-    assert len(at.get("plotly_chart")) == 3  # per-class accuracy, two confusion matrices
+    assert len(at.get("plotly_chart")) == 4  # per-class accuracy, two confusion matrices, one epoch's
     at.toggle(key="runs_all_config").set_value(True).run()
     assert len(at.dataframe[1].value) == len(tiny_run_config().to_dict())
 
@@ -162,7 +163,7 @@ def test_deleting_an_active_run_shows_why_not(app_store):
     at = select(open_page("pages/runs.py"), [0])
     at.checkbox(key=f"runs_confirm_{queued}").check().run()
     at.button(key=f"runs_delete_{queued}").click().run()
-    assert any("stop it before deleting" in error.value for error in at.error)
+    assert any("stop it before deleting" in as_shown(error.value) for error in at.error)
     assert app_store.get_run(queued).status == "queued"
 
 

@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+from pages_helpers import app_store, as_shown, finished_run, open_page  # noqa: F401
 
 from core.status import RunStatus
 from core.sweeps.records import SweepPlan
@@ -50,7 +50,7 @@ def test_a_bad_sweep_is_refused_naming_what_is_wrong_and_nothing_starts(app_stor
         at.session_state[key] = value
     at.run()
     at.button(key="sweeps_launch").click().run()
-    assert any(message in error.value for error in at.error), [e.value for e in at.error]
+    assert any(message in as_shown(error.value) for error in at.error), [e.value for e in at.error]
     assert SweepStore(app_store).list() == []
 
 
@@ -79,7 +79,7 @@ def test_the_picked_trial_links_to_runs_and_draw(stored_sweep, app_store):
     at.run()
     trial = next(r for r in app_store.sweep_runs(stored_sweep) if r.trial_number == 2)
     links = {link.proto.label: link.proto for link in at.get("page_link")}
-    assert any(c.value.startswith("Trial #2: lr search #2") for c in at.caption)
+    assert any(as_shown(c.value).startswith("Trial #2: lr search #2") for c in at.caption)
     assert links["Compare in Runs"].query_string == f"run={trial.id}"
     assert links["Try it in Draw"].query_string == f"run={trial.id}"
     # the Runs page ticks the linked run in a real browser (tests/browser/test_sweeps.py)
@@ -99,3 +99,15 @@ def test_launching_from_the_page_starts_a_driver_that_runs_the_sweep(app_store):
         time.sleep(0.5)
     assert SweepStore(app_store).get(sweep.id).status == RunStatus.FINISHED
     assert len(app_store.sweep_runs(sweep.id)) == 2
+
+
+def test_a_sweeps_name_and_message_are_shown_as_typed_not_as_markup(app_store):
+    name = "**bold** [link](http://example.com) :red[x] <b>b</b>"
+    sweeps = SweepStore(app_store)
+    sweep_id = sweeps.create(SweepPlan(parse_space(SPACE), trials=1, name=name))
+    sweeps.finish(sweep_id, RunStatus.FAILED, "driver said _this_ and `that`")
+    at = open_page("pages/sweeps.py")
+    assert not at.exception
+    assert [as_shown(s.value) for s in at.subheader] == [name]
+    assert as_shown(at.error[0].value) == "driver said _this_ and `that`"
+    assert "\\*\\*bold\\*\\*" in at.subheader[0].value  # escaped, so Markdown shows the stars

@@ -7,6 +7,7 @@ import time
 import pytest
 from pages_helpers import (  # noqa: F401
     app_store,
+    as_shown,
     chart_traces,
     finished_run,
     live_charts,
@@ -90,19 +91,20 @@ def test_bad_settings_show_the_error_in_the_forms_words_and_start_nothing(app_st
     at.number_input(key="train_val_size").set_value(600).run()
     at.button(key="train_start").click().run()
     [error] = at.error
-    assert "Validation images: must be below the 600 training images" in error.value
-    assert "val_size" not in error.value
+    assert "Validation images: must be below the 600 training images" in as_shown(error.value)
+    assert "val_size" not in as_shown(error.value)
     at.selectbox(key="train_dataset").set_value("mnist")
     at.selectbox(key="train_scheduler").set_value("plateau")
     at.number_input(key="train_val_size").set_value(0).run()
     at.button(key="train_start").click().run()
     [error] = at.error
-    assert error.value.startswith("Not started: LR schedule: 'plateau' needs a validation set (Validation images")
+    assert as_shown(error.value).startswith(
+        "Not started: LR schedule: 'plateau' needs a validation set (Validation images")
     at.selectbox(key="train_model").set_value("mlp").run()
     at.text_input(key="train_hidden_sizes").set_value("12, x")
     at.number_input(key="train_val_size").set_value(5000).run()
     at.button(key="train_start").click().run()
-    assert "Hidden layer sizes: write whole numbers" in at.error[0].value
+    assert "Hidden layer sizes: write whole numbers" in as_shown(at.error[0].value)
     assert app_store.list_runs() == []
 
 
@@ -141,7 +143,7 @@ def test_start_launches_a_worker_and_the_page_follows_the_run(app_store):
     assert (run.config.model, run.config.epochs, run.config.dataset) == ("mlp", 2, "synthetic")
     assert wait_until_ended(app_store, run.id) == "finished"
     at.run()
-    assert at.subheader[0].value == "tiny"
+    assert as_shown(at.subheader[0].value) == "tiny"
     assert at.get("progress")[0].proto.text.startswith("finished")
     charts = live_charts(at)
     assert set(charts) == {"train_chart_loss", "train_chart_accuracy"}
@@ -158,7 +160,7 @@ def test_live_points_are_read_from_the_cursor_while_the_run_is_active(app_store)
     batch = [Metric(step, 1, "train", "loss", 1.0 / step, time.time()) for step in range(1, 4)]
     app_store.add_metrics(run_id, batch)
     at = open_page("pages/train.py")
-    assert at.subheader[0].value == "live"
+    assert as_shown(at.subheader[0].value) == "live"
     app_store.add_metrics(run_id, [m._replace(step=m.step + 3) for m in batch])
     at.run()
     live = at.session_state["train_live"][run_id]
@@ -171,7 +173,7 @@ def test_a_fresh_session_finds_the_queue_in_the_store_and_can_cancel(app_store):
     queued = app_store.create_run(tiny_run_config(), name="waiting")  # no worker: it stays queued
     finished_run(app_store, "newer")  # the newest run, yet the queue comes first
     at = open_page("pages/train.py")
-    assert at.subheader[0].value == "waiting"
+    assert as_shown(at.subheader[0].value) == "waiting"
     assert at.get("progress")[0].proto.text == "waiting in the queue"
     assert "waiting" in at.dataframe[0].value["name"].tolist()
     at.button(key="train_stop").click().run()

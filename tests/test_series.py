@@ -132,3 +132,14 @@ def test_off_scale_points_are_the_non_finite_ones_and_diverged_losses():
 def test_per_epoch_metrics_are_told_apart():
     assert is_per_epoch("val", "loss") and is_per_epoch("train", "epoch_accuracy")
     assert not is_per_epoch("train", "loss") and not is_per_epoch("train", "samples_per_s")
+
+
+def test_the_epoch_axis_places_a_fork_from_its_branch_epoch():
+    """A fork from epoch 2 of a run with 4 steps per epoch: its steps 9-16 are epochs 2.25 to 4."""
+    rows = [Metric(step, 3 + (step - 9) // 4, "train", "loss", 1.0, 0.0) for step in range(9, 17)]
+    rows += [Metric(12, 3, "train", "epoch_loss", 1.0, 0.0), Metric(16, 4, "train", "epoch_loss", 1.0, 0.0)]
+    x, _ = metric_series(metrics_frame(rows), "train", "loss", x="epoch")
+    assert x.tolist() == [2 + s / 4 for s in range(1, 9)]
+    live = [Metric(step, 3, "train", "loss", 1.0, 0.0) for step in range(9, 12)]  # epoch 3 under way
+    x, _ = metric_series(metrics_frame(live), "train", "loss", x="epoch")
+    assert x.tolist() == [2 + s / 3 for s in range(1, 4)]

@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from core.training.events import BatchEnded, EpochEnded, RunEnded, diverged
+from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated, diverged
 from core.training.loop import prepare, train
 
 
@@ -16,7 +16,7 @@ def test_events_come_per_batch_then_per_epoch_then_one_end(tiny_config, tiny_dat
     events = run_events(tiny_config, tiny_data)
     steps_per_epoch = math.ceil(500 / 32)
     kinds = [type(e).__name__ for e in events]
-    expected_epoch = ["BatchEnded"] * steps_per_epoch + ["EpochEnded"]
+    expected_epoch = ["BatchEnded"] * steps_per_epoch + ["Validated", "EpochEnded"]
     assert kinds == expected_epoch * 2 + ["RunEnded"]
     batch_events = [e for e in events if isinstance(e, BatchEnded)]
     assert [e.step for e in batch_events] == list(range(1, 2 * steps_per_epoch + 1))
@@ -25,7 +25,23 @@ def test_events_come_per_batch_then_per_epoch_then_one_end(tiny_config, tiny_dat
     assert [e.epoch for e in epochs] == [1, 2] and epochs[0].is_best
     assert epochs[1].val_accuracy > 0.9
     assert events[-1] == RunEnded("finished", 2, 2 * steps_per_epoch)
-    assert all(isinstance(v, (int, float, bool, str)) for e in events for v in vars(e).values() if v is not None)
+    assert all(isinstance(v, (int, float, bool, str)) for e in events if not isinstance(e, Validated)
+               for v in vars(e).values() if v is not None)
+
+
+def test_each_epoch_yields_the_validation_predictions_and_their_confusion(tiny_config, tiny_data):
+    state = prepare(tiny_config, tiny_data, torch.device("cpu"))
+    events = list(train(replace(tiny_config, epochs=1), tiny_data, state))
+    validated = next(e for e in events if isinstance(e, Validated))
+    predicted = state.model(tiny_data.val.images).argmax(1)  # the same weights, directly
+    assert validated.epoch == 1 and validated.predictions == bytes(predicted.tolist())
+    labels = tiny_data.val.labels.tolist()
+    for true in range(10):
+        for guess in range(10):
+            assert validated.confusion[true][guess] == sum(
+                1 for label, p in zip(labels, predicted.tolist()) if (label, p) == (true, guess))
+    accuracy = sum(validated.confusion[d][d] for d in range(10)) / len(labels)
+    assert accuracy == pytest.approx(next(e for e in events if isinstance(e, EpochEnded)).val_accuracy)
 
 
 def test_epoch_train_metrics_agree_with_the_batches(tiny_config, tiny_data):

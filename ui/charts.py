@@ -1,7 +1,9 @@
-"""Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices."""
+"""Plotly figures the pages draw: metric curves, probability bars, images and confusion matrices.
+
+Every name and title given here is shown as plain text (ui.text.plotly_text): callers pass run names as they are.
+"""
 from __future__ import annotations
 
-import html
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from core.runs.series import off_scale
+from ui.text import plotly_text
 
 COLORS = qualitative.Plotly  # for series that are not runs (loss functions, a sweep's parameters)
 # a run's colour: Tableau's ten without its grey, and three more, dark enough for thin lines on white
@@ -58,7 +61,7 @@ class Curve:
 
 
 def _line(curve: Curve, y: np.ndarray) -> go.Scatter:
-    return go.Scatter(x=curve.x, y=y, name=curve.name, mode="lines+markers" if curve.markers else "lines",
+    return go.Scatter(x=curve.x, y=y, name=plotly_text(curve.name), mode="lines+markers" if curve.markers else "lines",
                       line=dict(color=curve.color, width=1 if curve.faint else 2, dash=curve.dash),
                       opacity=0.3 if curve.faint else 1.0, showlegend=not curve.faint,
                       hoverinfo="skip" if curve.faint else None, legendgroup=curve.group)
@@ -70,7 +73,7 @@ def _last_raw(curve: Curve) -> go.Scatter:
                       mode="markers+text", textposition="top left", showlegend=False, cliponaxis=False,
                       marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
                       textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
-                      hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{curve.name}</extra>")
+                      hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{plotly_text(curve.name)}</extra>")
 
 
 def _scale(curves: Sequence[Curve], name: str, log_y: bool) -> tuple[float, float] | None:
@@ -95,7 +98,8 @@ def _off_scale_marks(curve: Curve, name: str, top: float) -> go.Scatter:
                       textposition="bottom left", showlegend=False, legendgroup=curve.group,
                       marker=dict(color=curve.color, size=11, symbol="triangle-up"),
                       textfont=dict(color=curve.color, size=11),
-                      hovertemplate=f"{name} %{{text}} at %{{x}} (off the scale)<extra>{curve.name}</extra>")
+                      hovertemplate=f"{name} %{{text}} at %{{x}} (off the scale)"
+                                    f"<extra>{plotly_text(curve.name)}</extra>")
 
 
 def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "", log_y: bool = False,
@@ -114,18 +118,17 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
     if top is not None:
         fig.add_traces([_off_scale_marks(curve, metric, top) for curve in curves
                         if not curve.faint and off_scale(metric, curve.y).any()])
-    fig.update_yaxes(title=y_title, type="log" if log_y else "linear", range=scale)
+    fig.update_yaxes(title=plotly_text(y_title), type="log" if log_y else "linear", range=scale)
     fig.update_layout(showlegend=legend)
     if not x_in_title:
-        fig.update_xaxes(title=x_title)
+        fig.update_xaxes(title=plotly_text(x_title))
         return _layout(fig, title, height).update_layout(legend_y=-0.3)  # under the axis title
     return _layout(fig, f"{title} by {x_title}", height)
 
 
-def plotly_text(labels: Sequence[str]) -> list[str]:
-    """Labels as Plotly shows them literally: it reads tags such as <b> and <a href> in text, and
-    decodes entities, so escaping makes a CSV's class name appear exactly as written."""
-    return [html.escape(str(label), quote=False) for label in labels]
+def plotly_labels(labels: Sequence[str]) -> list[str]:
+    """Labels (a CSV's class names) as Plotly shows them literally: see ui.text.plotly_text."""
+    return [plotly_text(label) for label in labels]
 
 
 def _axis_title(classes: Sequence[str]) -> str:
@@ -133,19 +136,19 @@ def _axis_title(classes: Sequence[str]) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height, legend=LEGEND,
+    fig.update_layout(title=dict(text=plotly_text(title), font=dict(size=14)), height=height, legend=LEGEND,
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)  # tick labels are not cut off by the small margin
     return fig
 
 
-def probability_figure(probabilities: Sequence[float], color: str, height: int = 220,
+def probability_figure(probabilities: Sequence[float], color: str = COLORS[0], height: int = 220,
                        classes: Sequence[str] = DIGITS) -> go.Figure:
     """Bars of the class probabilities, the top one in the run's colour; every class labelled."""
     top = int(np.argmax(probabilities))
     colors = [color if d == top else "#b8c0cc" for d in range(len(probabilities))]
-    labels = plotly_text(classes)
+    labels = plotly_labels(classes)
     fig = go.Figure(go.Bar(x=labels, y=list(probabilities), marker_color=colors,
                            hovertemplate=f"{_axis_title(classes)} %{{x}}: %{{y:.1%}}<extra></extra>"))
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
@@ -171,7 +174,7 @@ def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height
                      classes: Sequence[str] = DIGITS) -> go.Figure:
     """Confusion matrix: true class down, predicted class across, counts in the cells."""
     z = np.asarray(confusion)
-    labels = plotly_text(classes)
+    labels = plotly_labels(classes)
     # a fixed size: left to itself, Plotly shrinks the counts to fit a narrow chart (7 px and less)
     fig = go.Figure(go.Heatmap(z=np.log1p(z), x=labels, y=labels, text=z, texttemplate="%{text}",
                                textfont=dict(size=12), colorscale="Blues", showscale=False,
@@ -185,11 +188,63 @@ def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]]
                      height: int = 300, classes: Sequence[str] = DIGITS) -> go.Figure:
     """Grouped bars: per-class test accuracy, one colour per run."""
     axis = _axis_title(classes)
-    fig = go.Figure([go.Bar(x=plotly_text(classes), y=list(acc), name=name, marker_color=colour,
-                            hovertemplate=f"{name}<br>{axis} %{{x}}: %{{y:.2%}}<extra></extra>")
+    # the name through %{fullData.name}: put in the template itself, a '%{y}' in it would be filled in
+    fig = go.Figure([go.Bar(x=plotly_labels(classes), y=list(acc), name=plotly_text(name), marker_color=colour,
+                            hovertemplate=f"%{{fullData.name}}<br>{axis} %{{x}}: %{{y:.2%}}<extra></extra>")
                      for name, acc, colour in zip(names, accuracies, colors)])
     low = min((min(acc) for acc in accuracies), default=0.0)
     fig.update_yaxes(tickformat=".0%", range=[max(0.0, low - 0.05), 1.0])
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category", title=axis)
     return _layout(fig, "Per-class test accuracy", height)
+
+
+@dataclass(frozen=True)
+class Shade:
+    """A band behind a curve: a seed group's min-max or ±1 std around its mean."""
+    x: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    color: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Where a fork left its parent: a dotted line across the chart at that x."""
+    x: float
+    label: str
+
+
+def translucent(colour: str, alpha: float = 0.18) -> str:
+    """'#636efa' as an rgba() colour with this opacity."""
+    red, green, blue = (int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def add_shades(fig: go.Figure, shades: Sequence[Shade]) -> go.Figure:
+    """Bands drawn under the curves already in the figure."""
+    traces = []
+    for shade in shades:
+        edge = dict(x=shade.x, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
+        traces += [go.Scatter(y=shade.high, **edge),
+                   go.Scatter(y=shade.low, fill="tonexty", fillcolor=translucent(shade.color), **edge)]
+    fig.add_traces(traces)
+    fig.data = fig.data[-len(traces):] + fig.data[:-len(traces)] if traces else fig.data
+    return fig
+
+
+def add_branches(fig: go.Figure, branches: Sequence[Branch]) -> go.Figure:
+    """A dotted vertical line with a label (plain text) at each branch point."""
+    for branch in branches:
+        fig.add_vline(x=branch.x, line=dict(dash="dot", width=1, color="#7f7f7f"),
+                      annotation=dict(text=plotly_text(branch.label), font=dict(size=10, color="#7f7f7f")),
+                      annotation_position="top left")
+    return fig
+
+
+def add_lineage(fig: go.Figure, curves: Sequence[Curve]) -> go.Figure:
+    """Dashed curves of what a fork inherited: its parent's run up to the branch point."""
+    fig.add_traces([go.Scatter(x=curve.x, y=curve.y, name=plotly_text(curve.name), mode="lines",
+                               line=dict(color=curve.color, width=1.5, dash="dash"), opacity=0.6)
+                    for curve in curves])
+    return fig

@@ -13,10 +13,12 @@ from core.runs.queue import current_run, queue_order
 from core.runs.records import Run
 from core.runs.series import frame_progress, last_value, metric_series, metrics_frame
 from core.runs.store import RunStore
+from core.runs.supervisor import HEARTBEAT_TIMEOUT_S, not_responding, status_label, stop_run
 from core.status import RunStatus
 from ui.charts import NEUTRAL, Curve, curves_figure, run_color
-from ui.common import format_time, get_store, list_runs, status_badge
+from ui.common import format_time, get_store, list_runs, status_badge, store_guard
 from ui.live_chart import live_chart
+from ui.text import markdown_text
 
 RECENT_RUNS = 20
 CURRENT = "current"
@@ -24,7 +26,9 @@ CURRENT = "current"
 NOTICE_S = 15.0
 STOP_MESSAGES = {"requested": "Stop requested for {name}: it ends at its next flush and keeps its checkpoints.",
                  "cancelled": "Cancelled {name}: it had not started yet.",
-                 "not active": "Nothing to stop: {name} had already ended."}
+                 "not active": "Nothing to stop: {name} had already ended.",
+                 "signalled": "{name} was not responding: its worker was sent SIGTERM and the run is marked "
+                              "stopped; the checkpoints it saved are kept."}
 
 
 def run_choice(runs: list[Run]) -> Run | None:
@@ -48,7 +52,7 @@ def show_queue(runs: list[Run]) -> None:
     active = queue_order(runs)
     if not active:
         return
-    rows = [{"name": run.name, "status": run.status.label, "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "model": run.config.model,
              "epochs": run.config.epochs, "queued at": format_time(run.created_at)} for run in active]
     box.markdown(f"**Queue** ({len(active)} active)")
     box.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -57,8 +61,9 @@ def show_queue(runs: list[Run]) -> None:
 def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
     """The run's metrics so far, reading only rows written since the last call."""
     live = st.session_state.get("train_live", {}).get(run.id)
-    if live is None:
-        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False}
+    if live is None or live["started_at"] != run.started_at:  # new, or resumed: its rows after the resume
+        live = {"cursor": 0, "frame": metrics_frame([]), "complete": False,  # point were dropped and come again
+                "started_at": run.started_at}
     if not live["complete"]:
         new, live["cursor"] = store.read_metrics(run.id, after=live["cursor"])
         if new:
@@ -71,15 +76,15 @@ def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
 
 def stop(store: RunStore, run: Run) -> None:
     """Stop or Cancel callback: ask, then say what happened in a toast and at the top of the panel."""
-    text = STOP_MESSAGES[store.request_stop(run.id)].format(name=repr(run.name))
+    text = STOP_MESSAGES[stop_run(store, run.id)].format(name=repr(run.name))
     st.session_state["train_notice"] = (text, time.time())
-    st.toast(text, icon=":material/stop_circle:")
+    st.toast(markdown_text(text), icon=":material/stop_circle:")
 
 
 def show_notice() -> None:
     text, at = st.session_state.get("train_notice", ("", 0.0))
     if text and time.time() - at < NOTICE_S:
-        st.info(text, icon=":material/info:")
+        st.info(markdown_text(text), icon=":material/info:")
 
 
 def stop_button(store: RunStore, run: Run) -> None:
@@ -105,15 +110,20 @@ def run_header(store: RunStore, run: Run, frame: pd.DataFrame) -> None:
     """Name, status, message, progress and the headline numbers."""
     title, stop = st.columns([4, 1], vertical_alignment="center")
     with title:
-        st.subheader(run.name)
+        st.subheader(markdown_text(run.name), anchor=False)
         status_badge(run)
     with stop:
         stop_button(store, run)
     message = st.empty()  # present with or without a message: nothing below shifts
-    if run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
-        message.error(run.message)
+    if not_responding(run):
+        message.warning(f"Its worker (pid {run.pid}) has not reported for "
+                        f"{format_seconds(time.time() - run.heartbeat_at)}: it may be frozen (suspended) or the "
+                        f"machine may be swapping. Queued runs no longer wait for it after "
+                        f"{HEARTBEAT_TIMEOUT_S:.0f} s; Stop ends its process.", icon=":material/hourglass_disabled:")
+    elif run.message and run.status in (RunStatus.FAILED, RunStatus.DIVERGED):
+        message.error(markdown_text(run.message))
     elif run.message:
-        message.caption(run.message)
+        message.caption(markdown_text(run.message))
     shown = frame_progress(run, frame)
     st.progress(shown.fraction, text=status_line(run, shown))
     headline(run, frame)
@@ -144,6 +154,12 @@ def live_charts(run: Run, frame: pd.DataFrame) -> None:
 @st.fragment(run_every=1.0)
 def live_panel() -> None:
     """Reruns every second: the queue and the shown run, reading only new metric rows."""
+    with store_guard("train_live"):
+        show_live()
+
+
+def show_live() -> None:
+    """The notice of a Stop, the queue, then the shown run's header and charts."""
     store = get_store()
     runs = list_runs(store)
     show_notice()

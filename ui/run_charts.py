@@ -18,9 +18,11 @@ from core.config import epoch_steps
 from core.runs.records import Run
 from core.runs.series import X_AXES, is_per_epoch, is_smoothable, metric_series, metrics_frame, smooth_ema
 from core.runs.store import RunStore
-from ui.charts import LEGEND, Curve, curves_figure, run_styles
+from ui.charts import LEGEND, Curve, add_branches, add_lineage, add_shades, curves_figure, run_styles
 from ui.common import store_at
+from ui.continuing import lineage_marks
 from ui.live_chart import live_chart
+from ui.seed_groups import group_controls, group_curves
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -39,6 +41,8 @@ class CurveSettings:
     weight: float = 0.6
     raw: bool = True
     log_y: bool = False
+    grouped: bool = False  # seed groups as mean lines with bands, instead of runs
+    band: str = "min-max"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -93,26 +97,55 @@ def controls(frames: Sequence[pd.DataFrame]) -> tuple[str, tuple[str, str], Curv
         with st.container(width="content", gap="small"):
             raw = st.toggle("Show raw", True, key="runs_raw")
             log_y = st.toggle("Log y", False, key="runs_log_y")
-    return view, metric, CurveSettings(x, weight, raw, log_y)
+    grouped, band = group_controls() if view == "one" else (False, "min-max")
+    if grouped and x == "wall_time":
+        st.caption("Seed groups line up their runs by step or epoch: drawn by step.")
+        x = "step"
+    return view, metric, CurveSettings(x, weight, raw, log_y, grouped, band)
 
 
 def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.DataFrame],
                  metric: tuple[str, str], settings: CurveSettings, key: str, height: int,
-                 legend: bool = True) -> None:
-    """One metric of every run on one chart; a run without points for it is left out, and a chart
-    with none says so instead of drawing empty axes."""
-    styles = run_styles([run.id for run in runs])
-    curves = [curve for run, name, frame, style in zip(runs, names, frames, styles)
-              for curve in run_curves(frame, run, name, style, metric, settings) if len(curve.x)]
+                 legend: bool = True, store: RunStore | None = None) -> None:
+    """One metric of every run on one chart (or of their seed groups, as bands); a run without points for
+    it is left out, and a chart with none says so instead of drawing empty axes. Given the store, a fork
+    is drawn from its branch point, with its parent's run dashed up to there when the parent is not shown."""
+    if settings.grouped:
+        curves, shades = group_curves(runs, dict(zip([run.id for run in runs], frames)).__getitem__, metric,
+                                      settings.x, settings.weight if is_smoothable(*metric) else 0.0,
+                                      settings.band)
+    else:
+        styles = run_styles([run.id for run in runs])
+        curves, shades = [curve for run, name, frame, style in zip(runs, names, frames, styles)
+                          for curve in run_curves(frame, run, name, style, metric, settings) if len(curve.x)], []
     title = METRICS.get(metric, metric[1])
     if not curves:
         st.caption(f"{title}: no points yet.")
         return
     figure = curves_figure(curves, title, X_LABELS[settings.x], log_y=settings.log_y, height=height,
                            metric=metric[1], legend=legend, x_in_title=True)
+    add_shades(figure, shades)
+    if store is not None:
+        add_lineage_of(figure, store, runs, frames, metric, settings)
     # the zoom goes with what the axes mean; the rest (smoothing, raw, the runs) only redraws the lines
     revision = f"{[run.id for run in runs]}:{[run.status for run in runs]}:{metric}:{settings}"
     live_chart(figure, key=key, revision=revision, zoom_key=f"{metric}:{settings.x}:{settings.log_y}")
+
+
+def add_lineage_of(figure: go.Figure, store: RunStore, runs: Sequence[Run], frames: Sequence[pd.DataFrame],
+                   metric: tuple[str, str], settings: CurveSettings) -> None:
+    """Forks' branch points, and their parents' runs up to there (not for seed groups' bands)."""
+    loaded = dict(zip([run.id for run in runs], frames))
+
+    def frame_of(run: Run) -> pd.DataFrame:  # a fork's parent may not be among the selected runs
+        return loaded[run.id] if run.id in loaded else run_frame(store, run)
+
+    def parent_curve(parent: Run, frame: pd.DataFrame) -> Curve | None:
+        drawn = run_curves(frame, parent, parent.name, ("", "solid"), metric, settings)
+        return drawn[-1] if drawn else None
+
+    context, branches = lineage_marks(store, list(runs), frame_of, parent_curve, settings.x)
+    add_branches(add_lineage(figure, [] if settings.grouped else context), branches)
 
 
 def key_figure(names: Sequence[str], styles: Sequence[tuple[str, str]]) -> go.Figure:
@@ -152,6 +185,6 @@ def curves(store: RunStore, runs: Sequence[Run], names: Sequence[str]) -> None:
         if view == "grid":
             grid(fresh, names, frames, settings)
         else:
-            metric_chart(fresh, names, frames, metric, settings, "runs_curves", 420)
+            metric_chart(fresh, names, frames, metric, settings, "runs_curves", 420, store=store)
 
     redraw()

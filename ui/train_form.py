@@ -6,6 +6,7 @@ import re
 import streamlit as st
 
 from core.config import (
+    IMAGE_AUGMENTATIONS,
     IMAGE_DATASETS,
     MODELS,
     OPTIMIZERS,
@@ -33,8 +34,10 @@ LABELS = {"model": "Model", "hidden_sizes": "Hidden layer sizes", "optimizer": "
           "epochs": "Epochs", "scheduler": "LR schedule", "step_size": "Step every (epochs)", "gamma": "Gamma",
           "plateau_patience": "Plateau patience", "plateau_factor": "Plateau factor",
           "patience": "Early stopping patience", "min_delta": "Min delta", "val_size": "Validation images",
-          "train_samples": "Training examples", "augment_shift": "Random shift", "label_smoothing": "Label smoothing",
-          "seed": "Seed", "device": "Device", "dataset": "Dataset", "csv": "CSV file"}
+          "train_samples": "Training examples", "augment_shift": "Shift", "augment_rotate": "Rotation",
+          "augment_scale": "Zoom", "augment_thickness": "Stroke thickness", "augment_elastic": "Elastic distortion",
+          "label_smoothing": "Label smoothing", "seed": "Seed", "seeds": "Repeat over seeds", "device": "Device",
+          "dataset": "Dataset", "csv": "CSV file"}
 FIELD_NAMES = re.compile(r"\b(" + "|".join(sorted(LABELS, key=len, reverse=True)) + r")\b")
 
 
@@ -98,7 +101,8 @@ def config_from_form(table: CsvChoice | None = None) -> RunConfig:
                                                                            state.train_momentum),
                   train_samples=int(state.train_train_samples) or None)
     if table is not None:
-        values.update(dataset="csv", csv=table.table, model="mlp", augment_shift=0, val_size=table.val_size)
+        values.update(dataset="csv", csv=table.table, model="mlp", val_size=table.val_size,
+                      **dict.fromkeys(IMAGE_AUGMENTATIONS, 0))
     return RunConfig(**values)
 
 
@@ -171,10 +175,13 @@ def schedule_and_stopping() -> None:
 
 
 def run_settings() -> None:
-    """Seed and device, then the advanced settings."""
+    """Seed and device, seeds to repeat over, then the advanced settings."""
     left, right = st.columns(2)
     left.number_input("Seed", 0, 2**32 - 1, key="train_seed", persist_state="session")
     right.selectbox("Device", available_devices(), key="train_device", persist_state="session")
+    st.text_input("Repeat over seeds", key="train_seeds", placeholder="optional, e.g. 0-4 or 0 1 2",
+                  persist_state="session", help="Queue these settings once per seed (a seed group), instead of "
+                  "once with the seed above; the Runs page draws a seed group as a mean line with a band")
     with st.expander("Advanced"):
         left, right = st.columns(2)
         if not tabular():
@@ -184,11 +191,27 @@ def run_settings() -> None:
                                 f"{default_val_size('synthetic')} of them for validation)")
             right.number_input("Validation images", 0, 30_000, step=100, key="train_val_size",
                                persist_state="session")
-            right.slider("Random shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
         left.number_input("Training examples (0 = all)", 0, 60_000, step=1000, key="train_train_samples",
                           persist_state="session")
         left.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing",
                     persist_state="session")
+        if not tabular():  # the augmentations change images
+            augmentation()
+
+
+def augmentation() -> None:
+    """Random changes to each training batch, drawn from the run's seed."""
+    st.caption("Augmentation: each batch changed at random, differently every epoch")
+    left, right = st.columns(2)
+    left.slider("Shift (px)", 0, 4, key="train_augment_shift", persist_state="session")
+    right.slider("Rotation (degrees)", 0.0, 45.0, step=1.0, key="train_augment_rotate", persist_state="session")
+    left.slider("Zoom (±)", 0.0, 0.5, step=0.05, key="train_augment_scale", persist_state="session",
+                help="each image scaled by a factor within 1 ± this")
+    right.slider("Stroke thickness (±)", 0.0, 1.0, step=0.1, key="train_augment_thickness",
+                 persist_state="session", help="strokes thinned or thickened by up to this share of a pixel "
+                 "on each side; drawn digits have thinner, even strokes than MNIST's")
+    left.slider("Elastic distortion (px)", 0.0, 4.0, step=0.25, key="train_augment_elastic",
+                persist_state="session", help="smooth random bends of up to this many pixels")
 
 
 def settings_form() -> CsvChoice | None:

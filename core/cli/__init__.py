@@ -4,13 +4,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import evaluate, export, runs, sweep, train
+from core.cli import compare, continuing, data, evaluate, export, insight, runs, sweep, train
+from core.cli.runs import NoStore
 from core.config import ConfigError
 from core.labs.onnx_export import OnnxExportError
+from core.runs.continuation import CannotContinue
+from core.runs.store import RunActive, RunNotFound
+from core.runs.store_errors import StoreError
 from core.training.checkpoints import CheckpointError
 from core.training.data import DataError
 
-COMMANDS = (train, evaluate, runs, export, sweep)  # each module adds its subcommands
+# each module adds its subcommands
+COMMANDS = (train, continuing, compare, evaluate, runs, export, sweep, data, insight)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, CheckpointError, DataError, OnnxExportError) as err:
+    except (ConfigError, CheckpointError, DataError, OnnxExportError, StoreError, CannotContinue, RunActive,
+            NoStore) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RunNotFound as err:
+        print(f"error: no run has the id {err.args[0]!r} in this run store", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from core.config import DIGITS, class_names
+from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, class_names
 from core.training.checkpoints import load_model
 from core.training.data import DEFAULT_DATA_DIR, Split
 from core.training.datasets import load_datasets
@@ -24,7 +24,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     test.set_defaults(handler=command_test)
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """--batch-size from 1 to MAX_BATCH_SIZE, --show-samples from 0: one error line otherwise."""
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError("--batch-size", f"must be from 1 to {MAX_BATCH_SIZE}, got {args.batch_size}")
+    if args.show_samples < 0:
+        raise ConfigError("--show-samples", f"must be 0 or more, got {args.show_samples}")
+
+
 def command_test(args: argparse.Namespace) -> int:
+    check_counts(args)
     model, config, checkpoint = load_model(args.checkpoint)
     store_root = Path(args.runs) if args.runs else Path(args.checkpoint).resolve().parents[1]
     test = load_datasets(config, args.data_dir, store_root / "tables").test
@@ -37,7 +46,7 @@ def command_test(args: argparse.Namespace) -> int:
     for name, accuracy in zip(classes, result.per_class_accuracy):
         print(f"  {name}: {accuracy:.2%}")
     if args.show_samples:
-        print_samples(model, test, args.show_samples, classes)
+        print_samples(model, test, min(args.show_samples, len(test)), classes)
     return 0
 
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.presets import PRESETS
 from core.runs import supervisor
 from core.runs.final_test import describe_test, evaluate_ended_run
 from core.runs.progress import status_line
 from core.runs.queue import current_run
+from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
 from core.runs.series import frame_progress, metrics_frame
 from core.runs.store import RunStore
@@ -29,6 +31,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--evaluate", metavar="RUN_ID",
                         help="instead: test an ended run's last good checkpoint (one whose worker died)")
     worker.set_defaults(handler=command_worker)
+    rebuild = commands.add_parser("rebuild-index", help="rebuild runs.db from the run folders (a damaged "
+                                  "runs.db is kept beside it)")
+    rebuild.add_argument("--runs", default="runs")
+    rebuild.set_defaults(handler=command_rebuild)
+
+
+class NoStore(RuntimeError):
+    """A command that reads runs was pointed at a folder without a run store."""
+
+
+def existing_store(path: str) -> RunStore:
+    """The run store in a folder that has one; NoStore, creating nothing, otherwise."""
+    if not (Path(path) / "runs.db").is_file():
+        raise NoStore(f"no run store in {Path(path).resolve()} (pass --runs with the folder your runs are in)")
+    return RunStore(path)
 
 
 def command_runs(args: argparse.Namespace) -> int:
@@ -38,8 +55,9 @@ def command_runs(args: argparse.Namespace) -> int:
         return print_current(store, runs)
     for run in runs:
         test = run.summary.test_accuracy
-        print(f"{run.id}  {run.status:<13} {run.config.model:<8} "
-              f"{'' if test is None else f'{test:.2%}':>7}  {run.name}")
+        fork = f"  (fork of {run.parent_id} at epoch {run.parent_epoch})" if run.parent_id else ""
+        print(f"{run.id}  {supervisor.status_label(run):<14} {run.config.model:<8} "
+              f"{'' if test is None else f'{test:.2%}':>7}  {run.name}{fork}")
     return 0
 
 
@@ -68,4 +86,9 @@ def command_worker(args: argparse.Namespace) -> int:
         supervisor.execute_run(RunStore(args.runs), args.run, args.data_dir)
     else:
         supervisor.drain_queue(RunStore(args.runs), args.data_dir)
+    return 0
+
+
+def command_rebuild(args: argparse.Namespace) -> int:
+    print(rebuild_index(args.runs).describe())
     return 0

@@ -11,7 +11,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from core.config import CHOICES, RunConfig, default_val_size, planned_steps
+from core.comparison.groups import repeat_over_seeds, spread
+from core.config import CHOICES, ConfigError, RunConfig, default_val_size, planned_steps
 from core.labs.tensorboard import LiveTensorBoard
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
@@ -19,7 +20,7 @@ from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
-from core.training.data import DEFAULT_DATA_DIR, DataError
+from core.training.data import DEFAULT_DATA_DIR, DataError, require_files
 from core.training.events import BatchEnded, EpochEnded, RunEnded
 from core.training.tabular import MAX_CSV_MB, ONE_HOT_MAX_VALUES, describe_table, read_table, split_size
 
@@ -58,6 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     table_arguments(train)
     train.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into "
                        "DIR/<run> as the run goes (open them with `tensorboard --logdir DIR`)")
+    train.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="queue the same settings once per seed (a seed group), then train them in turn")
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--tags", nargs="*", default=[], help="run tags")
     train.add_argument("--runs", default="runs", help="run store folder (default: runs)")
@@ -125,12 +128,12 @@ FLAG_HINTS = {"one_hot": " (to encode it: --one-hot {})", "drop_missing": " (to 
 class ProgressBar:
     """A tqdm bar over the run's steps, with the same progress line and ETA as the Train page."""
 
-    def __init__(self, config: RunConfig, out: TextIO = sys.stderr):
-        self.config, self.out = config, out
+    def __init__(self, config: RunConfig, out: TextIO | None = None):
+        self.config, self.out = config, out or sys.stderr  # read when used, so a redirected stderr is seen
         self.first: StepTime | None = None
         self.last_postfix = 0.0
-        self.bar = tqdm(total=planned_steps(config), file=out, unit="step", dynamic_ncols=True, leave=False,
-                        disable=not out.isatty(), mininterval=REDRAW_S, bar_format="{l_bar}{bar}| {postfix}")
+        self.bar = tqdm(total=planned_steps(config), file=self.out, unit="step", dynamic_ncols=True, leave=False,
+                        disable=not self.out.isatty(), mininterval=REDRAW_S, bar_format="{l_bar}{bar}| {postfix}")
 
     def update(self, item: TrialItem) -> None:
         if isinstance(item, BatchEnded):
@@ -168,23 +171,72 @@ def epoch_line(event: EpochEnded, config: RunConfig) -> str:
 def command_train(args: argparse.Namespace) -> int:
     table = read_csv_argument(args)
     config = config_from_args(args, table)
+    if args.seeds and hasattr(args, "seed"):
+        raise ConfigError("seeds", "give --seed or --seeds, not both")
+    configs = repeat_over_seeds(config, args.seeds) if args.seeds else [config]
+    if config.csv is None:
+        require_files(config.dataset, args.data_dir)
     store = RunStore(args.runs)
     if table is not None:
         store.add_table(table)
-    run_id = store.create_run(config, name=args.name, tags=args.tags)
-    print(f"run {run_id} in {store.root}", flush=True)
-    # Ctrl-C asks for a stop: the run ends cleanly with its checkpoints
-    signal.signal(signal.SIGINT, lambda *_: store.request_stop(run_id))
-    consumers = [ProgressBar(config).update]
-    live = LiveTensorBoard(args.tensorboard, store.get_run(run_id)) if args.tensorboard else None
+    run_ids = [store.create_run(each, name=_seed_name(args.name, each) if args.seeds else args.name,
+                                tags=args.tags) for each in configs]
+    statuses = train_in_turn(store, run_ids, args.data_dir, args.tensorboard)
+    if args.seeds:
+        print_group(store, run_ids)
+    return 0 if all(status.completed or status == RunStatus.STOPPED for status in statuses) else 1
+
+
+def _seed_name(name: str, config: RunConfig) -> str:
+    return f"{name or config.model} seed {config.seed}"
+
+
+def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
+                  tensorboard: str | None = None) -> list[RunStatus]:
+    """Train queued runs one after another in this process, each with a progress bar and its outcome.
+
+    Ctrl-C asks the current run to stop (it ends cleanly with its checkpoints) and cancels the rest.
+    """
+    def stop(*_) -> None:
+        for run_id in run_ids:  # the running one stops, the queued ones are cancelled, the ended stay
+            store.request_stop(run_id)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    statuses = []
+    try:
+        for run_id in run_ids:
+            print(f"run {run_id} in {store.root}", flush=True)
+            statuses.append(train_here(store, run_id, data_dir, tensorboard))
+            print_outcome(store, run_id)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return statuses
+
+
+def train_here(store: RunStore, run_id: str, data_dir: str, tensorboard: str | None) -> RunStatus:
+    """One queued run trained in this process, with a progress bar and, if asked, live TensorBoard events."""
+    run = store.get_run(run_id)
+    consumers = [ProgressBar(run.config).update]
+    live = LiveTensorBoard(tensorboard, run) if tensorboard else None
     if live is not None:
         consumers.append(live.record)
         print(f"TensorBoard events in {live.folder}", flush=True)
-    status = execute_run(store, run_id, args.data_dir, on_item=lambda item: [use(item) for use in consumers])
+    status = execute_run(store, run_id, data_dir, on_item=lambda item: [use(item) for use in consumers])
     if live is not None:
         live.close(store.get_run(run_id))
-    print_outcome(store, run_id)
-    return 0 if status.completed or status == RunStatus.STOPPED else 1
+    return status
+
+
+def print_group(store: RunStore, run_ids: list[str]) -> None:
+    """A seed group's test accuracy as mean ± std over its runs."""
+    runs = [store.get_run(run_id) for run_id in run_ids]
+    accuracy = spread(run.summary.test_accuracy for run in runs)
+    seeds = " ".join(str(run.config.seed) for run in runs)
+    if accuracy is None:
+        print(f"seeds {seeds}: no run was tested")
+        return
+    std = "" if accuracy.std is None else f" ± {accuracy.std:.2%}"
+    print(f"seeds {seeds}: test accuracy {accuracy.mean:.2%}{std} over {accuracy.count} of {len(runs)} runs")
 
 
 def print_outcome(store: RunStore, run_id: str) -> None:

@@ -21,3 +21,8 @@ def current_run(runs: Iterable[Run]) -> Run | None:
         return active[0]
     # runs stored before ended_at was kept count as ending when they were created
     return max(runs, key=lambda run: (run.ended_at or run.created_at, run.created_at), default=None)
+def first_waiting(runs: Iterable[Run]) -> str | None:
+    """The id of the queued run the queue takes next; a sweep's trials are its driver's to start."""
+    waiting = [run for run in queue_order(runs) if run.status == RunStatus.QUEUED and not run.stop_requested
+               and run.sweep_id is None]
+    return waiting[0].id if waiting else None

@@ -1,15 +1,21 @@
 """Beside the store: turns a trial's items into metric rows, checkpoint files, a summary and a status."""
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from core.runs.records import Metric, RunSummary
-from core.runs.store import RunStore
-from core.runs.trial import CheckpointReady, Evaluated, Started, TrialItem
+from core.runs.records import EpochValidation, Metric, RunSummary
+from core.runs.run_file import append_unsaved_metrics, write_outcome
+from core.runs.store import RunNotRunning, RunStore
+from core.runs.store_errors import StoreBusy, StoreError
+from core.runs.trial import CheckpointReady, DrawnStyleTested, Evaluated, Restored, Started, TrialItem
 from core.training.checkpoints import write_atomically
-from core.training.events import BatchEnded, EpochEnded, Event, RunEnded
+from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Validated
 
 FLUSH_INTERVAL_S = 0.5
+T = TypeVar("T")
 
 
 class CheckpointWriteError(RuntimeError):
@@ -43,7 +49,11 @@ def evaluation_metrics(item: Evaluated, now: float) -> list[Metric]:
 class Recorder:
     """Records one run: metrics flushed at most every FLUSH_INTERVAL_S, checkpoints as they come.
 
-    `stop` turns true once someone asked the run to stop; it is read at each flush.
+    `stop` turns true once someone asked the run to stop; it is read at each flush. A store whose
+    write lock another process holds only delays the rows (they wait in the buffer). A store that
+    fails otherwise (runs.db deleted or damaged) stops the run: what it could not store goes to the
+    run's folder, where rebuilding the index finds it. A run ended or deleted elsewhere raises
+    RunNotRunning from the next flush, and nothing more is written for it.
     """
 
     def __init__(self, store: RunStore, run_id: str):
@@ -53,6 +63,8 @@ class Recorder:
         self.stop = False
         self.best: EpochEnded | None = None
         self.evaluated: Evaluated | None = None
+        self.drawn_accuracy: float | None = None
+        self.store_failure: StoreError | None = None  # once set, records go to the run folder
 
     def record(self, item: TrialItem) -> None:
         if isinstance(item, (BatchEnded, EpochEnded)):
@@ -60,17 +72,52 @@ class Recorder:
         elif isinstance(item, CheckpointReady):
             self._checkpoint(item)
         elif isinstance(item, Started):
-            self.store.set_environment(self.run_id, item.environment)
+            self._to_store(lambda: self.store.set_environment(self.run_id, item.environment))
+        elif isinstance(item, Restored):
+            self.best = item.best
+        elif isinstance(item, Validated):
+            validation = EpochValidation(item.epoch, [list(row) for row in item.confusion], item.predictions)
+            self._to_store(lambda: self.store.add_validation(self.run_id, validation))
         elif isinstance(item, Evaluated):
             self._evaluation(item)
+        elif isinstance(item, DrawnStyleTested):
+            self.drawn_accuracy = item.accuracy
         elif isinstance(item, RunEnded):
             self._end(item)
 
     def flush(self) -> None:
-        self.store.add_metrics(self.run_id, self.buffer)
-        self.buffer = []
         self.last_flush = time.monotonic()
-        self.stop = self.stop or self.store.stop_requested(self.run_id)
+        if self.store_failure is not None:
+            append_unsaved_metrics(self.store.run_dir(self.run_id), self.buffer)
+            self.buffer = []
+            return
+        try:
+            self.store.record_metrics(self.run_id, self.buffer)
+            self.buffer = []
+            self.stop = self.stop or self.store.stop_requested(self.run_id)
+        except StoreBusy:
+            pass  # the rows wait in the buffer for the next flush
+        except StoreError as err:
+            self._store_failed(err)
+
+    def _store_failed(self, err: StoreError) -> None:
+        """Stop the run and keep the rest in its folder: the store cannot take it."""
+        folder = self.store.run_dir(self.run_id)
+        print(f"run {self.run_id}: the run store failed ({err}); the run stops, and what it could not "
+              f"store is kept in {folder} for rebuilding the index", file=sys.stderr, flush=True)
+        self.store_failure, self.stop = err, True
+        self.flush()
+
+    def _to_store(self, write: Callable[[], T]) -> T | None:
+        """A write that must land: waited for while another process holds the lock, None once the store failed."""
+        while self.store_failure is None:
+            try:
+                return write()
+            except StoreBusy:
+                continue  # each attempt already waited the store's busy timeout
+            except StoreError as err:
+                self._store_failed(err)
+        return None
 
     def _metrics(self, event: BatchEnded | EpochEnded) -> None:
         self.buffer += event_metrics(event, time.time())
@@ -81,7 +128,10 @@ class Recorder:
             self.flush()
 
     def _checkpoint(self, item: CheckpointReady) -> None:
+        self.flush()  # raises RunNotRunning for a run ended or deleted meanwhile
         path = self.store.checkpoint_path(self.run_id, item.which)
+        if not path.parent.is_dir():  # deleted while this worker was frozen: its folder is not made again
+            raise RunNotRunning(self.run_id)
         try:
             write_atomically(path, item.payload)
         except OSError as err:
@@ -92,13 +142,29 @@ class Recorder:
         self.flush()
         self.evaluated = item
         result = item.evaluation
-        self.store.set_evaluation(self.run_id, result)
-        self.store.add_metrics(self.run_id, evaluation_metrics(item, time.time()))
+        self._to_store(lambda: self.store.set_evaluation(self.run_id, result))
+        self.buffer += evaluation_metrics(item, time.time())
+        self.flush()
 
     def _end(self, end: RunEnded) -> None:
         self.flush()
-        self.store.set_summary(self.run_id, self.summary(end))
-        self.store.finish(self.run_id, end.reason, end.message)
+        while self.buffer and self.store_failure is None:  # rows held back by a busy store land first
+            self.flush()
+        summary = self.summary(end)
+        if self._to_store(lambda: self.store.finish(self.run_id, end.reason, end.message, summary)) is False:
+            return  # ended elsewhere meanwhile: that end stands
+        self._keep_outcome(end, summary)
+
+    def _keep_outcome(self, end: RunEnded, summary: RunSummary) -> None:
+        """How the run ended, in its folder too: what rebuilding the index restores."""
+        message = end.message
+        if self.store_failure is not None:
+            failure = f"the run store failed during the run ({self.store_failure})"
+            message = (f"{failure}, so it stopped early; recovered from its run folder" if end.reason == "stopped"
+                       else f"{end.message + '; ' if end.message else ''}{failure}; recovered from its run folder")
+        write_outcome(self.store.run_dir(self.run_id), {
+            "status": end.reason, "message": message, "summary": summary.to_dict(),
+            "evaluation": self.evaluated.evaluation.to_dict() if self.evaluated else None})
 
     def summary(self, end: RunEnded) -> RunSummary:
         best, tested = self.best, self.evaluated
@@ -107,5 +173,5 @@ class Recorder:
             best_epoch=best.epoch if best else None, best_val_accuracy=best.val_accuracy if best else None,
             best_val_loss=best.val_loss if best else None,
             test_loss=tested.evaluation.loss if tested else None,
-            test_accuracy=tested.evaluation.accuracy if tested else None,
+            test_accuracy=tested.evaluation.accuracy if tested else None, drawn_accuracy=self.drawn_accuracy,
             tested_checkpoint=tested.checkpoint if tested else None, tested_epoch=tested.epoch if tested else None)

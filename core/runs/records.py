@@ -45,6 +45,7 @@ class RunSummary:
     test_accuracy: float | None = None
     tested_checkpoint: str | None = None  # whose weights were tested: 'best', or 'last' for a run stopped early
     tested_epoch: int | None = None  # the best epoch, or the epoch a run stopped in
+    drawn_accuracy: float | None = None  # on the test digits redrawn as the Draw page's canvas draws them
 
     def __post_init__(self) -> None:
         if self.end_reason is not None:
@@ -108,6 +109,9 @@ class Run:
     sweep_id: str | None = None  # set on a sweep's trials, with their trial number
     trial_number: int | None = None
     evaluation_json: str | None = field(default=None, repr=False, compare=False)
+    parent_id: str | None = None  # a fork's parent run, and the epoch it branched from
+    parent_epoch: int | None = None
+    trained_before_s: float = 0.0  # seconds trained before the latest resume
 
     @cached_property
     def evaluation(self) -> Evaluation | None:
@@ -123,7 +127,15 @@ class Run:
 
     @property
     def duration(self) -> float | None:
-        """Seconds trained: to the end, or until now for a run still going."""
+        """Seconds trained, over every resume: to the end, or until now for a run still going."""
         if self.started_at is None:
-            return None
-        return (self.ended_at or time.time()) - self.started_at
+            return self.trained_before_s or None
+        return self.trained_before_s + (self.ended_at or time.time()) - self.started_at
+
+
+@dataclass(frozen=True)
+class EpochValidation:
+    """One epoch's validation predictions: one digit per image in the split's order, and their confusion."""
+    epoch: int
+    confusion: list[list[int]]  # [true][predicted]
+    predictions: bytes

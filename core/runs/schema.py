@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import cache
+
+from core.runs.store_errors import StoreDamaged, StoreError
 
 # MIGRATIONS[i] takes a database from schema version i to i + 1 (PRAGMA user_version).
 MIGRATIONS: list[str] = [
@@ -66,11 +69,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN trial_number INTEGER;
     CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs(sweep_id, trial_number);
     """,
+    # 3: forks name their parent run and epoch; a resumed run keeps the time it trained before;
+    # each epoch's validation predictions, for the confusion matrix per epoch and the flipped digits
+    """
+    ALTER TABLE runs ADD COLUMN parent_id TEXT;
+    ALTER TABLE runs ADD COLUMN parent_epoch INTEGER;
+    ALTER TABLE runs ADD COLUMN trained_before_s REAL NOT NULL DEFAULT 0;
+    CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
+    CREATE TABLE IF NOT EXISTS validations (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        confusion TEXT NOT NULL,
+        predictions BLOB NOT NULL,
+        PRIMARY KEY (run_id, epoch)
+    );
+    """,
 ]
 VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(StoreError):
     """The runs.db was written by a newer version of this app."""
 
 
@@ -92,8 +110,46 @@ def migrate(db: sqlite3.Connection) -> int:
             for statement in statements(script):
                 db.execute(statement)
         db.execute(f"PRAGMA user_version = {VERSION}")
+        check_columns(db)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     return VERSION
+
+
+@cache
+def expected_columns() -> dict[str, frozenset[str]]:
+    """Each table's columns after every migration, found by applying them to an empty database."""
+    db = sqlite3.connect(":memory:")
+    for script in MIGRATIONS:
+        for statement in statements(script):
+            db.execute(statement)
+    return {table: frozenset(column for column, _ in _columns(db, table)) for table in _tables(db)}
+
+
+def _tables(db: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                         "AND name NOT LIKE 'sqlite_%'")]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[tuple[str, bool]]:
+    """(name, whether an insert that leaves it out fails) for each column of a table."""
+    return [(row[1], bool(row[3]) and row[4] is None and not row[5])
+            for row in db.execute(f"PRAGMA table_info({table})")]
+
+
+def check_columns(db: sqlite3.Connection) -> None:
+    """Refuse a database whose tables lack a column this app uses, or demand one it does not know."""
+    tables = set(_tables(db))
+    for table, expected in expected_columns().items():
+        if table not in tables:
+            raise StoreDamaged(f"runs.db lacks the table {table!r}: it was changed by another program or version")
+        columns = _columns(db, table)
+        missing = sorted(expected - {name for name, _ in columns})
+        demanding = sorted(name for name, required in columns if required and name not in expected)
+        if missing or demanding:
+            what = (f"lacks column(s) {', '.join(missing)}" if missing
+                    else f"has column(s) {', '.join(demanding)} that this app cannot fill")
+            raise StoreDamaged(f"runs.db's table {table!r} {what}: it was changed by another program "
+                               f"or version")

@@ -26,7 +26,7 @@ def metric_series(frame: pd.DataFrame, split: str, name: str, x: str = "step", s
 
     A value that is not a number (a NaN loss is stored as a missing value) stays, as NaN: where a
     run diverged is part of its record. epoch_steps (the run's steps per epoch) places per-batch
-    points between epochs; without it, epoch 1's last step so far stands in.
+    points between epochs; without it, the longest epoch seen so far stands in.
     """
     if x not in X_AXES:
         raise ValueError(f"x: {x!r} is not one of {', '.join(X_AXES)}")
@@ -38,15 +38,21 @@ def metric_series(frame: pd.DataFrame, split: str, name: str, x: str = "step", s
     if x == "wall_time":
         start = start_time if start_time is not None else frame["wall_time"].min()
         return rows["wall_time"].to_numpy(dtype=float) - start, y
-    if is_per_epoch(split, name):
-        return rows["epoch"].to_numpy(dtype=float), y
-    return rows["step"].to_numpy(dtype=float) / (epoch_steps or _first_epoch_steps(frame)), y
+    if epoch_steps and not is_per_epoch(split, name):
+        return rows["step"].to_numpy(dtype=float) / epoch_steps, y
+    return _epoch_axis(frame, rows), y
 
 
-def _first_epoch_steps(frame: pd.DataFrame) -> float:
-    train = frame[frame["split"] == "train"]
-    first_epoch = train.loc[train["epoch"] == train["epoch"].min(), "step"]
-    return max(float(first_epoch.max()) if len(first_epoch) else 1.0, 1.0)
+def _epoch_axis(frame: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    if rows.empty or is_per_epoch(rows["split"].iloc[0], rows["name"].iloc[0]):
+        return rows["epoch"].to_numpy(dtype=float)
+    # per-batch points sit between epochs: epoch - 1 plus the fraction of the epoch's steps done. Steps
+    # per epoch from the longest epoch seen (a whole one, or the first so far); each epoch from its own
+    # first step, so a fork or a resume that starts at epoch 5 is placed as well as a run from epoch 1
+    bounds = rows.groupby("epoch")["step"].agg(["min", "max"])
+    steps_per_epoch = float((bounds["max"] - bounds["min"] + 1).max())
+    first = rows["epoch"].map(bounds["min"])
+    return (rows["epoch"] - 1 + (rows["step"] - first + 1) / steps_per_epoch).to_numpy(dtype=float)
 
 
 def is_per_epoch(split: str, name: str) -> bool:
@@ -91,10 +97,17 @@ def downsample_minmax(x: Iterable[float], y: Iterable[float],
                       max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """At most max_points points: first, last, and each bucket's min and max in x order."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = minmax_indices(y, max_points)
+    return x[keep], y[keep]
+
+
+def minmax_indices(y: Iterable[float], max_points: int = MAX_POINTS) -> np.ndarray:
+    """The indices downsample_minmax keeps: all of them, or the first, the last and each bucket's min and max."""
+    y = np.asarray(y, dtype=float)
     if max_points < 4:
         raise ValueError(f"max_points: must be at least 4, got {max_points}")
     if len(y) <= max_points:
-        return x, y
+        return np.arange(len(y))
     inner, count = len(y) - 2, (max_points - 2) // 2
     # bucket of each inner point, sized as np.array_split sizes them (the first ones one larger)
     sizes = np.full(count, inner // count)
@@ -105,8 +118,7 @@ def downsample_minmax(x: Iterable[float], y: Iterable[float],
     # sorted by bucket, then by value (stable: the first of equal values wins, as argmin's does)
     lowest = np.lexsort((np.where(gaps, np.inf, values), bucket))[starts]
     highest = np.lexsort((-np.where(gaps, -np.inf, values), bucket))[starts]
-    keep = np.unique(np.concatenate(([0, len(y) - 1], lowest + 1, highest + 1)))  # a bucket's min may be its max
-    return x[keep], y[keep]
+    return np.unique(np.concatenate(([0, len(y) - 1], lowest + 1, highest + 1)))  # a bucket's min may be its max
 
 
 def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
@@ -115,17 +127,17 @@ def last_value(frame: pd.DataFrame, split: str, name: str) -> float | None:
     return None if rows.empty else float(rows["value"].iloc[-1])
 
 
-def step_times(frame: pd.DataFrame) -> tuple[StepTime | None, StepTime | None]:
-    """The first and the latest per-batch point: when the run's steps began, and where they are."""
+def step_times(frame: pd.DataFrame, since: float | None = None) -> tuple[StepTime | None, StepTime | None]:
+    """The first per-batch point since a time (a resume's start: the pace is this stretch's) and the latest."""
     batches = frame[(frame["split"] == "train") & (frame["name"] == "loss")]
-    if batches.empty:
-        return None, None
-    first, last = batches.iloc[0], batches.iloc[-1]
-    return (StepTime(int(first["step"]), float(first["wall_time"])),
-            StepTime(int(last["step"]), float(last["wall_time"])))
+    recent = batches if since is None else batches[batches["wall_time"] >= since]
+    first = StepTime(int(recent["step"].iloc[0]), float(recent["wall_time"].iloc[0])) if len(recent) else None
+    last = StepTime(int(batches["step"].iloc[-1]), float(batches["wall_time"].iloc[-1])) if len(batches) else None
+    return first, last
 
 
 def frame_progress(run: Run, frame: pd.DataFrame) -> Progress:
     """A run's progress from its metric points."""
     epoch = int(frame["epoch"].max()) if len(frame) else 1
-    return progress(run.config, run.status, *step_times(frame), epoch, last_value(frame, "train", "samples_per_s"))
+    return progress(run.config, run.status, *step_times(frame, run.started_at), epoch,
+                    last_value(frame, "train", "samples_per_s"))

@@ -1,21 +1,25 @@
 """The run store: runs and metrics in SQLite (WAL), checkpoints as files beside it."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
-from core.runs.queue import queue_order
-from core.runs.records import Environment, Metric, Run, RunSummary, normalize_tags
-from core.runs.schema import migrate
+from core.runs.queue import first_waiting
+from core.runs.records import Environment, EpochValidation, Metric, Run, RunSummary, normalize_tags
+from core.runs.run_file import run_folders, write_run_file
+from core.runs.schema import check_columns, expected_columns, migrate
+from core.runs.store_errors import StoreDamaged, folder_error, missing_index, rebuild_hint, store_error
 from core.status import ACTIVE, RunStatus
 from core.training.checkpoints import write_bytes_atomically
 from core.training.evaluation import Evaluation
@@ -29,6 +33,14 @@ class RunActive(RuntimeError):
     """The operation needs a run that is not queued or running."""
 
 
+class RunNotRunning(RuntimeError):
+    """A worker's run was ended or deleted by someone else meanwhile: the worker leaves it alone."""
+
+
+# how long a write waits for another process's write lock before it gives up (StoreBusy)
+BUSY_TIMEOUT_S = float(os.environ.get("MNIST_DB_BUSY_TIMEOUT_S", "30"))
+
+
 def _json(text: str | None, default: Any) -> Any:
     try:
         return json.loads(text) if text else default
@@ -36,8 +48,19 @@ def _json(text: str | None, default: Any) -> Any:
         return default
 
 
+def _stored_config(text: str | None) -> tuple[RunConfig, str | None]:
+    """A run's stored config and why it cannot train, if it cannot (e.g. unreadable JSON)."""
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return RunConfig.from_stored({}), "stored settings are not readable JSON"
+    if not isinstance(data, dict):
+        return RunConfig.from_stored({}), f"stored settings are not a mapping of settings: {text[:80]!r}"
+    return RunConfig.from_stored(data)
+
+
 def _row_to_run(row: sqlite3.Row) -> Run:
-    config, config_error = RunConfig.from_stored(_json(row["config"], {}))
+    config, config_error = _stored_config(row["config"])
     return Run(
         id=row["id"], name=row["name"], config=config, config_error=config_error,
         status=RunStatus(row["status"]), created_at=row["created_at"], started_at=row["started_at"],
@@ -45,7 +68,8 @@ def _row_to_run(row: sqlite3.Row) -> Run:
         tags=tuple(_json(row["tags"], [])), notes=row["notes"],
         summary=RunSummary.from_dict(_json(row["summary"], {})), message=row["message"], pid=row["pid"],
         heartbeat_at=row["heartbeat_at"], stop_requested=bool(row["stop_requested"]),
-        sweep_id=row["sweep_id"], trial_number=row["trial_number"], evaluation_json=row["evaluation"])
+        sweep_id=row["sweep_id"], trial_number=row["trial_number"], evaluation_json=row["evaluation"],
+        parent_id=row["parent_id"], parent_epoch=row["parent_epoch"], trained_before_s=row["trained_before_s"])
 
 
 def new_run_id() -> str:
@@ -71,22 +95,51 @@ def _switch_to_wal(db: sqlite3.Connection, timeout_s: float = 30.0) -> None:
 class RunStore:
     """All runs under one root folder: runs.db plus one folder of checkpoints per run."""
 
-    def __init__(self, root: Path | str = "runs"):
+    def __init__(self, root: Path | str = "runs", busy_timeout_s: float = BUSY_TIMEOUT_S, *,
+                 allow_unindexed: bool = False):
+        """Open (or create) the store; a StoreError says what is wrong with it and what to do.
+
+        A new runs.db beside run folders it does not know is refused (StoreDamaged), unless
+        allow_unindexed: rebuilding the index is about to add them.
+        """
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.db"
-        with self._connect() as db:
+        self.busy_timeout_s = busy_timeout_s
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise folder_error(self.root, err) from err
+        new = not self.db_path.exists()
+        empty = new or (self.db_path.is_file() and self.db_path.stat().st_size == 0)
+        # never a silently empty index beside the folders of runs it has lost
+        if empty and not allow_unindexed and (folders := run_folders(self.root)):
+            raise missing_index(self.root, len(folders))
+        with self._connect(create=new) as db:
             _switch_to_wal(db)
-            migrate(db)
+            self._with_path(migrate, db)
+
+    def _with_path(self, check: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> None:
+        """A schema check whose StoreDamaged names this runs.db and says how to mend it."""
+        try:
+            check(db)
+        except StoreDamaged as err:
+            raise StoreDamaged(f"{self.db_path}: {err}; {rebuild_hint(self.root)}") from err
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA synchronous=NORMAL")
+    def _connect(self, create: bool = False) -> Iterator[sqlite3.Connection]:
+        # mode=rw: a runs.db deleted while the app runs is reported, not silently made anew and empty
+        uri = f"{self.db_path.as_uri()}?mode={'rwc' if create else 'rw'}"
         try:
+            db = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s, isolation_level=None)
+        except sqlite3.Error as err:
+            raise store_error(err, self.root) from err
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
             yield db
+        except sqlite3.Error as err:
+            raise store_error(err, self.root) from err
         finally:
             db.close()
 
@@ -107,7 +160,8 @@ class RunStore:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a broken database may have no transaction left
+                    db.execute("ROLLBACK")
                 raise
 
     # for records kept in the same database by other packages (core.sweeps)
@@ -115,29 +169,82 @@ class RunStore:
 
     # --- runs -------------------------------------------------------------------------------
     def create_run(self, config: RunConfig, name: str = "", tags: Iterable[str] = (), sweep_id: str | None = None,
-                   trial_number: int | None = None) -> str:
-        """Store a new run as queued (a sweep's trial when given its sweep id); returns its id."""
-        run_id = new_run_id()
+                   trial_number: int | None = None, parent_id: str | None = None, parent_epoch: int | None = None,
+                   run_id: str | None = None) -> str:
+        """Store a new run as queued (a sweep's trial, or a fork of a parent's epoch); returns its id.
+
+        A caller that puts files in the run's folder before a worker may take the run passes the id.
+        """
+        run_id = run_id or new_run_id()
         with self._transaction() as db:
-            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags, sweep_id, trial_number) "
-                       "VALUES (?,?,?,?,?,?,?,?)",
+            db.execute("INSERT INTO runs (id, name, config, status, created_at, tags, sweep_id, trial_number, "
+                       "parent_id, parent_epoch) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), RunStatus.QUEUED,
-                        time.time(), json.dumps(normalize_tags(tags)), sweep_id, trial_number))
+                        time.time(), json.dumps(normalize_tags(tags)), sweep_id, trial_number, parent_id,
+                        parent_epoch))
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        self._write_run_file(run_id)
         return run_id
+
+    def _write_run_file(self, run_id: str) -> None:
+        """Refresh the run's own copy of its identity (run.json), from which the index can be rebuilt."""
+        run = self.get_run(run_id)
+        write_run_file(self.run_dir(run_id), {"id": run.id, "name": run.name, "tags": list(run.tags),
+                                              "notes": run.notes, "config": run.config.to_dict(),
+                                              "created_at": run.created_at, "parent_id": run.parent_id,
+                                              "parent_epoch": run.parent_epoch})
+
+    def reopen(self, run_id: str, config: RunConfig, after_epoch: int) -> None:
+        """Queue an ended run again to continue after an epoch: what came later goes, and its test results.
+
+        Raises RunActive, changing nothing, if the run is queued or running.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE runs SET status=?, config=?, message='', ended_at=NULL, started_at=NULL, pid=NULL, "
+                "heartbeat_at=NULL, stop_requested=0, summary='{}', evaluation=NULL, "
+                "trained_before_s = trained_before_s + COALESCE(ended_at - started_at, 0) "
+                "WHERE id=? AND status NOT IN (?, ?)", (RunStatus.QUEUED, config.to_json(), run_id, *ACTIVE))
+            if cursor.rowcount == 0:
+                run = self.get_run(run_id)  # RunNotFound if it is gone
+                raise RunActive(f"run {run.name!r} is {run.status}: stop it first")
+            db.execute("DELETE FROM metrics WHERE run_id=? AND (epoch>? OR split='test')", (run_id, after_epoch))
+            db.execute("DELETE FROM validations WHERE run_id=? AND epoch>?", (run_id, after_epoch))
+        self._write_run_file(run_id)
+
+    def children(self, run_id: str) -> list[Run]:
+        """The runs forked from this one, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE parent_id = ? ORDER BY created_at", (run_id,)).fetchall()
+        return [_row_to_run(row) for row in rows]
 
     def get_run(self, run_id: str) -> Run:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
-        return _row_to_run(row)
+        return self._to_runs([row])[0]
 
     def list_runs(self) -> list[Run]:
         """All runs, newest first."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
-        return [_row_to_run(row) for row in rows]
+        return self._to_runs(rows)
+
+    def check(self) -> None:
+        """Raise the StoreError that says what is wrong, if runs.db was deleted, replaced or changed since opening."""
+        with self._connect() as db:
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # emptied under the app
+                raise missing_index(self.root, len(run_folders(self.root)))
+            self._with_path(check_columns, db)
+
+    def _to_runs(self, rows: list[sqlite3.Row]) -> list[Run]:
+        try:
+            return [_row_to_run(row) for row in rows]
+        except IndexError as err:  # a column dropped by another program while this store was open
+            self.check()  # names the column
+            raise StoreDamaged(f"{self.db_path} lacks a column this app reads ({err}): it was changed by another "
+                               f"program; {rebuild_hint(self.root)}") from err
 
     def _update(self, run_id: str, **fields) -> None:
         columns = ", ".join(f"{key} = ?" for key in fields)
@@ -148,12 +255,15 @@ class RunStore:
 
     def rename(self, run_id: str, name: str) -> None:
         self._update(run_id, name=name)
+        self._write_run_file(run_id)
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
         self._update(run_id, tags=json.dumps(normalize_tags(tags)))
+        self._write_run_file(run_id)
 
     def set_notes(self, run_id: str, notes: str) -> None:
         self._update(run_id, notes=notes)
+        self._write_run_file(run_id)
 
     def set_summary(self, run_id: str, summary: RunSummary) -> None:
         self._update(run_id, summary=json.dumps(summary.to_dict()))
@@ -171,9 +281,37 @@ class RunStore:
                 (pid, now, now, json.dumps((environment or Environment()).to_dict()), run_id))
         return cursor.rowcount == 1
 
+    def claim_next(self, pid: int, busy_within_s: float) -> str | None:
+        """Claim the oldest queued run for this worker, unless a run is training (beat within busy_within_s).
+
+        The queue runs one run at a time; a run whose worker has not beaten for busy_within_s (frozen,
+        say) no longer holds it up. None if nothing was claimed.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM runs WHERE status='running' AND heartbeat_at > ? LIMIT 1",
+                          (now - busy_within_s,)).fetchone():
+                return None
+            queued = [_row_to_run(row) for row in db.execute("SELECT * FROM runs WHERE status='queued'")]
+            run_id = first_waiting(queued)
+            if run_id is None:
+                return None
+            db.execute("UPDATE runs SET status='running', pid=?, started_at=?, heartbeat_at=? WHERE id=?",
+                       (pid, now, now, run_id))
+        return run_id
+
     def assign_worker(self, run_id: str, pid: int) -> None:
-        """Record the process that will run a queued run, so a dead one is noticed."""
-        self._update(run_id, pid=pid, heartbeat_at=time.time())
+        """Record the process that will run a queued run, so a dead one is noticed; a claimed run keeps its own."""
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET pid=?, heartbeat_at=? WHERE id=? AND status='queued'",
+                       (pid, time.time(), run_id))
+
+    def fail_queued(self, run_id: str, message: str) -> bool:
+        """End a run that never started as failed; False if it is no longer queued (a worker took it)."""
+        with self._transaction() as db:
+            cursor = db.execute("UPDATE runs SET status='failed', message=?, ended_at=? WHERE id=? AND status='queued'",
+                                (message, time.time(), run_id))
+        return cursor.rowcount == 1
 
     def set_environment(self, run_id: str, environment: Environment) -> None:
         self._update(run_id, environment=json.dumps(environment.to_dict()))
@@ -181,26 +319,26 @@ class RunStore:
     def heartbeat(self, run_id: str) -> None:
         self._update(run_id, heartbeat_at=time.time())
 
-    def finish(self, run_id: str, status: RunStatus, message: str = "") -> bool:
-        """Give an active run its final status; False (and nothing changed) if it had one already."""
+    def finish(self, run_id: str, status: RunStatus, message: str = "", summary: RunSummary | None = None) -> bool:
+        """Give an active run its final status (and summary); False (and nothing changed) if it had one already."""
         if RunStatus(status).is_active:
             raise ValueError(f"status: {status!r} is not a final status")
         with self._transaction() as db:
             cursor = db.execute("UPDATE runs SET status=?, message=?, ended_at=? WHERE id=? AND status IN (?, ?)",
                                 (RunStatus(status), message, time.time(), run_id, *ACTIVE))
+            if cursor.rowcount == 1 and summary is not None:
+                db.execute("UPDATE runs SET summary=? WHERE id=?", (json.dumps(summary.to_dict()), run_id))
         return cursor.rowcount == 1
 
     def active_runs(self) -> list[Run]:
         """The queued and running runs."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs WHERE status IN (?, ?)", ACTIVE).fetchall()
-        return [_row_to_run(row) for row in rows]
+        return self._to_runs(rows)
 
     def next_queued(self) -> str | None:
-        """The run the queue takes next, if any; a sweep's trials are its driver's to start."""
-        waiting = [run for run in queue_order(self.active_runs())
-                   if run.status == RunStatus.QUEUED and not run.stop_requested and run.sweep_id is None]
-        return waiting[0].id if waiting else None
+        """The run the queue takes next, if any."""
+        return first_waiting(self.active_runs())
 
     def request_stop(self, run_id: str) -> str:
         """Ask a run to stop. Returns what happened: 'requested', 'cancelled' or 'not active'.
@@ -235,6 +373,7 @@ class RunStore:
             raise RunActive(f"run {run.name!r} is {run.status}: stop it before deleting it")
         with self._transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM validations WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
         if run.config.csv is not None:
@@ -248,6 +387,17 @@ class RunStore:
         return cursor.rowcount == 1
 
     # --- metrics ----------------------------------------------------------------------------
+    def record_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
+        """A worker's flush: add its running run's metrics and beat; RunNotRunning if it ended elsewhere."""
+        rows = [(run_id, *m) for m in metrics]
+        with self._transaction() as db:
+            # checked first, in the same transaction: a stopped or deleted run gets no more rows
+            cursor = db.execute("UPDATE runs SET heartbeat_at=? WHERE id=? AND status='running'", (time.time(), run_id))
+            if cursor.rowcount == 0:
+                raise RunNotRunning(run_id)
+            db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
+                           "VALUES (?,?,?,?,?,?,?)", rows)
+
     def add_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
         rows = [(run_id, *m) for m in metrics]
         if not rows:
@@ -286,6 +436,58 @@ class RunStore:
                               "WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)).fetchall()
         cursor = rows[-1][0] if rows else after
         return [Metric._make(row[1:]) for row in rows], cursor
+
+    def completed_epochs(self, run_id: str) -> int:
+        """The last epoch whose end is recorded (its epoch_loss row), 0 if none."""
+        with self._connect() as db:
+            row = db.execute("SELECT MAX(epoch) FROM metrics WHERE run_id=? AND split='train' AND "
+                             "name='epoch_loss'", (run_id,)).fetchone()
+        return row[0] or 0
+
+    # --- per-epoch validation ---------------------------------------------------------------
+    def add_validation(self, run_id: str, validation: EpochValidation) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO validations (run_id, epoch, confusion, predictions) VALUES (?,?,?,?)",
+                       (run_id, validation.epoch, json.dumps(validation.confusion), validation.predictions))
+
+    def validations(self, run_id: str, epochs: Iterable[int] | None = None) -> list[EpochValidation]:
+        """The run's per-epoch validation predictions, by epoch: all of them, or those epochs'."""
+        query = "SELECT epoch, confusion, predictions FROM validations WHERE run_id=?"
+        wanted = [] if epochs is None else list(epochs)
+        if epochs is not None:
+            query += f" AND epoch IN ({', '.join('?' * len(wanted))})"
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY epoch", (run_id, *wanted)).fetchall()
+        return [EpochValidation(row["epoch"], json.loads(row["confusion"]), bytes(row["predictions"]))
+                for row in rows]
+
+    def validated_epochs(self, run_id: str) -> list[int]:
+        """The epochs whose validation predictions are stored (without reading them)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch FROM validations WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall()
+        return [row["epoch"] for row in rows]
+
+    # --- the index and its folders ----------------------------------------------------------
+    def run_ids(self) -> set[str]:
+        with self._connect() as db:
+            return {row[0] for row in db.execute("SELECT id FROM runs")}
+
+    def unindexed_folders(self) -> list[Path]:
+        """Run folders (with a run.json or a checkpoint) that no run in runs.db owns."""
+        known = self.run_ids()
+        return [folder for folder in run_folders(self.root) if folder.name not in known]
+
+    def restore_run(self, row: dict[str, Any], metrics: Iterable[Metric]) -> bool:
+        """Put a run recovered from its folder back in the index; False if its id is there already."""
+        columns = [key for key in row if key in expected_columns()["runs"]]
+        with self._transaction() as db:
+            cursor = db.execute(f"INSERT OR IGNORE INTO runs ({', '.join(columns)}) "
+                                f"VALUES ({', '.join('?' * len(columns))})", [row[key] for key in columns])
+            if cursor.rowcount == 0:
+                return False
+            db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
+                           "VALUES (?,?,?,?,?,?,?)", [(row["id"], *m) for m in metrics])
+        return True
 
     # --- files ------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:

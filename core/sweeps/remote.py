@@ -119,7 +119,9 @@ class RaySource:
         self.data_dir = None if data_dir is None else str(data_dir)
 
     def __call__(self, config: RunConfig, data_dir: object = None, should_stop: Callable[[], bool] | None = None,
-                 tables_dir: object = None) -> Iterator[TrialItem]:
+                 tables_dir: object = None, origin: object = None) -> Iterator[TrialItem]:
+        if origin is not None:  # a sweep's trials start afresh; resuming one is refused before it is queued
+            raise ValueError("a resumed or forked run trains on this machine, not on Ray")
         if config.dataset == "csv":  # its table is kept in the driver's run store, which nodes do not see
             raise ValueError("dataset: a CSV table stays in this machine's run store; run its sweep with the "
                              "local executor")

@@ -6,12 +6,14 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from core.config import RunConfig
+from core.config import ConfigError, RunConfig
 from core.training.models import build_model
 
 
@@ -20,9 +22,13 @@ class CheckpointError(RuntimeError):
 
 
 def checkpoint_payload(model: nn.Module, optimizer: torch.optim.Optimizer | None, config: RunConfig,
-                       epoch: int, loss: float, accuracy: float) -> dict:
-    """The labs' checkpoint fields plus the config, which alone rebuilds the model."""
-    return {
+                       epoch: int, loss: float, accuracy: float, training_state: dict | None = None) -> dict:
+    """The labs' checkpoint fields plus the config, which alone rebuilds the model.
+
+    An epoch checkpoint also holds `training_state` (core.training.resume): what else it takes to
+    continue the run as if it had never stopped. Checkpoints without it still load for prediction.
+    """
+    payload = {
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": optimizer.state_dict() if optimizer is not None else {},
         "epoch": epoch,
@@ -30,6 +36,9 @@ def checkpoint_payload(model: nn.Module, optimizer: torch.optim.Optimizer | None
         "accuracy": accuracy,
         "config": config.to_dict(),
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
+    return payload
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
@@ -77,10 +86,39 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"checkpoint is corrupt or truncated: {path} ({reason})") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         raise CheckpointError(f"checkpoint is corrupt or truncated: {path}: {err}") from err
-    missing = {"model_state_dict", "config", "epoch"} - set(data if isinstance(data, dict) else ())
+    validate_checkpoint(data, path)
+    return data
+
+
+def validate_checkpoint(data: Any, path: Path) -> None:
+    """Refuse, naming the field, a checkpoint whose fields have the wrong type or whose weights are not finite."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {path} is a {type(data).__name__}, not a checkpoint's dict of fields")
+    missing = {"model_state_dict", "config", "epoch"} - set(data)
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(sorted(missing))}")
-    return data
+    _check_weights(data["model_state_dict"], path)
+    if not isinstance(data["config"], dict):
+        raise CheckpointError(f"checkpoint {path}: config must be a dict of settings, got {data['config']!r:.60}")
+    epoch = data["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"checkpoint {path}: epoch must be a whole number from 0, got {epoch!r:.60}")
+    for key in ("loss", "accuracy"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise CheckpointError(f"checkpoint {path}: {key} must be a number, got {value!r:.60}")
+    if not isinstance(data.get("optimizer_state_dict", {}), dict):
+        raise CheckpointError(f"checkpoint {path}: optimizer_state_dict must be a dict")
+
+
+def _check_weights(state: Any, path: Path) -> None:
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        kind = type(state).__name__ if not isinstance(state, Mapping) else "a dict with values other than tensors"
+        raise CheckpointError(f"checkpoint {path}: model_state_dict must map layer names to tensors, got {kind}")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {path} has non-finite weights (NaN or inf) in {name}: it cannot "
+                                  f"predict anything; use an earlier epoch's checkpoint of that run")
 
 
 def _check_crcs(path: Path) -> None:
@@ -105,10 +143,19 @@ def _unpickler_reason(err: Exception) -> str:
 def load_model(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, dict]:
     """The model saved in a checkpoint, in eval mode, with its config and the raw checkpoint."""
     data = load_checkpoint(path, device)
-    config = RunConfig.from_dict(data["config"])
+    try:
+        config = RunConfig.from_dict(data["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {path} has settings that are not valid: {err}") from err
+    except (TypeError, ValueError) as err:  # e.g. hidden_sizes stored as a number
+        raise CheckpointError(f"checkpoint {path} has malformed settings: {err}") from err
     model = build_model(config)
     try:
         model.load_state_dict(data["model_state_dict"])
     except RuntimeError as err:
-        raise CheckpointError(f"checkpoint {path} does not fit model {config.model!r}: {err}") from err
+        raise CheckpointError(f"checkpoint {path} does not fit model {config.model!r}: {_one_line(err)}") from err
     return model.to(device).eval(), config, data
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__

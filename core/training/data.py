@@ -27,6 +27,10 @@ class DataError(RuntimeError):
     """A dataset file is missing or does not match its checksum."""
 
 
+# only on request (`python -m core download-mnist`), and only over https: nothing downloads by itself
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",)
+
+
 @dataclass(frozen=True)
 class Split:
     images: torch.Tensor  # (N, 1, 28, 28) float32, normalized; or a table's rows (N, F)
@@ -43,10 +47,17 @@ class Datasets:
     test: Split
 
 
+def missing_file(path: Path) -> DataError:
+    """What to say about a dataset file that is not there: which one, and how to get it back."""
+    return DataError(f"MNIST file missing: {path}. Nothing is downloaded by itself: restore the shipped file "
+                     f"(git checkout -- data/mnist in the repository), or download MNIST on purpose with "
+                     f"`python -m core download-mnist --data-dir {path.parent}`")
+
+
 def read_idx(path: Path) -> torch.Tensor:
     """Read one gzip'd IDX file into a uint8 tensor, checking its checksum."""
     if not path.exists():
-        raise DataError(f"MNIST file missing: {path}")
+        raise missing_file(path)
     try:
         raw = gzip.decompress(path.read_bytes())
     except (OSError, EOFError) as err:
@@ -60,25 +71,40 @@ def read_idx(path: Path) -> torch.Tensor:
     return data.reshape(dims)
 
 
-def _download_fallback(data_dir: Path) -> Path:
-    """Fetch MNIST with torchvision when the shipped files are missing (needs a network)."""
-    from torchvision.datasets import MNIST
+def download_mnist(data_dir: Path | str) -> list[Path]:
+    """Download the four MNIST files into data_dir over https and check them; only ever on request."""
+    from torchvision.datasets.utils import download_url
 
-    root = Path.home() / ".cache" / "mnist-dashboard"
-    MNIST(root=str(root), train=True, download=True)
-    return root / "MNIST" / "raw"
+    data_dir = Path(data_dir)
+    fetched = []
+    for name in MNIST_FILES:
+        if not (data_dir / name).exists():
+            errors = []
+            for mirror in MNIST_MIRRORS:
+                try:
+                    download_url(mirror + name, str(data_dir), filename=name)
+                    break
+                except Exception as err:  # urllib's many errors: say them all at the end
+                    errors.append(f"{mirror}{name}: {err}")
+            else:
+                raise DataError(f"could not download {name}: {'; '.join(errors)}")
+            fetched.append(data_dir / name)
+        read_idx(data_dir / name)  # the checksum: a bad download is refused at once
+    return fetched
+
+
+def require_files(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    """Raise the DataError naming the first file a dataset lacks, before anything is queued or trained."""
+    if dataset == "mnist":
+        missing = [name for name in MNIST_FILES if not (Path(data_dir) / name).exists()]
+        if missing:
+            raise missing_file(Path(data_dir) / missing[0])
 
 
 def load_mnist_uint8(data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:
     """The four MNIST arrays as uint8 tensors: train/test images (N, 28, 28) and labels (N,)."""
     data_dir = Path(data_dir)
-    missing = [name for name in MNIST_FILES if not (data_dir / name).exists()]
-    if missing:
-        try:
-            data_dir = _download_fallback(data_dir)
-        except Exception as err:  # no network here is the usual case
-            raise DataError(f"MNIST file missing: {data_dir / missing[0]} (download fallback "
-                            f"failed too: {err})") from err
+    require_files("mnist", data_dir)
     return {
         "train_images": read_idx(data_dir / "train-images-idx3-ubyte.gz"),
         "train_labels": read_idx(data_dir / "train-labels-idx1-ubyte.gz").long(),
@@ -110,14 +136,19 @@ def synthetic_uint8(train_size: int = TRAIN_IMAGES["synthetic"], test_size: int 
             "test_images": test_images, "test_labels": test_labels}
 
 
+def split_indices(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(validation, training) indices into n training images: a seeded split, the same every time."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:val_size], order[val_size:]
+
+
 def build_datasets(arrays: dict[str, torch.Tensor], val_size: int, seed: int,
                    train_samples: int | None = None, device: str | torch.device = "cpu") -> Datasets:
     """Normalize, carve a seeded validation split from the training images, move to the device."""
     n = len(arrays["train_labels"])
     if val_size >= n:
         raise DataError(f"val_size {val_size} leaves no training images (the set has {n})")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    val_idx, train_idx = order[:val_size], order[val_size:]
+    val_idx, train_idx = split_indices(n, val_size, seed)
     if train_samples is not None:
         train_idx = train_idx[:train_samples]
     images = normalize(arrays["train_images"])
@@ -137,6 +168,20 @@ def load_test_images(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> t
     if dataset == "synthetic":
         return synthetic_uint8()["test_images"]
     return read_idx(Path(data_dir) / "t10k-images-idx3-ubyte.gz")  # a tenth of the time of all four files
+
+
+def load_validation_images(dataset: str, val_size: int, seed: int,
+                           data_dir: Path | str = DEFAULT_DATA_DIR) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A run's validation images as uint8 (N, 28, 28), their labels, and their indices in the training images."""
+    if dataset == "synthetic":
+        arrays = synthetic_uint8()
+        images, labels = arrays["train_images"], arrays["train_labels"]
+    else:
+        data_dir = Path(data_dir)
+        images = read_idx(data_dir / "train-images-idx3-ubyte.gz")
+        labels = read_idx(data_dir / "train-labels-idx1-ubyte.gz").long()
+    indices, _ = split_indices(len(labels), val_size, seed)
+    return images[indices], labels[indices], indices
 
 
 def load_arrays(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch.Tensor]:

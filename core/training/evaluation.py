@@ -43,10 +43,23 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 100
 
 def loss_and_accuracy(model: nn.Module, split: Split, batch_size: int = 1000) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a split."""
+    loss, accuracy, _, _ = loss_accuracy_predictions(model, split, batch_size)
+    return loss, accuracy
+
+
+def loss_accuracy_predictions(model: nn.Module, split: Split,
+                              batch_size: int = 1000) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy, accuracy, the predicted class of each example (N,) and their confusion matrix."""
     logits = predict_logits(model, split.images, batch_size)
     loss = nn.functional.cross_entropy(logits, split.labels).item()
-    accuracy = (logits.argmax(1) == split.labels).float().mean().item()
-    return loss, accuracy
+    predicted = logits.argmax(1)
+    confusion = confusion_matrix(split.labels, predicted, logits.shape[1])
+    return loss, (predicted == split.labels).float().mean().item(), predicted, confusion
+
+
+def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, classes: int) -> torch.Tensor:
+    """(classes, classes) counts: [true][predicted]."""
+    return torch.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)
 
 
 def evaluate(model: nn.Module, split: Split, batch_size: int = 1000,
@@ -56,8 +69,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1000,
     labels = split.labels
     probs = logits.softmax(1)
     confidence, predicted = probs.max(1)
-    classes = logits.shape[1]
-    confusion = torch.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)
+    confusion = confusion_matrix(labels, predicted, logits.shape[1])
     per_class = confusion.diag().float() / confusion.sum(1).clamp(min=1).float()
     wrong = (predicted != labels).nonzero().flatten()
     wrong = wrong[confidence[wrong].argsort(descending=True)][:max_misclassified]

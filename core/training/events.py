@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from core.status import RunStatus
 
 # Cross-entropy this far above ln 10 (a uniform guess) does not come back: call it diverged.
@@ -53,6 +55,18 @@ def monitored(train_accuracy: float, train_loss: float, val_accuracy: float | No
 
 
 @dataclass(frozen=True)
+class Validated:
+    """The validation set's verdict at the end of an epoch, image by image."""
+    epoch: int
+    predictions: bytes  # the predicted class of each validation example (at most 255 classes), in the split's order
+    confusion: tuple[tuple[int, ...], ...]  # [true][predicted]
+
+    @classmethod
+    def of(cls, epoch: int, predicted: torch.Tensor, confusion: torch.Tensor) -> Validated:
+        return cls(epoch, bytes(predicted.to(torch.uint8).tolist()), tuple(map(tuple, confusion.tolist())))
+
+
+@dataclass(frozen=True)
 class RunEnded:
     reason: RunStatus  # finished, early_stopped, diverged or stopped
     epochs_completed: int
@@ -60,4 +74,4 @@ class RunEnded:
     message: str = ""
 
 
-Event = BatchEnded | EpochEnded | RunEnded
+Event = BatchEnded | EpochEnded | Validated | RunEnded

@@ -11,20 +11,49 @@ from torch import nn
 
 from core.config import RunConfig, steps_per_epoch
 from core.status import RunStatus
-from core.training.data import Datasets, batches, random_shift
-from core.training.evaluation import loss_and_accuracy
-from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, diverged, monitored
+from core.training.augment import augment
+from core.training.data import Datasets, batches
+from core.training.evaluation import loss_accuracy_predictions
+from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Validated, diverged, monitored
 from core.training.models import build_model, fit_input_scale
 from core.training.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
 
 
 @dataclass
+class BestTracker:
+    """Best epoch by validation accuracy; early stopping by validation loss."""
+    min_delta: float
+    best_accuracy: float = -1.0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    stopping_loss: float = math.inf
+    stale_epochs: int = 0
+
+    def update(self, epoch: int, accuracy: float, loss: float) -> bool:
+        is_best = accuracy > self.best_accuracy or (accuracy == self.best_accuracy and loss < self.best_loss)
+        if is_best:
+            self.best_accuracy, self.best_loss, self.best_epoch = accuracy, loss, epoch
+        if loss < self.stopping_loss - self.min_delta:
+            self.stopping_loss, self.stale_epochs = loss, 0
+        else:
+            self.stale_epochs += 1
+        return is_best
+
+
+@dataclass
 class TrainingState:
-    """What the loop trains; the caller holds it to checkpoint between events."""
+    """Everything the loop changes as it trains: a checkpoint of it continues as if never stopped.
+
+    `epoch` and `step` are the last ones completed; `order` draws the data order and the shifts.
+    """
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: object | None
     steps_per_epoch: int
+    order: torch.Generator
+    tracker: BestTracker
+    epoch: int = 0
+    step: int = 0
 
 
 def seed_everything(seed: int) -> None:
@@ -32,14 +61,15 @@ def seed_everything(seed: int) -> None:
 
 
 def prepare(config: RunConfig, datasets: Datasets, device: torch.device) -> TrainingState:
-    """Seed, then build the model, optimizer and schedule for a run."""
+    """Seed, then build the model, optimizer, schedule, data order and best-epoch tracker for a run."""
     seed_everything(config.seed)
     model = build_model(config).to(device)
     fit_input_scale(model, datasets.train.images)
     optimizer = build_optimizer(config, model)
     steps = steps_per_epoch(len(datasets.train), config.batch_size)
     scheduler = build_scheduler(config, optimizer, steps)
-    return TrainingState(model, optimizer, scheduler, steps)
+    order = torch.Generator().manual_seed(config.seed + 1)
+    return TrainingState(model, optimizer, scheduler, steps, order, BestTracker(config.min_delta))
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
@@ -66,74 +96,54 @@ def _drain(pending: _Pending, first_step: int, epoch: int) -> list[BatchEnded]:
             for i, (loss, c, n, lr) in enumerate(zip(losses, corrects, pending.sizes, pending.lrs))]
 
 
-@dataclass
-class _BestTracker:
-    """Best model by validation accuracy; early stopping by validation loss."""
-    min_delta: float
-    best_accuracy: float = -1.0
-    best_loss: float = math.inf
-    stopping_loss: float = math.inf
-    stale_epochs: int = 0
-
-    def update(self, accuracy: float, loss: float) -> bool:
-        is_best = accuracy > self.best_accuracy or (accuracy == self.best_accuracy and loss < self.best_loss)
-        if is_best:
-            self.best_accuracy, self.best_loss = accuracy, loss
-        if loss < self.stopping_loss - self.min_delta:
-            self.stopping_loss, self.stale_epochs = loss, 0
-        else:
-            self.stale_epochs += 1
-        return is_best
-
-
 def train(config: RunConfig, datasets: Datasets, state: TrainingState,
           should_stop: Callable[[], bool] | None = None, sync_every: int = 1) -> Iterator[Event]:
-    """Train per the config, yielding BatchEnded per batch, EpochEnded per epoch, then RunEnded."""
+    """Train from the state's epoch to the config's last, yielding BatchEnded per batch, Validated and
+    EpochEnded per epoch, then RunEnded."""
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    order = torch.Generator().manual_seed(config.seed + 1)
-    tracker = _BestTracker(config.min_delta)
-    step = 0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(state.epoch + 1, config.epochs + 1):
         started = time.perf_counter()
-        outcome = yield from _train_epoch(config, datasets, state, criterion, order, epoch, step,
-                                          should_stop, sync_every)
+        outcome = yield from _train_epoch(config, datasets, state, criterion, epoch, should_stop, sync_every)
         if isinstance(outcome, RunEnded):
             yield outcome
             return
-        step, train_loss, train_accuracy = outcome
-        val_loss, val_accuracy = _validate(state.model, datasets)
+        train_loss, train_accuracy = outcome
+        val_loss, val_accuracy, validated = _validate(state.model, datasets, epoch)
         if val_loss is not None and not math.isfinite(val_loss):
-            yield RunEnded(RunStatus.DIVERGED, epoch - 1, step, f"validation loss became {val_loss}; try a lower lr")
+            yield RunEnded(RunStatus.DIVERGED, epoch - 1, state.step,
+                           f"validation loss became {val_loss}; try a lower lr")
             return
-        is_best = tracker.update(*monitored(train_accuracy, train_loss, val_accuracy, val_loss))
+        is_best = state.tracker.update(epoch, *monitored(train_accuracy, train_loss, val_accuracy, val_loss))
         lr = current_lr(state.optimizer)
         step_scheduler_after_epoch(config, state.scheduler, val_loss)
-        yield EpochEnded(epoch, step, train_loss, train_accuracy, val_loss, val_accuracy, lr, is_best,
+        state.epoch = epoch
+        if validated:
+            yield validated
+        yield EpochEnded(epoch, state.step, train_loss, train_accuracy, val_loss, val_accuracy, lr, is_best,
                          time.perf_counter() - started)
-        if config.patience and tracker.stale_epochs >= config.patience:
-            yield RunEnded(RunStatus.EARLY_STOPPED, epoch, step, f"validation loss did not improve by more than "
-                           f"{config.min_delta:g} for {tracker.stale_epochs} epochs")
+        if config.patience and state.tracker.stale_epochs >= config.patience:
+            yield RunEnded(RunStatus.EARLY_STOPPED, epoch, state.step, f"validation loss did not improve by more "
+                           f"than {config.min_delta:g} for {state.tracker.stale_epochs} epochs")
             return
-    yield RunEnded(RunStatus.FINISHED, config.epochs, step)
+    yield RunEnded(RunStatus.FINISHED, config.epochs, state.step)
 
 
-def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, criterion: nn.Module,
-                 order: torch.Generator, epoch: int, step: int, should_stop: Callable[[], bool] | None,
-                 sync_every: int):
-    """Yield this epoch's BatchEnded events; return (step, mean loss, accuracy) or a RunEnded."""
+def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, criterion: nn.Module, epoch: int,
+                 should_stop: Callable[[], bool] | None, sync_every: int):
+    """Yield this epoch's BatchEnded events, advancing state.step; return (mean loss, accuracy) or a RunEnded."""
     state.model.train()
     per_batch_schedule = config.scheduler in PER_BATCH_SCHEDULERS
     loss_sum = correct_sum = 0.0
     pending = _Pending([], [], [], [], time.perf_counter())
-    for images, labels in batches(datasets.train, config.batch_size, order):
-        images = random_shift(images, config.augment_shift, order)
+    for index, (images, labels) in enumerate(batches(datasets.train, config.batch_size, state.order), 1):
+        images = augment(images, config, state.order)
         pending.lrs.append(current_lr(state.optimizer))
         loss, correct = _train_step(state, criterion, images, labels, per_batch_schedule)
         pending.losses.append(loss), pending.corrects.append(correct), pending.sizes.append(len(labels))
-        step += 1
-        if len(pending.sizes) < sync_every and step % state.steps_per_epoch != 0:
+        state.step += 1
+        if len(pending.sizes) < sync_every and index < state.steps_per_epoch:
             continue
-        for event, size in zip(_drain(pending, step - len(pending.sizes) + 1, epoch), pending.sizes):
+        for event, size in zip(_drain(pending, state.step - len(pending.sizes) + 1, epoch), pending.sizes):
             if diverged(event.loss):
                 yield event  # the point where it diverged is part of the record, for the charts
                 return RunEnded(RunStatus.DIVERGED, epoch - 1, event.step,
@@ -142,8 +152,8 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
             yield event
         pending = _Pending([], [], [], [], time.perf_counter())
         if should_stop is not None and should_stop():
-            return RunEnded(RunStatus.STOPPED, epoch - 1, step, "stopped on request")
-    return step, loss_sum / len(datasets.train), correct_sum / len(datasets.train)
+            return RunEnded(RunStatus.STOPPED, epoch - 1, state.step, "stopped on request")
+    return loss_sum / len(datasets.train), correct_sum / len(datasets.train)
 
 
 def _train_step(state: TrainingState, criterion: nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -159,7 +169,10 @@ def _train_step(state: TrainingState, criterion: nn.Module, images: torch.Tensor
     return loss.detach(), (logits.detach().argmax(1) == labels).sum().float()
 
 
-def _validate(model: nn.Module, datasets: Datasets) -> tuple[float | None, float | None]:
+def _validate(model: nn.Module, datasets: Datasets,
+              epoch: int) -> tuple[float | None, float | None, Validated | None]:
+    """Validation loss and accuracy, and its predictions for the per-epoch confusion matrix."""
     if len(datasets.val) == 0:
-        return None, None
-    return loss_and_accuracy(model, datasets.val)
+        return None, None, None
+    loss, accuracy, predicted, confusion = loss_accuracy_predictions(model, datasets.val)
+    return loss, accuracy, Validated.of(epoch, predicted, confusion)

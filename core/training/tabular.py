@@ -319,6 +319,15 @@ def split_indices(table: Table, csv_data: CsvData, val_size: int, seed: int,
     return (train[:train_samples] if train_samples is not None else train), val, test
 
 
+def validation_rows(frame: pd.DataFrame, table: Table, csv_data: CsvData, val_size: int,
+                    seed: int) -> tuple[torch.Tensor, torch.Tensor, pd.DataFrame]:
+    """A run's validation split: its row indices in the table, their labels, and the file's rows (numbered from 1)."""
+    _, val, _ = split_indices(table, csv_data, val_size, seed)
+    positions = table.source_rows[val].tolist()
+    rows = frame.loc[positions, [*csv_data.features, csv_data.target]]
+    return val, table.labels[val], rows.set_axis([p + 1 for p in positions]).rename_axis("row")
+
+
 def table_datasets(table: Table, csv_data: CsvData, val_size: int, seed: int, train_samples: int | None = None,
                    device: str | torch.device = "cpu") -> Datasets:
     """Train, validation and test splits of an encoded table, on the device."""

@@ -84,9 +84,17 @@ def chart(page: Page, key: str) -> Locator:
 
 
 def traces(plot: Locator) -> list[dict]:
-    """Each trace Plotly drew: its name, how many points, and its last x."""
+    """Each trace Plotly drew: its name, how many points, its first and last x, its dash and fill."""
     return plot.evaluate("""gd => (gd._fullData || []).map(t => ({
-        name: t.name, points: t.x ? t.x.length : 0, last_x: t.x && t.x.length ? Math.max(...t.x) : null}))""")
+        name: t.name, points: t.x ? t.x.length : 0, last_x: t.x && t.x.length ? Math.max(...t.x) : null,
+        first_x: t.x && t.x.length ? Math.min(...t.x) : null, dash: t.line ? t.line.dash : null,
+        fill: t.fill}))""")
+
+
+def vertical_lines(plot: Locator) -> list[dict]:
+    """The vertical lines drawn across a Plotly chart (its shapes): x and the text beside them."""
+    return plot.evaluate("""gd => (gd._fullLayout.shapes || []).map((s, i) => ({x: s.x0,
+        text: ((gd._fullLayout.annotations || [])[i] || {}).text}))""")
 
 
 def last_x(page: Page, key: str) -> float:

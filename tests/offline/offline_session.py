@@ -21,7 +21,8 @@ from streamlit_ui import badge, open_page  # noqa: E402
 
 from tests.app_server import free_port, wait_until_healthy  # noqa: E402
 
-PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Losses & optimizers": "losses"}
+PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Inside the model": "inside",
+         "Losses & optimizers": "losses"}
 
 
 def train_from_the_cli(runs: Path) -> dict:

@@ -1,9 +1,12 @@
 """Small helpers shared by the reliability tests."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.runs.records import Metric
@@ -49,3 +52,28 @@ def train_loss_steps(metrics: Iterable[Metric]) -> list[int]:
 def files_under(root: Path) -> set[Path]:
     """Every file and folder below root, as paths relative to it."""
     return {path.relative_to(root) for path in root.rglob("*")}
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make a file or folder read-only for this process: immutable (chattr +i) for root, whom file
+    modes do not stop, or without write permission for anyone else; restored afterwards."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        return
+    mode = path.stat().st_mode
+    path.chmod(mode & ~0o222)
+    try:
+        yield
+    finally:
+        path.chmod(mode)
+
+
+def one_error_line(err: str) -> str:
+    """The single line a CLI error prints, asserting there is exactly one and no traceback."""
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()

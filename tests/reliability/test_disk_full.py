@@ -73,14 +73,14 @@ class _FillingFile:
 
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_fails_the_run_with_the_reason(
         store, tiny_config, monkeypatch):
+    config = replace(tiny_config, epochs=3)
+    run_id = store.create_run(config)
     # epoch_001.pt and best.pt fit; epoch_002.pt runs out of room 64 KiB in
     disk = FullDisk(store.root, files_that_fit=2, partial=64 * 1024)
     monkeypatch.setattr(os, "fdopen", disk.fdopen)
     monkeypatch.setattr(io, "open", disk.open)
-    config = replace(tiny_config, epochs=3)
-    run_id = store.create_run(config)
     best_before = []
-    monkeypatch.setattr(store, "add_metrics", _noting_best(store, run_id, best_before))
+    monkeypatch.setattr(store, "record_metrics", _noting_best(store, run_id, best_before))
 
     assert execute_run(store, run_id) == "failed"
 
@@ -101,28 +101,29 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_fails_the_ru
 
 
 def checkpoint_files(folder: Path) -> list[str]:
-    """Everything in a run folder but the error log (created, though nothing fits in it)."""
-    return sorted(p.name for p in folder.iterdir() if p.name != "error.log")
+    """Everything in a run folder but the error log (created, though nothing fits in it) and run.json
+    (written when the run was created, before the disk filled up)."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in ("error.log", "run.json"))
 
 
 def _noting_best(store, run_id: str, seen: list[bytes]):
-    """Wrap add_metrics to note best.pt's bytes at each flush: what it held before the failure."""
-    real = store.add_metrics
+    """Wrap the worker's flush to note best.pt's bytes at each one: what it held before the failure."""
+    real = store.record_metrics
 
-    def add_metrics(rid, metrics):
+    def record_metrics(rid, metrics):
         best = store.checkpoint_path(run_id, "best")
         if best.exists():
             seen.append(best.read_bytes())
         real(rid, metrics)
-    return add_metrics
+    return record_metrics
 
 
 @pytest.mark.parametrize("files_that_fit", [0, 1])
 def test_a_full_disk_from_the_first_checkpoint_on_is_recorded_too(store, tiny_config, monkeypatch, files_that_fit):
+    run_id = store.create_run(tiny_config)
     disk = FullDisk(store.root, files_that_fit=files_that_fit, partial=0)
     monkeypatch.setattr(os, "fdopen", disk.fdopen)
     monkeypatch.setattr(io, "open", disk.open)
-    run_id = store.create_run(tiny_config)
     assert execute_run(store, run_id) == "failed"
     run = store.get_run(run_id)
     failed_file = ["epoch_001.pt", "best.pt"][files_that_fit]

@@ -11,7 +11,7 @@ import core.cli as cli
 from core.cli import train as cli_train
 from core.config import MODELS
 from core.runs.store import RunStore
-from tests.pages_helpers import app_store, open_page  # noqa: F401
+from tests.pages_helpers import app_store, as_shown, open_page  # noqa: F401
 
 INVALID = [
     (["--lr", "0"], "lr"),
@@ -90,6 +90,6 @@ def test_the_train_page_refuses_bad_settings_before_anything_starts(app_store, s
         else:
             at.number_input(key=key).set_value(value).run()
     at.button(key="train_start").click().run()
-    assert any(field in error.value and error.value.startswith("Not started") for error in at.error), \
+    assert any(field in as_shown(error.value) and error.value.startswith("Not started") for error in at.error), \
         [error.value for error in at.error]
     assert app_store.list_runs() == []

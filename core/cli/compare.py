@@ -1,0 +1,38 @@
+"""`python -m core compare A... --vs B...`: does one seed group's test accuracy beat another's?"""
+from __future__ import annotations
+
+import argparse
+
+from core.cli.runs import existing_store
+from core.comparison.groups import spread
+from core.comparison.verdict import verdict
+from core.runs.records import Run
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser("compare", help="does group A's test accuracy beat group B's? (a bootstrap "
+                                  "over their seeds)")
+    compare.add_argument("a", nargs="+", metavar="RUN_ID", help="the runs of group A")
+    compare.add_argument("--vs", nargs="+", required=True, metavar="RUN_ID", help="the runs of group B")
+    compare.add_argument("--runs", default="runs", help="run store folder (default: runs)")
+    compare.set_defaults(handler=command_compare)
+
+
+def tested(runs: list[Run], side: str) -> list[float]:
+    """The test accuracies of a side's runs; the untested ones are named and left out."""
+    for run in runs:
+        if run.summary.test_accuracy is None:
+            print(f"{side}: {run.id} ({run.status.label}) has no test accuracy and is left out")
+    return [run.summary.test_accuracy for run in runs if run.summary.test_accuracy is not None]
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    store = existing_store(args.runs)
+    sides = {"A": [store.get_run(run_id) for run_id in args.a], "B": [store.get_run(run_id) for run_id in args.vs]}
+    accuracies = {side: tested(runs, side) for side, runs in sides.items()}
+    for side, values in accuracies.items():
+        shown = spread(values)
+        print(f"{side}: {len(values)} runs, test accuracy " + ("-" if shown is None else
+              f"{shown.mean:.2%}" + ("" if shown.std is None else f" ± {shown.std:.2%}")))
+    print(verdict(accuracies["A"], accuracies["B"]).explanation)
+    return 0

@@ -1,0 +1,55 @@
+"""`python -m core resume` and `fork`: a run goes on from its last epoch, or a new one from any epoch."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from core.cli.runs import existing_store
+from core.cli.train import config_arguments, train_in_turn
+from core.config import RunConfig
+from core.runs import continuation
+from core.status import RunStatus
+from core.training.data import DEFAULT_DATA_DIR
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    resume = commands.add_parser("resume", help="continue a stopped, interrupted or finished run from its last "
+                                 "epoch checkpoint, in the same run")
+    resume.add_argument("run_id")
+    resume.add_argument("--epochs", type=int, help="a new total of epochs (default: the run's planned epochs)")
+    _store_arguments(resume)
+    resume.set_defaults(handler=command_resume)
+    fork = commands.add_parser("fork", help="start a new run from an epoch checkpoint of another, with some "
+                               "settings changed (not the model's shape, the data, the batch size or the seed)")
+    fork.add_argument("run_id")
+    fork.add_argument("--epoch", type=int, required=True, help="the parent's epoch to start from")
+    config_arguments(fork)
+    fork.add_argument("--name", default="", help="run name (default: the parent's, with fork@EPOCH)")
+    fork.add_argument("--tags", nargs="*", default=[], help="run tags")
+    _store_arguments(fork)
+    fork.set_defaults(handler=command_fork)
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", default="runs", help="run store folder (default: runs)")
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+
+
+def _exit_code(status: RunStatus) -> int:
+    return 0 if status.completed or status == RunStatus.STOPPED else 1
+
+
+def command_resume(args: argparse.Namespace) -> int:
+    store = existing_store(args.runs)
+    run = continuation.resume(store, args.run_id, args.epochs)
+    after = store.completed_epochs(run.id) or run.parent_epoch or 0
+    print(f"resuming {run.name!r} after epoch {after}, to epoch {run.config.epochs}", flush=True)
+    return _exit_code(train_in_turn(store, [run.id], args.data_dir)[0])
+
+
+def command_fork(args: argparse.Namespace) -> int:
+    store = existing_store(args.runs)
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
+    child = continuation.fork(store, args.run_id, args.epoch, changes, name=args.name, tags=args.tags)
+    print(f"forked {args.run_id} at epoch {args.epoch} as {child}", flush=True)
+    return _exit_code(train_in_turn(store, [child], args.data_dir)[0])

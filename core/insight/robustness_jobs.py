@@ -1,0 +1,123 @@
+"""Robustness curves kept with their run: computed once per checkpoint, in a process of their own.
+
+A run's curves live in its folder as robustness.json, beside the checkpoint they were measured on
+(named with its checksum, so a new best.pt asks for new curves). While a process computes them it
+keeps robustness.progress.json there (its pid, steps done of all); pages poll that file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from core.insight.robustness import STEPS, SUBSET_NOTE, Robustness, robustness_curves, subset
+from core.runs.store import RunStore
+from core.training.checkpoints import load_model
+from core.training.data import DEFAULT_DATA_DIR, build_datasets, load_arrays
+
+CURVES_FILE = "robustness.json"
+PROGRESS_FILE = "robustness.progress.json"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    done: int
+    total: int
+    pid: int
+    started_at: float
+    alive: bool  # the computing process still exists; a dead one left its progress file behind
+
+
+def checkpoint_id(path: Path) -> str:
+    """'best.pt md5:<first 12 hex digits>': which version of a checkpoint the curves belong to."""
+    return f"{path.name} md5:{hashlib.md5(path.read_bytes()).hexdigest()[:12]}"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            json.dump(data, file)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def stored_curves(store: RunStore, run_id: str) -> Robustness | None:
+    """The run's curves if they were measured on its current best checkpoint, else None."""
+    path, best = store.run_dir(run_id) / CURVES_FILE, store.checkpoint_path(run_id, "best")
+    try:
+        curves = Robustness.from_dict(json.loads(path.read_text()))
+        return curves if curves.checkpoint == checkpoint_id(best) else None
+    except (OSError, ValueError, TypeError, KeyError):  # none yet, or written by another version
+        return None
+
+
+def progress(store: RunStore, run_id: str) -> JobProgress | None:
+    """How far a computation of the run's curves has come, if one was started and has not finished."""
+    try:
+        data = json.loads((store.run_dir(run_id) / PROGRESS_FILE).read_text())
+        return JobProgress(data["done"], data["total"], data["pid"], data["started_at"],
+                           _alive(data["pid"], data["started_at"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _alive(pid: int, started_at: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= started_at + 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def compute(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR,
+            on_step: Callable[[int, int], None] | None = None) -> Robustness:
+    """Measure the run's curves on its best checkpoint and keep them in its folder."""
+    folder, best = store.run_dir(run_id), store.checkpoint_path(run_id, "best")
+    started, pid = time.time(), os.getpid()
+
+    def step(done: int, total: int) -> None:
+        _write_json(folder / PROGRESS_FILE, {"done": done, "total": total, "pid": pid, "started_at": started})
+        if on_step is not None:
+            on_step(done, total)
+
+    try:
+        step(0, STEPS)
+        checkpoint = checkpoint_id(best)
+        model, config, _ = load_model(best)
+        test = subset(build_datasets(load_arrays(config.dataset, data_dir), 0, config.seed).test)
+        curves = robustness_curves(model, test, step)
+        result = Robustness(curves, len(test), SUBSET_NOTE, checkpoint, time.time() - started)
+        _write_json(folder / CURVES_FILE, result.to_dict())
+    finally:  # a failed computation leaves no progress behind: the page offers to compute again
+        (folder / PROGRESS_FILE).unlink(missing_ok=True)
+    return result
+
+
+def launch(store: RunStore, run_ids: list[str], data_dir: Path | str = DEFAULT_DATA_DIR) -> int:
+    """Start a detached process that computes the runs' curves one after another; returns its pid."""
+    with open(store.root / "robustness.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core", "robustness", *run_ids, "--runs", str(store.root),
+             "--data-dir", str(data_dir), "--quiet"],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)  # its own session: a rerun or restart of the app does not end it
+    # the page sees the job at once, before the process has imported torch
+    for run_id in run_ids:
+        _write_json(store.run_dir(run_id) / PROGRESS_FILE,
+                    {"done": 0, "total": STEPS, "pid": process.pid, "started_at": time.time()})
+    return process.pid

@@ -1,0 +1,147 @@
+"""Runs that go on: resume one, fork one from an epoch, and where a queued run starts from.
+
+A resumed run keeps its id; its metrics after the epoch it continues from are dropped and come
+again, so no step is missing or doubled. A fork is a new run whose folder holds a copy of the
+branch checkpoint (`origin.pt`), so it still starts, or starts again, if its parent is deleted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from core.config import RunConfig
+from core.runs.records import Run
+from core.runs.store import RunActive, RunNotFound, RunStore, new_run_id
+from core.runs.trial import Origin
+from core.status import RunStatus
+from core.training.checkpoints import CheckpointError, load_checkpoint
+from core.training.models import build_model
+from core.training.resume import check_fork, saved_state
+
+ORIGIN_FILE = "origin.pt"
+
+
+class CannotContinue(RuntimeError):
+    """A run cannot be resumed or forked as asked; the message says why and what to do."""
+
+
+def load_resumable(path: Path, config: RunConfig) -> dict[str, Any]:
+    """An epoch checkpoint that can continue training with this config; CheckpointError naming the file."""
+    checkpoint = load_checkpoint(path)
+    saved_state(checkpoint, str(path))
+    try:
+        build_model(config).load_state_dict(checkpoint["model_state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint {path} does not fit model {config.model!r}: {err}") from err
+    return checkpoint
+
+
+def origin_of(store: RunStore, run: Run) -> Origin | None:
+    """Where a queued run starts: after its last recorded epoch, at its fork's branch point, or afresh."""
+    epoch = store.completed_epochs(run.id)
+    if epoch:
+        checkpoint = load_resumable(store.checkpoint_path(run.id, epoch), run.config)
+        best = checkpoint["training_state"]["best"]
+        return Origin(checkpoint, _best_checkpoint(store, run, best["epoch"], checkpoint) if best else None)
+    if run.parent_id is not None:
+        return Origin(load_resumable(store.run_dir(run.id) / ORIGIN_FILE, run.config), fork=True)
+    return None
+
+
+def _best_checkpoint(store: RunStore, run: Run, epoch: int, latest: dict[str, Any]) -> dict[str, Any]:
+    """The best epoch's checkpoint: the latest one, its epoch file, or best.pt if that is the same epoch."""
+    if epoch == latest["epoch"]:
+        return latest
+    path = store.checkpoint_path(run.id, epoch)
+    best = store.checkpoint_path(run.id, "best")
+    if not path.exists() and best.exists() and load_checkpoint(best)["epoch"] == epoch:
+        path = best
+    return load_resumable(path, run.config)
+
+
+def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
+    """Queue an ended run to go on from its last epoch checkpoint, to its planned epochs or to a new total.
+
+    Checks everything first: a refusal (RunActive, CannotContinue, ConfigError, CheckpointError
+    naming the file) changes nothing.
+    """
+    run = store.get_run(run_id)
+    if run.is_active:
+        raise RunActive(f"run {run.name!r} is {run.status.label}: stop it first")
+    if run.config_error is not None:
+        raise CannotContinue(f"run {run.name!r} cannot go on: {run.config_error}")
+    if run.sweep_id is not None:
+        raise CannotContinue(f"run {run.name!r} is trial #{run.trial_number} of sweep {run.sweep_id}, whose driver "
+                             "runs its trials: resume the sweep, or fork this trial into a run of its own")
+    if run.status == RunStatus.DIVERGED:
+        raise CannotContinue(f"run {run.name!r} diverged: resumed, it would diverge again the same way; "
+                             "fork it from an earlier epoch with a lower lr instead")
+    config = run.config if epochs is None else dataclasses.replace(run.config, epochs=epochs)
+    origin = origin_of(store, dataclasses.replace(run, config=config))
+    after = origin.checkpoint["epoch"] if origin else 0
+    if after >= config.epochs:
+        raise CannotContinue(f"run {run.name!r} has trained {after} of its {config.epochs} epochs: "
+                             f"ask for more epochs to continue it (for example {after + 1})")
+    store.reopen(run_id, config, after)
+    store.checkpoint_path(run_id, "last").unlink(missing_ok=True)  # mid-epoch weights the resume replaces
+    return store.get_run(run_id)
+
+
+def checkpointed_epochs(store: RunStore, run_id: str) -> list[int]:
+    """The epochs of a run that have a checkpoint to fork from."""
+    return [int(path.stem.removeprefix("epoch_")) for path in store.epoch_checkpoints(run_id)
+            if path.stem.removeprefix("epoch_").isdigit()]
+
+
+def fork(store: RunStore, run_id: str, epoch: int, changes: Mapping[str, Any], name: str = "",
+         tags: Iterable[str] = ()) -> str:
+    """Queue a new run that starts from a run's epoch checkpoint with some settings changed; returns its id."""
+    parent = store.get_run(run_id)
+    path = store.checkpoint_path(run_id, epoch)
+    if not path.exists():
+        epochs = checkpointed_epochs(store, run_id)
+        having = f"epochs with one: {', '.join(map(str, epochs))}" if epochs else "it has no epoch checkpoints yet"
+        raise CannotContinue(f"run {parent.name!r} has no checkpoint for epoch {epoch}; {having}")
+    config = RunConfig(**{**parent.config.to_dict(), **changes})
+    check_fork(parent.config, config, epoch)
+    load_resumable(path, config)
+    child_id = new_run_id()
+    _copy_atomically(path, store.run_dir(child_id) / ORIGIN_FILE)
+    try:
+        return store.create_run(config, name or f"{parent.name} fork@{epoch}", tags, parent_id=run_id,
+                                parent_epoch=epoch, run_id=child_id)
+    except BaseException:
+        shutil.rmtree(store.run_dir(child_id), ignore_errors=True)
+        raise
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.tmp")
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    except BaseException:
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise
+
+
+@dataclasses.dataclass(frozen=True)
+class Lineage:
+    parent: Run | None  # None for a run that is no fork, or whose parent was deleted
+    children: list[Run]
+
+
+def lineage(store: RunStore, run: Run, children: bool = True) -> Lineage:
+    """A run's parent and (unless not asked for) the runs forked from it."""
+    parent = None
+    if run.parent_id is not None:
+        try:
+            parent = store.get_run(run.parent_id)
+        except RunNotFound:
+            pass
+    return Lineage(parent, store.children(run.id) if children else [])

@@ -1,0 +1,102 @@
+"""The CLI's resume, fork, train --seeds and compare, with their refusals."""
+from __future__ import annotations
+
+import pytest
+
+from core.cli import main
+from core.runs.store import RunStore
+
+TINY = ["--model", "mlp", "--dataset", "synthetic", "--val-size", "100", "--batch-size", "64", "--device", "cpu"]
+
+
+def train(runs, *args) -> str:
+    assert main(["train", *TINY, "--runs", str(runs), *args]) == 0
+    return RunStore(runs).list_runs()[0].id
+
+
+def train_loss_steps(store, run_id):
+    return [m.step for m in store.read_metrics(run_id)[0] if (m.split, m.name) == ("train", "loss")]
+
+
+def test_resume_continues_the_same_run_to_more_epochs(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    run_id = train(runs, "--epochs", "1")
+    capsys.readouterr()
+    assert main(["resume", run_id, "--epochs", "2", "--runs", str(runs)]) == 0
+    out = capsys.readouterr()
+    assert "resuming" in out.out and "after epoch 1, to epoch 2" in out.out and "status: finished" in out.out
+    assert "epoch 2/2" in out.err and "epoch 1/2" not in out.err
+    store = RunStore(runs)
+    (run,) = store.list_runs()
+    assert (run.id, run.config.epochs, run.summary.epochs_completed) == (run_id, 2, 2)
+    assert train_loss_steps(store, run_id) == list(range(1, 17))
+    assert main(["resume", run_id, "--runs", str(runs)]) == 2
+    assert "error: run " in capsys.readouterr().err
+
+
+def test_fork_starts_a_child_with_changed_settings(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    parent = train(runs, "--epochs", "2", "--name", "parent")
+    capsys.readouterr()
+    assert main(["fork", parent, "--epoch", "1", "--lr", "1e-4", "--runs", str(runs), "--name", "slower"]) == 0
+    out = capsys.readouterr().out
+    child = RunStore(runs).list_runs()[0]
+    assert f"forked {parent} at epoch 1 as {child.id}" in out and "status: finished" in out
+    assert (child.name, child.parent_id, child.parent_epoch, child.config.lr) == ("slower", parent, 1, 1e-4)
+    assert train_loss_steps(RunStore(runs), child.id) == list(range(9, 17))
+    main(["runs", "--runs", str(runs)])
+    assert f"slower  (fork of {parent} at epoch 1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epoch", "1", "--model", "cnn"], "error: model: a fork keeps its parent's model ('mlp'): it would change "
+                                         "the model's shape"),
+    (["--epoch", "3"], "has no checkpoint for epoch 3; epochs with one: 1"),
+    (["--epoch", "1", "--epochs", "1"], "error: epochs: a fork from epoch 1 needs more epochs than that, got 1"),
+])
+def test_a_bad_fork_is_refused_in_one_line_and_creates_nothing(tmp_path, capsys, args, message):
+    runs = tmp_path / "runs"
+    parent = train(runs, "--epochs", "1")
+    capsys.readouterr()
+    assert main(["fork", parent, *args, "--runs", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert [run.id for run in RunStore(runs).list_runs()] == [parent]
+
+
+def test_unknown_runs_and_missing_stores_are_named(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    train(runs, "--epochs", "1")
+    capsys.readouterr()
+    assert main(["resume", "nope", "--runs", str(runs)]) == 2
+    assert "error: no run has the id 'nope' in this run store" in capsys.readouterr().err
+    assert main(["fork", "nope", "--epoch", "1", "--runs", str(tmp_path / "elsewhere")]) == 2
+    assert "error: no run store in" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
+
+
+def test_seeds_queue_a_group_and_compare_tells_whether_one_beats_another(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", *TINY, "--epochs", "1", "--runs", str(runs), "--seeds", "0", "1", "--name", "good"]) == 0
+    out = capsys.readouterr().out
+    store = RunStore(runs)
+    good = sorted(store.list_runs(), key=lambda run: run.config.seed)
+    assert [(run.name, run.config.seed) for run in good] == [("good seed 0", 0), ("good seed 1", 1)]
+    assert "seeds 0 1: test accuracy" in out and "over 2 of 2 runs" in out
+    assert main(["train", *TINY, "--epochs", "1", "--runs", str(runs), "--seeds", "0", "1", "--lr", "1e-6"]) == 0
+    bad = [run for run in store.list_runs() if run.config.lr == 1e-6]
+    assert sorted(run.name for run in bad) == ["mlp seed 0", "mlp seed 1"]
+    capsys.readouterr()
+    assert main(["compare", *[run.id for run in good], "--vs", *[run.id for run in bad], "--runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("A: 2 runs, test accuracy ") and "\nB: 2 runs" in out
+    assert "A is better." in out  # lr 1e-6 learns nothing in one epoch
+    assert main(["compare", good[0].id, "--vs", bad[0].id, "--runs", str(runs)]) == 0
+    assert "cannot tell" in capsys.readouterr().out
+
+
+def test_seed_and_seeds_together_are_refused(tmp_path, capsys):
+    assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seed", "1", "--seeds", "2", "3"]) == 2
+    assert "error: seeds: give --seed or --seeds, not both" in capsys.readouterr().err
+    assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "2", "2"]) == 2
+    assert "error: seeds: each seed once" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

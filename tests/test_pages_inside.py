@@ -1,0 +1,96 @@
+"""The Inside page and the Runs page's robustness tab under AppTest, checked against core's own results."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+
+from core.insight import robustness_jobs
+from core.insight.inside import look_inside
+from core.insight.preprocess import to_tensor
+from core.runs.records import RunSummary
+from core.training.checkpoints import load_model
+from core.training.data import load_test_images
+
+
+def select(at, rows: list[int]):
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_without_models_it_asks_for_a_training_run(app_store):
+    at = open_page("pages/inside.py")
+    assert any("No trained model yet" in info.value for info in at.info)
+
+
+def test_nothing_drawn_points_to_the_draw_page(app_store):
+    finished_run(app_store, "model")
+    at = open_page("pages/inside.py")
+    assert any("Nothing drawn yet" in info.value for info in at.info)
+    assert not at.get("image")
+
+
+def test_a_test_image_is_looked_at_by_every_view(app_store):
+    run_id = finished_run(app_store, "mlp one")
+    at = open_page("pages/inside.py")
+    at.segmented_control(key="inside_source").set_value("Test image").run()
+    at.number_input(key="inside_test_index").set_value(7).run()
+    assert not at.exception
+    model = load_model(app_store.checkpoint_path(run_id, "best"))[0]
+    view = look_inside(model, to_tensor(load_test_images("mnist")[7].numpy() / 255.0))
+    assert any(f"mlp one: reads {view.label} (" in text.value for text in at.text)
+    # 3 evidence maps, 3 layers (Linear, ReLU, Linear), the hidden activations and the top units' weights
+    assert len(at.get("image")) == 1 + 3 + len(view.layers) + 2  # and the input itself
+    captions = " ".join(str(image.proto) for image in at.get("image"))
+    assert "integrated gradients" in captions and "net.1 (Linear): 128 units" in captions
+
+
+def test_models_side_by_side_on_a_drawn_digit(app_store):
+    first = finished_run(app_store, "first")
+    second = finished_run(app_store, "second", model="cnn", epochs=1)
+    at = open_page("pages/inside.py")
+    at.session_state["draw_seen_image"] = np.pad(np.ones((20, 4), dtype=np.float32), ((4, 4), (12, 12)))
+    at.multiselect(key="inside_runs").set_value([first, second]).run()
+    assert not at.exception
+    assert sum(": reads " in text.value for text in at.text) == 8  # a header per model in each of 4 places
+    captions = " ".join(str(image.proto) for image in at.get("image"))
+    assert "conv1 (Conv2d): 32 maps of 28x28" in captions and "pool (2) (MaxPool2d)" in captions
+    assert "32 filters (3x3)" in captions and ".png" in captions
+
+
+def test_a_misclassified_image_comes_from_the_runs_gallery(app_store):
+    run_id = finished_run(app_store, "model")
+    app_store.get_run(run_id)
+    at = open_page("pages/inside.py")
+    at.segmented_control(key="inside_source").set_value("Misclassified").run()
+    # a synthetic-data run has no MNIST gallery: said, not a traceback
+    assert any("misclassified MNIST test images" in info.value for info in at.info)
+
+
+def test_runs_table_shows_drawn_style_accuracy(app_store):
+    run_id = finished_run(app_store, "model")
+    app_store.set_summary(run_id, RunSummary(test_accuracy=0.99, drawn_accuracy=0.9512))
+    at = open_page("pages/runs.py")
+    assert at.dataframe[0].value["drawn acc"].tolist() == [0.9512]
+
+
+def test_robustness_tab_offers_to_compute_then_shows_a_chart_per_perturbation(app_store):
+    first = finished_run(app_store, "first")
+    second = finished_run(app_store, "second", lr=3e-3)
+    at = select(open_page("pages/runs.py"), [0, 1])
+    assert at.button(key="runs_robustness_compute").label == "Compute robustness curves for 2 runs"
+    charts_before = len(at.get("plotly_chart"))
+    at.button(key="runs_robustness_compute").click().run()
+    deadline = time.monotonic() + 300
+    while not all(robustness_jobs.stored_curves(app_store, run_id) for run_id in (first, second)):
+        assert time.monotonic() < deadline, "the background job did not finish"
+        time.sleep(0.5)
+    while any(robustness_jobs.progress(app_store, run_id) for run_id in (first, second)):
+        time.sleep(0.2)
+    at = select(open_page("pages/runs.py"), [0, 1])
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == charts_before + 6
+    assert not [button for button in at.button if button.key == "runs_robustness_compute"]
+    rotation = [chart.proto.spec for chart in at.get("plotly_chart") if '"Rotation"' in chart.proto.spec]
+    assert rotation and '"first"' in rotation[0] and '"second"' in rotation[0]

@@ -1,0 +1,85 @@
+"""The Runs page's Robustness tab: one chart per perturbation with a line per run, and their computation.
+
+The curves are computed by a process of its own (core.insight.robustness_jobs), never in the script
+thread; while it works, a fragment polls its progress file every second.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.insight import robustness_jobs
+from core.insight.robustness import PERTURBATIONS, Robustness
+from core.runs.records import Run
+from core.runs.store import RunStore
+from ui.charts import color
+
+TITLES = {"rotation": "Rotation", "shift": "Shift", "scale": "Scale", "noise": "Gaussian noise",
+          "thickness": "Stroke thickness", "fgsm": "FGSM attack"}
+
+
+def robustness_figure(name: str, unit: str, lines: list[tuple[str, str, Robustness]], height: int = 300) -> go.Figure:
+    """Accuracy against one perturbation's level, a line per run."""
+    fig = go.Figure()
+    for label, colour, result in lines:
+        curve = result.curve(name)
+        fig.add_trace(go.Scatter(x=curve.levels, y=curve.accuracy, name=label, mode="lines+markers",
+                                 line=dict(color=colour, width=2),
+                                 hovertemplate=f"{label}<br>%{{x:g}}: %{{y:.1%}}<extra></extra>"))
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="accuracy")
+    fig.update_xaxes(title=unit)
+    fig.update_layout(title=TITLES.get(name, name), height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      showlegend=len(lines) > 1,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    return fig
+
+
+@st.fragment(run_every=1.0)
+def job_progress(store: RunStore, runs: list[Run], names: list[str]) -> None:
+    """Progress bars of the computations under way; the whole page reruns when the last one ends."""
+    working = False
+    for run, name in zip(runs, names):
+        job = robustness_jobs.progress(store, run.id)
+        if job is not None and job.alive:
+            working = True
+            st.text(f"Measuring {name}: {job.done} of {job.total} perturbation levels")
+            st.progress(job.done / max(job.total, 1))
+    if not working:
+        st.rerun(scope="app")
+
+
+def compute_button(store: RunStore, runs: list[Run], names: list[str]) -> None:
+    """Offer to compute the curves the runs lack, in a background process."""
+    label = "Compute robustness curves" + (f" for {len(runs)} runs" if len(runs) > 1 else "")
+    st.text(f"Not measured yet: {', '.join(names)}. Each takes up to a minute on a CPU, in the background.")
+    if st.button(label, key="runs_robustness_compute", icon=":material/query_stats:"):
+        robustness_jobs.launch(store, [run.id for run in runs])
+        st.rerun()
+
+
+def robustness_section(store: RunStore, runs: list[Run], names: list[str]) -> None:
+    """The selected runs' robustness curves, and what it takes to get the missing ones."""
+    colours = {run.id: color(i) for i, run in enumerate(runs)}
+    ready = [(run, name) for run, name in zip(runs, names)
+             if not run.is_active and store.checkpoint_path(run.id, "best").exists()]
+    if not ready:
+        st.info("Robustness is measured on a finished run's best checkpoint; none of the selected runs has one.")
+        return
+    results = {run.id: robustness_jobs.stored_curves(store, run.id) for run, _ in ready}
+    jobs = {run.id: robustness_jobs.progress(store, run.id) for run, _ in ready}
+    busy = [(run, name) for run, name in ready if jobs[run.id] is not None and jobs[run.id].alive]
+    missing = [(run, name) for run, name in ready if results[run.id] is None and (run, name) not in busy]
+    if busy:
+        job_progress(store, *map(list, zip(*busy)))
+    elif missing:
+        compute_button(store, *map(list, zip(*missing)))
+    lines = [(name, colours[run.id], results[run.id]) for run, name in ready if results[run.id] is not None]
+    if not lines:
+        return
+    first = lines[0][2]
+    st.caption(f"Accuracy on a fixed subset of the test set, {first.subset}, measured on each run's best "
+               f"checkpoint. FGSM moves every pixel by epsilon in the direction that raises the loss most.")
+    for start in range(0, len(PERTURBATIONS), 3):
+        for column, perturbation in zip(st.columns(3), PERTURBATIONS[start:start + 3]):
+            column.plotly_chart(robustness_figure(perturbation.name, perturbation.unit, lines),
+                                key=f"runs_robustness_{perturbation.name}")

@@ -1,0 +1,32 @@
+"""User text as text: run names, tags, notes and messages shown without being read as markup.
+
+Streamlit reads Markdown (with KaTeX, colour directives, emoji and icon shortcodes, images, links
+and some HTML) in st.markdown, st.subheader, st.caption, alerts and widget and metric labels; Plotly
+reads a subset of HTML in legends, titles and hover text. Anything a user typed goes through one of
+these two before it reaches such a place. Dataframe cells and selectbox options are plain already.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+# CommonMark lets a backslash escape any ASCII punctuation, which then stands for itself
+_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+_WHITESPACE = re.compile(r"\s+")
+# GFM turns URLs, www. names and e-mail addresses into links even when escaped: an invisible word
+# joiner before each '.' and after each ':' and '@' breaks the patterns it looks for, and shows nothing
+_LINK_PARTS = re.compile(r"(?<=[:@])|(?=\.)")
+WORD_JOINER = "\u2060"
+
+
+def markdown_text(text: object) -> str:
+    """Text for a Streamlit element that renders Markdown, escaped so it shows exactly as typed."""
+    flat = _WHITESPACE.sub(" ", str(text)).strip()  # a newline or four spaces would start a block
+    unlinked = _LINK_PARTS.sub(WORD_JOINER, flat)
+    # a leading joiner too: an alert would take a leading emoji for its icon and drop it from the text
+    return WORD_JOINER + _PUNCTUATION.sub(r"\\\1", unlinked)
+
+
+def plotly_text(text: object) -> str:
+    """Text for a Plotly legend, title or hover label: its HTML subset shown as the characters typed."""
+    return html.escape(_WHITESPACE.sub(" ", str(text)).strip(), quote=False)
