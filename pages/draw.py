@@ -111,7 +111,8 @@ def doubts(image: np.ndarray, answers: list[tuple[Run, Prediction | str]]) -> st
     if unsure:
         reasons.append(f"{', '.join(repr(name) for name in unsure)} {'is' if len(unsure) == 1 else 'are'} "
                        f"unsure (below {LOW_CONFIDENCE:.0%})")
-    return "; ".join(reasons).capitalize() + "." if reasons else None
+    text = "; ".join(reasons)
+    return text[:1].upper() + text[1:] + "." if reasons else None  # capitalize() would lower 'MNIST'
 
 
 def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], image: np.ndarray, runs: list[Run]) -> None:

@@ -7,7 +7,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from pages_helpers import app_store, finished_run, open_page, tiny_run_config, wait_until_ended  # noqa: F401
+from pages_helpers import (  # noqa: F401
+    app_store,
+    as_shown,
+    finished_run,
+    live_charts,
+    open_page,
+    tiny_run_config,
+    wait_until_ended,
+)
 from tabular_helpers import CLASSES, pets_config
 
 from core.comparison.flips import Side, count_kinds, flips
@@ -48,6 +56,10 @@ def values(data) -> list:
 
 
 def chart_spec(at, key: str) -> dict:
+    """A chart's figure as the browser gets it: a live chart's whole figure (ui.live_chart), or a Plotly chart's."""
+    live = live_charts(at)
+    if key in live:
+        return live[key]["figure"]
     return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id).proto.spec)
 
 
@@ -106,7 +118,7 @@ def test_fork_from_the_page_queues_a_child_drawn_from_the_branch_point(app_store
     lineage = at.dataframe[1].value
     assert lineage[["relation", "run", "epoch"]].values.tolist() == [["parent", "parent", 2]]
     spec = chart_spec(at, "runs_curves")
-    traces = {trace["name"]: trace for trace in spec["data"]}
+    traces = {trace.get("name"): trace for trace in spec["data"]}
     assert min(values(traces["slower"]["x"])) == 2 * 8 + 1 and max(values(traces["slower"]["x"])) == 3 * 8
     assert max(values(traces["parent (parent, to epoch 2)"]["x"])) == 2 * 8
     assert traces["parent (parent, to epoch 2)"]["line"]["dash"] == "dash"
@@ -193,14 +205,14 @@ def test_train_page_repeat_over_seeds_queues_one_run_per_seed(app_store):
     at.selectbox(key="train_model").set_value("mlp")
     at.text_input(key="train_seeds").set_value("3-4").run()
     at.button(key="train_start").click().run()
-    assert any("Queued 2 runs, one per seed: 3 4" in s.value for s in at.success)
+    assert any("Queued 2 runs, one per seed: 3 4" in as_shown(t.value) for t in at.toast)
     runs = app_store.list_runs()
     assert sorted((run.name, run.config.seed) for run in runs) == [("mlp seed 3", 3), ("mlp seed 4", 4)]
     for run in runs:
         assert wait_until_ended(app_store, run.id) == "finished"
     at.text_input(key="train_seeds").set_value("4-3").run()
     at.button(key="train_start").click().run()
-    assert any("Not started: seeds" in shown(e) for e in at.error) and len(app_store.list_runs()) == 2
+    assert any("Not started: Repeat over seeds" in shown(e) for e in at.error) and len(app_store.list_runs()) == 2
 
 
 @pytest.mark.parametrize("epochs", [2])

@@ -87,8 +87,8 @@ def test_a_run_stopped_in_its_first_epoch_is_offered_with_its_last_checkpoint(ap
     stop_after_steps(app_store, run_id, 5)
     assert execute_run(app_store, run_id) == "stopped"
     at = draw(open_page("pages/draw.py"), stroke_image())
-    assert [metric.label for metric in at.metric] == ["stopped"]
-    assert any(caption.value.startswith("Last checkpoint, stopped at epoch 1") for caption in at.caption)
+    assert [as_shown(metric.label) for metric in at.metric] == ["stopped"]
+    assert any(as_shown(caption.value).startswith("Last checkpoint, stopped at epoch 1") for caption in at.caption)
 
 
 def test_a_model_that_never_saw_a_digit_says_so(app_store):
@@ -97,7 +97,7 @@ def test_a_model_that_never_saw_a_digit_says_so(app_store):
     assert at.multiselect(key="draw_runs").format_func(at.multiselect(key="draw_runs").value[0]) == \
         "bars (bars, not digits)"
     at = draw(at, stroke_image())
-    assert any("Trained on synthetic bars, not digits" in caption.value for caption in at.caption)
+    assert any("Trained on synthetic bars, not digits" in as_shown(caption.value) for caption in at.caption)
 
 
 def test_one_warning_for_a_drawing_unlike_a_digit_whichever_models_read_it(app_store):
@@ -110,6 +110,7 @@ def test_one_warning_for_a_drawing_unlike_a_digit_whichever_models_read_it(app_s
     line[130:150, 40:240, :3] = 255  # a horizontal line: one model was 94% sure it is a 4
     at = draw(at, line)
     [warning] = at.warning
-    assert warning.value.startswith("This may not be read as a digit: it is much wider than it is tall")
+    assert as_shown(warning.value).startswith("This may not be read as a digit: it is much wider than it is tall, "
+                                              "unlike any MNIST digit")
     at = draw(at, stroke_image())
     assert not any("may not be read as a digit" in warning.value for warning in at.warning)

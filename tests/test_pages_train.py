@@ -179,8 +179,8 @@ def test_a_fresh_session_finds_the_queue_in_the_store_and_can_cancel(app_store):
     at.button(key="train_stop").click().run()
     assert app_store.get_run(queued).status == "stopped"
     # the panel moves on to the run that ended last, and says what the Cancel did above it
-    assert any(info.value == "Cancelled 'waiting': it had not started yet." for info in at.info)
-    assert [toast.value for toast in at.toast] == ["Cancelled 'waiting': it had not started yet."]
+    assert any(as_shown(info.value) == "Cancelled 'waiting': it had not started yet." for info in at.info)
+    assert [as_shown(toast.value) for toast in at.toast] == ["Cancelled 'waiting': it had not started yet."]
 
 
 def test_stop_asks_a_running_run_to_stop(app_store):
@@ -189,7 +189,7 @@ def test_stop_asks_a_running_run_to_stop(app_store):
     at = open_page("pages/train.py")
     at.button(key="train_stop").click().run()
     assert app_store.stop_requested(run_id)
-    assert any("Stop requested" in info.value for info in at.info)
+    assert any("Stop requested" in as_shown(info.value) for info in at.info)
 
 
 def test_settings_survive_a_visit_to_another_page(app_store):
@@ -207,9 +207,9 @@ def test_a_picked_run_stays_picked_when_its_status_changes(app_store):
     app_store.claim(picked, os.getpid())  # this process plays its worker
     finished_run(app_store, "newer")
     at = open_page("pages/train.py")
-    assert at.subheader[0].value == "picked"  # the running one, as the current run
+    assert as_shown(at.subheader[0].value) == "picked"  # the running one, as the current run
     at.selectbox(key="train_view").set_value(picked).run()
     app_store.finish(picked, RunStatus.STOPPED, "stopped on request")
     at.run()
     assert at.selectbox(key="train_view").value == picked
-    assert at.subheader[0].value == "picked" and at.get("progress")[0].proto.text.startswith("stopped after")
+    assert as_shown(at.subheader[0].value) == "picked" and at.get("progress")[0].proto.text.startswith("stopped after")

@@ -111,9 +111,9 @@ def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.
     it is left out, and a chart with none says so instead of drawing empty axes. Given the store, a fork
     is drawn from its branch point, with its parent's run dashed up to there when the parent is not shown."""
     if settings.grouped:
-        curves, shades = group_curves(runs, dict(zip([run.id for run in runs], frames)).__getitem__, metric,
-                                      settings.x, settings.weight if is_smoothable(*metric) else 0.0,
-                                      settings.band)
+        by_id = dict(zip([run.id for run in runs], frames))
+        curves, shades = group_curves(runs, lambda run: by_id[run.id], metric, settings.x,
+                                      settings.weight if is_smoothable(*metric) else 0.0, settings.band)
     else:
         styles = run_styles([run.id for run in runs])
         curves, shades = [curve for run, name, frame, style in zip(runs, names, frames, styles)
