@@ -16,6 +16,11 @@ ROW_PX = 35
 MARKER_X_PX = 18
 
 
+def as_typed(text: str) -> re.Pattern:
+    """Text shown through ui.text.markdown_text, which puts invisible word joiners between some characters."""
+    return re.compile("\u2060?".join(map(re.escape, text)))
+
+
 def open_page(page: Page, app_url: str, path: str, title: str) -> None:
     """Go to one of the app's pages and wait for its header (the first visit imports torch: be patient)."""
     page.goto(f"{app_url}/{path}")

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 from playwright.sync_api import expect
-from streamlit_ui import badge, choose, grid_rows, open_page, select_row, type_into, wait_for_idle
+from streamlit_ui import as_typed, badge, choose, grid_rows, open_page, select_row, type_into, wait_for_idle
 from tabular_helpers import CLASSES, csv_bytes, pets_frame
 
 from core.runs.store import RunStore
@@ -50,7 +50,7 @@ def test_upload_a_csv_train_on_it_and_see_its_class_names(page, app_url, runs_di
         epochs.press("ArrowRight")
     expect(epochs).to_have_value("10", timeout=30_000)
     page.get_by_role("button", name="Start").click()
-    expect(page.get_by_text("Queued 'pets-from-browser'.")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(as_typed("Queued 'pets-from-browser'."))).to_be_visible(timeout=30_000)
     [run_id] = [run.id for run in RunStore(runs_dir).list_runs() if run.name == "pets-from-browser"]
     expect(badge(page, "finished")).to_be_visible(timeout=WORKER_START_S * 1000)
     screenshot(page, "trained")

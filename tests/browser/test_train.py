@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 from streamlit_ui import (
+    as_typed,
     badge,
     chart,
     choose,
@@ -39,7 +40,7 @@ def nav_labels(page) -> list[str]:
 def start_run(page, store: RunStore, name: str) -> str:
     """Press Start, see the confirmation name the run, and find the run in the store by that name."""
     page.get_by_role("button", name="Start").click()
-    expect(page.get_by_text(f"Queued {name!r}.")).to_be_visible()
+    expect(page.get_by_text(as_typed(f"Queued {name!r}."))).to_be_visible()
     [run] = [run for run in store.list_runs() if run.name == name]
     return run.id
 
