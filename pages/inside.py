@@ -100,7 +100,7 @@ def side_by_side(runs: list[Run], shown: list[InsideView | None], render) -> Non
 
 
 route_through_app()
-st.header("Inside the model", divider="gray")
+st.header("Inside", divider="gray")
 with store_guard("inside"):
     store = get_store()
     candidates = runs_with_checkpoints(store)

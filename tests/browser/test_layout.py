@@ -9,6 +9,7 @@ from streamlit_ui import (
     chart,
     choose,
     cut_text,
+    grid_rows,
     open_page,
     select_row,
     type_into,
@@ -78,6 +79,7 @@ def test_runs(window, app_url, layout_runs, screenshot):
     open_page(page, app_url, "runs", "Runs")
     type_into(page, "Search", "layout-")
     table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    expect(grid_rows(table)).to_have_count(len(RUNS), timeout=30_000)  # the filtered table, not the one before
     for name in RUNS:
         select_row(page, table, name)
         wait_for_idle(page)

@@ -26,7 +26,8 @@ from core.training.checkpoints import load_model
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Losses & optimizers": "losses"}
+PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Inside": "inside",
+         "Losses & optimizers": "losses"}
 # a worker imports torch and loads its data before the first step; the machine may be busy
 WORKER_START_S = 120
 
@@ -38,9 +39,9 @@ def nav_labels(page) -> list[str]:
 
 
 def start_run(page, store: RunStore, name: str) -> str:
-    """Press Start, see the confirmation name the run, and find the run in the store by that name."""
+    """Press Start, see the live panel follow the queue to the run, and find the run in the store by its name."""
     page.get_by_role("button", name="Start").click()
-    expect(page.get_by_text(as_typed(f"Queued {name!r}."))).to_be_visible()
+    expect(page.get_by_role("heading", name=as_typed(name))).to_be_visible(timeout=60_000)
     [run] = [run for run in store.list_runs() if run.name == name]
     return run.id
 

@@ -21,7 +21,7 @@ from streamlit_ui import badge, open_page  # noqa: E402
 
 from tests.app_server import free_port, wait_until_healthy  # noqa: E402
 
-PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Inside the model": "inside",
+PAGES = {"Train": "", "Runs": "runs", "Sweeps": "sweeps", "Draw": "draw", "Inside": "inside",
          "Losses & optimizers": "losses"}
 
 

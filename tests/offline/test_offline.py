@@ -64,7 +64,7 @@ def test_the_cli_trains_with_no_network(offline_report):
 def test_the_pages_work_and_the_browser_asks_only_the_app(offline_report):
     report, _ = offline_report
     assert "error" not in report, report.get("error")
-    pages = ["Train", "Runs", "Sweeps", "Draw", "Inside the model", "Losses & optimizers"]
+    pages = ["Train", "Runs", "Sweeps", "Draw", "Inside", "Losses & optimizers"]
     expected = dict.fromkeys([*pages, "run"], True)
     assert report["shown"] == expected
     assert report["requests"], "the browser asked for nothing: the check would see nothing"
