@@ -31,7 +31,7 @@ def test_direct_visits_get_no_errors_and_closed_tabs_log_nothing(browser, app):
         page.on("response", lambda response, failed=failed: failed.append(f"{response.status} {response.url}")
                 if response.status >= 400 else None)
         open_page(page, app.url, path, title)
-        expect(page.locator('[data-testid="stTopNavLink"]')).to_have_count(len(PAGES))
+        expect(page.locator('[data-testid="stTopNavLink"]').first).to_be_visible()  # the app's own frontend
         missing = [response for response in failed if not BASE_PATH_PROBE.match(response)]
         assert missing == [], f"/{path} asked for what is not there"
         context.close()  # mid-refresh on Train: its fragment reruns every second
