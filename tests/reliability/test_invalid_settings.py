@@ -74,10 +74,11 @@ def test_the_train_form_cannot_enter_the_invalid_values(app_store):
 
 
 @pytest.mark.parametrize("settings, field", [
-    ({"train_model": "mlp", "train_hidden_sizes": "0"}, "hidden_sizes: must be from 1 to 4096"),
-    ({"train_model": "mlp", "train_hidden_sizes": "128, x"}, "hidden_sizes: write whole numbers"),
-    ({"train_dataset": "synthetic"}, "val_size: must be below the 600 training images"),
-    ({"train_val_size": 0, "train_patience": 2}, "patience: early stopping needs a validation set"),
+    ({"train_model": "mlp", "train_hidden_sizes": "0"}, "Hidden layer sizes: must be from 1 to 4096"),
+    ({"train_model": "mlp", "train_hidden_sizes": "128, x"}, "Hidden layer sizes: write whole numbers"),
+    ({"train_dataset": "synthetic", "train_val_size": 5000},
+     "Validation images: must be below the 600 training images"),
+    ({"train_val_size": 0, "train_patience": 2}, "Early stopping patience: early stopping needs a validation set"),
 ])
 def test_the_train_page_refuses_bad_settings_before_anything_starts(app_store, settings, field):
     at = open_page("pages/train.py")
