@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from dataclasses import replace
 
 import pytest
@@ -15,24 +13,25 @@ from core.runs.trial import Evaluated, run_trial
 from core.training.checkpoints import load_model
 from core.training.data import build_datasets
 from core.training.evaluation import evaluate
-from core.training.events import EpochEnded, RunEnded
+from core.training.events import BatchEnded, EpochEnded, RunEnded
 
 
-def stop_after_steps(store, run_id: str, steps: int) -> None:
-    """Ask the run to stop once its worker has flushed this many steps (the flag is read at each flush)."""
-    def watch() -> None:
-        while max((m.step for m in store.read_metrics(run_id)[0]), default=0) < steps:
-            time.sleep(0.01)
-        store.request_stop(run_id)
-    threading.Thread(target=watch, daemon=True).start()
+def stop_after_steps(store, run_id: str, steps: int, monkeypatch):
+    """An on_item hook for execute_run that asks the run to stop at this step; the recorder reads the request
+    at its next flush, which comes after every batch here, so the run stops at that step on any machine."""
+    monkeypatch.setattr("core.runs.recorder.FLUSH_INTERVAL_S", 0.0)
+
+    def hook(item) -> None:
+        if isinstance(item, BatchEnded) and item.step == steps:
+            store.request_stop(run_id)
+    return hook
 
 
 def test_a_run_stopped_in_its_first_epoch_is_tested_on_the_weights_it_stopped_with(store, tiny_config,
-                                                                                   synthetic_arrays):
+                                                                                   synthetic_arrays, monkeypatch):
     # one image a step: an epoch of 500 steps, far more than the few it is allowed
     run_id = store.create_run(replace(tiny_config, batch_size=1, epochs=3))
-    stop_after_steps(store, run_id, 5)
-    assert execute_run(store, run_id) == "stopped"
+    assert execute_run(store, run_id, on_item=stop_after_steps(store, run_id, 5, monkeypatch)) == "stopped"
     run = store.get_run(run_id)
     assert run.summary.epochs_completed == 0 and not store.checkpoint_path(run_id, "best").exists()
     found = last_good_checkpoint(store, run_id)

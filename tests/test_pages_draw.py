@@ -82,10 +82,9 @@ def test_clear_gives_an_empty_canvas(app_store):
     assert any("Draw a digit" in info.value for info in at.info)
 
 
-def test_a_run_stopped_in_its_first_epoch_is_offered_with_its_last_checkpoint(app_store):
+def test_a_run_stopped_in_its_first_epoch_is_offered_with_its_last_checkpoint(app_store, monkeypatch):
     run_id = app_store.create_run(tiny_run_config(batch_size=1, epochs=3), name="stopped")
-    stop_after_steps(app_store, run_id, 5)
-    assert execute_run(app_store, run_id) == "stopped"
+    assert execute_run(app_store, run_id, on_item=stop_after_steps(app_store, run_id, 5, monkeypatch)) == "stopped"
     at = draw(open_page("pages/draw.py"), stroke_image())
     assert [as_shown(metric.label) for metric in at.metric] == ["stopped"]
     assert any(as_shown(caption.value).startswith("Last checkpoint, stopped at epoch 1") for caption in at.caption)

@@ -124,10 +124,9 @@ def test_downloads_offer_metrics_the_best_checkpoint_onnx_and_tensorboard_logs(t
     assert labels == ["Metrics (CSV)", "Best checkpoint", "ONNX model", "TensorBoard logs (1 run)"]
 
 
-def test_a_run_stopped_in_its_first_epoch_offers_its_last_checkpoint_and_its_test_figures(app_store):
+def test_a_run_stopped_in_its_first_epoch_offers_its_last_checkpoint_and_its_test_figures(app_store, monkeypatch):
     run_id = app_store.create_run(tiny_run_config(batch_size=1, epochs=3), name="stopped")
-    stop_after_steps(app_store, run_id, 5)
-    assert execute_run(app_store, run_id) == "stopped"
+    assert execute_run(app_store, run_id, on_item=stop_after_steps(app_store, run_id, 5, monkeypatch)) == "stopped"
     at = select(open_page("pages/runs.py"), [0])
     labels = [button.proto.label for button in at.get("download_button")]
     assert labels == ["Metrics (CSV)", "Last checkpoint (stopped at epoch 1)", "ONNX model", "TensorBoard logs (1 run)"]
