@@ -83,7 +83,7 @@ def test_markup_in_a_name_tag_and_note_is_shown_as_text(page, app_url, marked, s
     open_page(page, app_url, "", "Train")
     heading = page.locator("[data-heading-text]").filter(has_text="bold")
     if heading.count() == 0:  # the newest run is shown unless the queue is busy: pick it then
-        choose(page, "Show", f"{name} (finished)")
+        choose(page, "Show", f"{name} ({run_id[-6:]})")  # the picker names a run by its id, not its status
     expect(heading).to_have_count(1, timeout=SLOW_MS)
     assert text_only(heading) == name
     assert_no_markup_made(page, port)
