@@ -182,7 +182,8 @@ def run_settings() -> None:
     st.text_input("Repeat over seeds", key="train_seeds", placeholder="optional, e.g. 0-4 or 0 1 2",
                   persist_state="session", help="Queue these settings once per seed (a seed group), instead of "
                   "once with the seed above; the Runs page draws a seed group as a mean line with a band")
-    with st.expander("Advanced"):
+    # keyed and tracked: a widget appearing above (momentum for SGD) would otherwise close it
+    with st.expander("Advanced", key="train_advanced", on_change="rerun"):
         left, right = st.columns(2)
         if not tabular():
             left.selectbox("Dataset", IMAGE_DATASETS, key="train_dataset", persist_state="session",

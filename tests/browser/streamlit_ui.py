@@ -135,8 +135,17 @@ def row_index(frame: Locator, text: str, column: int = 1) -> int:
     return int(cell.get_attribute("id").rsplit("-", 1)[1])  # glide-cell-<column>-<row>
 
 
+def runs_table(page: Page, timeout: float = 60_000) -> Locator:
+    """The Runs page's table, once it is the only one: its key follows the rows shown, so for a moment
+    after a search or a new run the old table and the new one are both in the page."""
+    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    expect(table).to_have_count(1, timeout=timeout)
+    return table
+
+
 def select_row(page: Page, frame: Locator, name: str) -> None:
     """Tick a row's checkbox in the canvas-drawn row-marker column, as a user clicks it."""
+    expect(frame).to_have_count(1, timeout=60_000)  # not while a table with other rows is going
     index = row_index(frame, name)
     frame.scroll_into_view_if_needed()
     box = frame.locator('[data-testid="stDataFrameResizable"]').bounding_box()

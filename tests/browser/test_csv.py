@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 from playwright.sync_api import expect
-from streamlit_ui import as_typed, badge, choose, grid_rows, open_page, select_row, type_into, wait_for_idle
+from streamlit_ui import as_typed, badge, choose, grid_rows, open_page, runs_table, select_row, type_into, wait_for_idle
 from tabular_helpers import CLASSES, csv_bytes, pets_frame
 
 from core.runs.store import RunStore
@@ -61,7 +61,7 @@ def test_upload_a_csv_train_on_it_and_see_its_class_names(page, app_url, runs_di
 
     open_page(page, app_url, "runs", "Runs")
     type_into(page, "Search", "pets-from-browser")
-    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    table = runs_table(page)
     expect(grid_rows(table)).to_have_count(1, timeout=30_000)
     select_row(page, table, "pets-from-browser")
     wait_for_idle(page)

@@ -11,6 +11,7 @@ from streamlit_ui import (
     cut_text,
     grid_rows,
     open_page,
+    runs_table,
     select_row,
     type_into,
     wait_for_idle,
@@ -68,6 +69,7 @@ def test_train(window, app_url, layout_runs, screenshot):
     assert_charts_in_view(page, ["train_chart_loss", "train_chart_accuracy"])
     assert_nothing_cut(page, "Train")
     page.get_by_text("Advanced", exact=True).click()
+    wait_for_idle(page)  # opening it is a rerun
     choose(page, "Optimizer", "sgd")  # momentum and Nesterov join the form
     expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_be_visible()
     assert_nothing_cut(page, "Train with every setting shown")
@@ -78,7 +80,7 @@ def test_runs(window, app_url, layout_runs, screenshot):
     page = window
     open_page(page, app_url, "runs", "Runs")
     type_into(page, "Search", "layout-")
-    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    table = runs_table(page)
     expect(grid_rows(table)).to_have_count(len(RUNS), timeout=30_000)  # the filtered table, not the one before
     for name in RUNS:
         select_row(page, table, name)

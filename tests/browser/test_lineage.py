@@ -11,6 +11,7 @@ from streamlit_ui import (
     choose,
     grid_rows,
     open_page,
+    runs_table,
     select_row,
     traces,
     type_into,
@@ -32,10 +33,6 @@ WORKER_S = 180  # a worker imports torch and loads its data first; the machine m
 def parent(train_run) -> str:
     return train_run(RunConfig(model="mlp", dataset="synthetic", val_size=100, epochs=3, batch_size=64, device="cpu"),
                      "lineage-parent")
-
-
-def runs_table(page):
-    return page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
 
 
 def drawn_traces(page, names: set[str]) -> dict[str, dict]:

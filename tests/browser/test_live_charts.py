@@ -14,6 +14,7 @@ from streamlit_ui import (
     grid_rows,
     live_chart_state,
     open_page,
+    runs_table,
     select_row,
     slider,
     traces,
@@ -127,7 +128,7 @@ def test_runs_chart_refreshes_an_active_run_and_keeps_a_zoom_through_control_cha
     frames = capture_frames(page)
     open_page(page, app_url, "runs", "Runs")
     type_into(page, "Search", NAME)
-    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    table = runs_table(page)
     expect(grid_rows(table)).to_have_count(1, timeout=30_000)  # the filtered table, not the one before
     select_row(page, table, NAME)
     wait_for_idle(page)

@@ -6,7 +6,18 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from streamlit_ui import chart, choose, grid_rows, open_page, row_index, select_row, traces, type_into, wait_for_idle
+from streamlit_ui import (
+    chart,
+    choose,
+    grid_rows,
+    open_page,
+    row_index,
+    runs_table,
+    select_row,
+    traces,
+    type_into,
+    wait_for_idle,
+)
 
 from core.config import RunConfig
 from core.runs.store import RunStore
@@ -31,7 +42,7 @@ def test_two_runs_side_by_side_and_their_metrics_as_csv(page, app_url, runs_dir,
     expect(page.get_by_text(re.compile(r"^2 of \d+ runs - select rows"))).to_be_visible()
     expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
     # the runs table by its key: once rows are selected, the comparison adds tables below it
-    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    table = runs_table(page)
     expect(grid_rows(table)).to_have_count(2)
     for name in RUNS:
         select_row(page, table, name)

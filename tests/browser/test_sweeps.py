@@ -6,7 +6,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from streamlit_ui import badge, chart, choose, grid_rows, open_page, type_into, wait_for_idle, wait_until
+from streamlit_ui import badge, chart, choose, grid_rows, open_page, runs_table, type_into, wait_for_idle, wait_until
 
 from core.runs.store import RunStore
 from core.sweeps.store import SweepStore
@@ -65,8 +65,8 @@ def test_a_small_synthetic_sweep_from_the_form_to_its_parallel_coordinates(page,
     curves = chart(page, "runs_curves")  # drawn only for ticked runs
     expect(curves).to_have_count(1)
     expect(curves).to_contain_text(best.name)
-    runs_table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
-    expect(grid_rows(runs_table).first).to_be_attached()
-    selected = [row.get_attribute("aria-selected") for row in grid_rows(runs_table).all()]
+    table = runs_table(page)
+    expect(grid_rows(table).first).to_be_attached()
+    selected = [row.get_attribute("aria-selected") for row in grid_rows(table).all()]
     assert selected.count("true") == 1
     screenshot(page, "runs-from-sweep")

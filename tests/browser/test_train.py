@@ -18,6 +18,7 @@ from streamlit_ui import (
     slider,
     traces,
     type_into,
+    wait_for_idle,
     wait_until,
 )
 
@@ -76,6 +77,7 @@ def test_small_synthetic_run_finishes_with_its_curves(page, app_url, runs_dir, s
     open_page(page, app_url, "", "Train")
     choose(page, "Model", "mlp")
     page.get_by_text("Advanced", exact=True).click()
+    wait_for_idle(page)  # opening it is a rerun
     expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_be_visible()
     choose(page, "Dataset", "synthetic")
     # out of the box: the synthetic set's 600 images get a validation split that fits them

@@ -12,7 +12,17 @@ from playwright.sync_api import Locator, Page, expect
 from core.config import RunConfig
 from core.runs.store import RunStore
 from tests.app_server import free_port
-from tests.browser.streamlit_ui import MARKER_X_PX, ROW_PX, chart, choose, open_page, type_into, wait_for_idle
+from tests.browser.streamlit_ui import (
+    MARKER_X_PX,
+    ROW_PX,
+    chart,
+    choose,
+    grid_rows,
+    open_page,
+    runs_table,
+    type_into,
+    wait_for_idle,
+)
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 60_000  # a chart or a rerun on a busy 2-core machine: well past expect's 5 s
@@ -59,7 +69,8 @@ def select_only_row(page: Page, run_id: str) -> None:
     """Search the Runs table for the run and tick its row (the only one left), as a user clicks it."""
     type_into(page, "Search", run_id)
     expect(page.get_by_text(re.compile(r"^1 of \d+ runs - select rows"))).to_be_visible(timeout=SLOW_MS)
-    table = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
+    table = runs_table(page)
+    expect(grid_rows(table)).to_have_count(1, timeout=SLOW_MS)  # the filtered table, not the one before
     box = table.locator('[data-testid="stDataFrameResizable"]').bounding_box()
     page.mouse.click(box["x"] + MARKER_X_PX, box["y"] + 1 + ROW_PX * 1.5)
     expect(page.get_by_text("Manage a run", exact=True)).to_be_visible(timeout=SLOW_MS)
