@@ -19,7 +19,6 @@ from tests.browser.browser_session import (  # noqa: F401 - one Chromium for the
     train_run,
 )
 
-
 # tests that share one of these run in one pytest-xdist worker (--dist loadgroup in pyproject.toml),
 # so the session starts one app server and one Chromium, and one Ray instance, however many workers
 SHARED_GROUPS = {"app": {"app", "app_url", "page", "browser", "train_run"}, "ray": {"ray_session"}}
