@@ -19,18 +19,6 @@ from tests.browser.browser_session import (  # noqa: F401 - one Chromium for the
     train_run,
 )
 
-# tests that share one of these run in one pytest-xdist worker (--dist loadgroup in pyproject.toml),
-# so the session starts one app server and one Chromium, and one Ray instance, however many workers
-SHARED_GROUPS = {"app": {"app", "app_url", "page", "browser", "train_run"}, "ray": {"ray_session"}}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        for group, fixtures in SHARED_GROUPS.items():
-            if fixtures & set(item.fixturenames):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
-
 
 @pytest.fixture
 def store(tmp_path: Path) -> RunStore:
