@@ -123,7 +123,7 @@ def test_markup_in_a_name_tag_and_note_is_shown_as_text(page, app_url, marked, s
     models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models")
     if name not in models.inner_text().replace(WORD_JOINER, ""):
         models.locator("input").click()
-        page.get_by_role("option", name=f"{name} (finished)", exact=True).click()
+        page.get_by_role("option", name=f"{name} (bars, not digits)", exact=True).click()  # a synthetic run
         page.keyboard.press("Escape")
         wait_for_idle(page)
     stroke(page)
