@@ -1,5 +1,4 @@
-import subprocess
-import sys
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,13 +9,9 @@ from core.cli.train import config_from_args
 from core.config import CHOICES, RunConfig, default_val_size
 from core.presets import PRESETS
 from core.runs.store import RunStore
+from tests.cli_helpers import cli, cli_here
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def test_train_then_test_a_tiny_run(tmp_path):
@@ -42,7 +37,7 @@ def test_train_then_test_a_tiny_run(tmp_path):
     (["--model", "resnet"], "error: model: 'resnet' is not one of"),
 ])
 def test_invalid_settings_are_refused_before_anything_starts(tmp_path, args, message):
-    result = cli("train", "--runs", str(tmp_path / "runs"), *args)
+    result = cli_here("train", "--runs", str(tmp_path / "runs"), *args)
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "runs").exists()
 
@@ -50,20 +45,20 @@ def test_invalid_settings_are_refused_before_anything_starts(tmp_path, args, mes
 def test_a_bad_checkpoint_gives_a_clear_error(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)
-    result = cli("test", "--checkpoint", str(bad))
+    result = cli_here("test", "--checkpoint", str(bad))
     assert result.returncode == 2 and "error: checkpoint is corrupt or truncated" in result.stderr
 
 
 @pytest.mark.mnist
-def test_the_labs_cnn_reaches_98_percent_in_one_epoch_from_the_cli(tmp_path):
+def test_the_fast_99_preset_reaches_99_percent_from_the_cli(tmp_path):
     runs = tmp_path / "runs"
-    result = cli("train", "--model", "cnn", "--epochs", "1", "--runs", str(runs), timeout=600)
+    result = cli("train", "--preset", "fast-99", "--runs", str(runs), timeout=600)
     assert result.returncode == 0, result.stderr
     (run,) = RunStore(runs).list_runs()
-    assert run.summary.test_accuracy >= 0.98
-    assert (runs / run.id / "best.pt").exists() and (runs / run.id / "epoch_001.pt").exists()
+    assert run.summary.test_accuracy >= 0.99
+    assert (runs / run.id / "best.pt").exists() and (runs / run.id / "epoch_002.pt").exists()
     metrics, _ = RunStore(runs).read_metrics(run.id)
-    assert sum(1 for m in metrics if m.name == "loss" and m.split == "train") == 860
+    assert sum(1 for m in metrics if m.name == "loss" and m.split == "train") == 2 * math.ceil(55_000 / 128)
 
 
 def parsed_config(*args: str):
@@ -87,14 +82,14 @@ def test_the_synthetic_dataset_gets_a_validation_split_that_fits_it():
 
 
 def test_help_lists_the_allowed_values_of_every_choice_field():
-    text = cli("train", "--help").stdout
+    text = cli_here("train", "--help").stdout
     for field, allowed in CHOICES.items():
         assert f"--{field.replace('_', '-')} {{{','.join(allowed)}}}" in text, field
     assert "{" + ",".join(PRESETS) + "}" in text
 
 
 def test_presets_are_listed_with_their_measured_figures():
-    result = cli("presets")
+    result = cli_here("presets")
     assert result.returncode == 0
     for name, preset in PRESETS.items():
         assert f"{name}: {preset.title}" in result.stdout and preset.description in result.stdout

@@ -1,8 +1,6 @@
 """Shared by the sweep tests: sweeps made through the store's API, drivers in threads, waiting for states."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -70,11 +68,6 @@ class DriverThread(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.ended
-
-
-def cli(*args, timeout: float = 600):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def trial_runs(store: RunStore, sweep_id: str) -> dict[int, list]:

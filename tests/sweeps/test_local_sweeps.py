@@ -8,12 +8,13 @@ import sys
 
 import optuna
 import pytest
-from sweep_helpers import ENDLESS, REPO, TINY, DriverThread, cli, make_sweep, trial_runs, wait_for
+from sweep_helpers import ENDLESS, REPO, TINY, DriverThread, make_sweep, trial_runs, wait_for
 
 from core.runs.store import RunStore
 from core.status import RunStatus
 from core.sweeps.store import SweepStore
 from core.sweeps.study import open_study
+from tests.cli_helpers import cli, cli_here
 
 
 def study_of(store: RunStore, sweep_id: str) -> optuna.Study:
@@ -58,7 +59,9 @@ def test_the_cli_runs_the_example_sweep_and_prints_each_trial_and_the_best(tmp_p
      "error: Ray is not reachable at 127.0.0.1:9"),
 ])
 def test_bad_sweep_settings_are_refused_in_one_line_before_anything_starts(tmp_path, args, message):
-    result = cli("sweep", "--runs", str(tmp_path / "runs"), *args, timeout=120)
+    command = ("sweep", "--runs", str(tmp_path / "runs"), *args)
+    # a Ray address is tried in a process of its own: this one keeps the session's Ray instance
+    result = cli(*command, timeout=120) if "--ray-address" in args else cli_here(*command)
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
@@ -67,7 +70,7 @@ def test_bad_sweep_settings_are_refused_in_one_line_before_anything_starts(tmp_p
 def test_a_contradictory_space_file_is_refused_naming_the_field(tmp_path):
     space = tmp_path / "space.json"
     space.write_text('{"model": "mlp", "dataset": "synthetic", "val_size": 100, "lr": {"low": 1, "high": 0.1}}')
-    result = cli("sweep", "--space", str(space), "--runs", str(tmp_path / "runs"))
+    result = cli_here("sweep", "--space", str(space), "--runs", str(tmp_path / "runs"))
     assert result.returncode == 2 and result.stderr.strip() == "error: lr: low (1) is above high (0.1)"
     assert not (tmp_path / "runs").exists()
 
