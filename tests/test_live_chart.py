@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.runs.series import MAX_POINTS
-from ui.live_chart import OVERLAP, _payload
+from ui.live_chart import CHART_POINTS, MIN_POINTS, OVERLAP, _payload, trace_points
 
 
 def figure(n: int, epochs: int = 0, last: float | None = None) -> go.Figure:
@@ -22,6 +22,23 @@ def test_the_first_payload_is_the_figure_with_long_lines_downsampled():
     first = data["figure"]["data"][0]
     assert len(first["x"]) <= MAX_POINTS and first["x"][0] == 1.0 and first["x"][-1] == 10_000.0
     assert sent.recent == [[10_000, 2, 1]]
+
+
+def test_many_long_lines_share_a_budget_of_points_and_keep_their_ends_and_extremes():
+    rng = np.random.default_rng(0)
+    x = np.arange(1.0, 10_001)
+    lines = [rng.normal(size=x.size) for _ in range(40)]
+    fig = go.Figure([go.Scatter(x=x, y=y) for y in lines] + [go.Scatter(x=[1.0], y=[0.0], meta="replace")])
+    assert trace_points(fig) == max(MIN_POINTS, CHART_POINTS // 40) < MAX_POINTS
+    data, _ = _payload(fig, "r", "zoom", None)
+    sent = data["figure"]["data"]
+    assert sum(len(trace["x"]) for trace in sent) <= CHART_POINTS + 1
+    for trace, y in zip(sent, lines):
+        assert trace["x"][0] == 1.0 and trace["x"][-1] == 10_000.0
+        assert min(trace["y"]) == y.min() and max(trace["y"]) == y.max()
+    assert data["lengths"][:40] == [10_000] * 40  # the browser still knows where each whole series ends
+    few = go.Figure([go.Scatter(x=x, y=y) for y in lines[:4]])
+    assert trace_points(few) == MAX_POINTS  # two runs' raw and smoothed lines keep their detail
 
 
 def test_updates_carry_only_new_points_over_the_last_few_updates_and_replace_what_moves():

@@ -7,11 +7,12 @@ import torch
 
 from core.config import RunConfig
 from core.runs import supervisor
-from core.runs.records import Environment, Metric, RunSummary
+from core.runs.records import Environment, EvaluationNotRead, Metric, RunSummary
 from core.runs.store import RunActive, RunNotFound, RunStore
 from core.status import RunStatus
 from core.training import checkpoints
 from core.training.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from core.training.evaluation import Evaluation, Misclassified
 from core.training.models import build_model
 
 
@@ -58,6 +59,39 @@ def test_metrics_are_read_by_cursor(store, tiny_config):
     store.add_metrics(run_id, [Metric(4, 1, "val", "accuracy", 0.9, time.time())])
     new, newer = store.read_metrics(run_id, after=cursor)
     assert [(m.step, m.split, m.name, m.value) for m in new] == [(4, "val", "accuracy", 0.9)] and newer > cursor
+
+
+def test_metric_rows_are_read_by_cursor_as_plain_tuples_in_metric_order(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    points = [Metric(s, 1, "train", "loss", 1.0 / s, 100.0 + s) for s in range(1, 4)]
+    store.add_metrics(run_id, points)
+    rows, cursor = store.read_metric_rows(run_id)
+    assert rows == [tuple(m) for m in points] and (rows, cursor) != ([], 0)
+    assert store.read_metric_rows(run_id, after=cursor) == ([], cursor)
+    assert store.read_metrics(run_id) == (points, cursor)
+
+
+def test_a_listing_without_evaluations_has_the_rest_and_refuses_to_guess_the_evaluation(store, tiny_config):
+    run_id = store.create_run(tiny_config, name="tested", tags=["t"])
+    evaluation = Evaluation(0.1, 0.9, [0.9] * 10, [[1] * 10 for _ in range(10)], [Misclassified(3, 1, 7, 0.8)])
+    store.set_evaluation(run_id, evaluation)
+    store.set_summary(run_id, RunSummary(RunStatus.FINISHED, test_accuracy=0.9))
+    (full,), (listed,) = store.list_runs(), store.list_runs(evaluations=False)
+    assert full.evaluation == evaluation and listed == full  # every other field the same
+    with pytest.raises(EvaluationNotRead, match="get_run"):
+        listed.evaluation  # noqa: B018 - reading it is the point
+    assert store.get_run(run_id).evaluation == evaluation
+    assert supervisor.list_runs(store, evaluations=False) == [listed]
+
+
+def test_listed_runs_follow_their_stored_text_though_parsing_is_shared(store, tiny_config):
+    first, second = store.create_run(tiny_config), store.create_run(tiny_config)
+    store.set_summary(first, RunSummary(RunStatus.FINISHED, test_accuracy=0.5))
+    runs = {run.id: run for run in store.list_runs(evaluations=False)}
+    assert runs[first].config is runs[second].config  # the same settings text, parsed once
+    assert runs[first].summary.test_accuracy == 0.5 and runs[second].summary.test_accuracy is None
+    store.set_summary(first, RunSummary(RunStatus.FINISHED, test_accuracy=0.75))
+    assert store.get_run(first).summary.test_accuracy == 0.75
 
 
 def test_rename_tag_note_and_unknown_run(store, tiny_config):

@@ -104,8 +104,9 @@ def rebuild_button(key: str, label: str = "Rebuild the index") -> None:
 
 
 def list_runs(store: RunStore) -> list[Run]:
-    """All runs, newest first, with dead workers noticed (at a bounded rate)."""
-    return supervisor.list_runs(store)
+    """All runs, newest first, with dead workers noticed (at a bounded rate); without their test
+    evaluations, which pages read for the runs they show with store.get_run."""
+    return supervisor.list_runs(store, evaluations=False)
 
 
 def run_label(run: Run) -> str:

@@ -31,6 +31,11 @@ JS = (Path(__file__).resolve().parent / "static" / "live_chart.js").read_text()
 REPLACE = "replace"
 # more new points than this at once (a run read afresh, say): send the figure again, downsampled
 MAX_EXTEND = MAX_POINTS
+# a figure sent whole holds about this many points in all: drawing 40 lines of 2,000 points (20 runs,
+# raw and smoothed) took Chromium 2-3x as long as 40 of 500 (benchmarks.dashboard_scale); 500 min-max
+# points still draw a line's envelope at a few pixels a bucket across a wide chart
+CHART_POINTS = 20_000
+MIN_POINTS = 500
 # each update repeats the points of this many updates before it: the browser may miss some
 OVERLAP = 3
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -71,13 +76,21 @@ def _lengths(figure: go.Figure) -> list[int]:
     return [len(_points(trace)[0]) for trace in figure.data]
 
 
+def trace_points(figure: go.Figure) -> int:
+    """How many points each long line keeps when the figure is sent whole: MAX_POINTS, fewer when
+    many lines share the chart, so that it holds about CHART_POINTS in all, never below MIN_POINTS."""
+    lines = sum(1 for trace in figure.data if not _moves(trace) and len(_points(trace)[0]) > MIN_POINTS)
+    return max(MIN_POINTS, min(MAX_POINTS, CHART_POINTS // max(lines, 1)))
+
+
 def _full(figure: go.Figure, revision: str, zoom_key: str, base: str, seq: int) -> dict[str, Any]:
     """The whole figure, long lines downsampled, with each trace's length in the whole series."""
     spec = go.Figure(figure).update_layout(uirevision=zoom_key).to_plotly_json()
+    keep = trace_points(figure)
     for trace, data in zip(figure.data, spec["data"]):
         x, y = _points(trace)
-        if len(x) > MAX_POINTS and not _moves(trace):
-            x, y = downsample_minmax(x, y)
+        if len(x) > keep and not _moves(trace):
+            x, y = downsample_minmax(x, y, keep)
         # plain lists, never Plotly's base64 arrays: extendTraces needs an array to extend, even an empty one
         data["x"], data["y"] = x.tolist(), y.tolist()
     return {"revision": revision, "base": base, "seq": seq, "lengths": _lengths(figure),

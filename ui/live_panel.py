@@ -65,7 +65,7 @@ def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
         live = {"cursor": 0, "frame": metrics_frame([]), "complete": False,  # point were dropped and come again
                 "started_at": run.started_at}
     if not live["complete"]:
-        new, live["cursor"] = store.read_metrics(run.id, after=live["cursor"])
+        new, live["cursor"] = store.read_metric_rows(run.id, after=live["cursor"])
         if new:
             live["frame"] = pd.concat([live["frame"], metrics_frame(new)], ignore_index=True)
         # the status was read before these rows: a final one means no more rows will come

@@ -88,6 +88,10 @@ def parse_tags(text: str) -> tuple[str, ...]:
     return normalize_tags(text.split(","))
 
 
+class EvaluationNotRead(LookupError):
+    """A run listed without its test evaluation was asked for it."""
+
+
 @dataclass(frozen=True)
 class Run:
     id: str
@@ -112,10 +116,13 @@ class Run:
     parent_id: str | None = None  # a fork's parent run, and the epoch it branched from
     parent_epoch: int | None = None
     trained_before_s: float = 0.0  # seconds trained before the latest resume
+    evaluation_read: bool = field(default=True, repr=False, compare=False)  # False: listed without it
 
     @cached_property
     def evaluation(self) -> Evaluation | None:
         """The test evaluation, parsed when first read: it is the largest part of a stored run."""
+        if not self.evaluation_read:
+            raise EvaluationNotRead(f"run {self.id} was listed without its test evaluation: read it with get_run")
         try:
             return Evaluation.from_dict(json.loads(self.evaluation_json)) if self.evaluation_json else None
         except (TypeError, KeyError, ValueError):  # written by another version: shown as not evaluated

@@ -15,8 +15,9 @@ MAX_POINTS = 2000
 COLUMNS = list(Metric._fields)
 
 
-def metrics_frame(metrics: Iterable[Metric]) -> pd.DataFrame:
-    """Metric points as a table with the columns step, epoch, split, name, value, wall_time."""
+def metrics_frame(metrics: Iterable[Metric] | Iterable[tuple]) -> pd.DataFrame:
+    """Metric points (or plain tuples in Metric's field order, as RunStore.read_metric_rows gives) as a
+    table with the columns step, epoch, split, name, value, wall_time."""
     return pd.DataFrame(list(metrics), columns=COLUMNS)
 
 

@@ -278,7 +278,8 @@ def check_liveness(store: RunStore, force: bool = False, data_dir: Path | str = 
     return interrupted
 
 
-def list_runs(store: RunStore) -> list[Run]:
-    """All runs, newest first, with dead workers' runs marked interrupted (checked at a bounded rate)."""
+def list_runs(store: RunStore, evaluations: bool = True) -> list[Run]:
+    """All runs, newest first, with dead workers' runs marked interrupted (checked at a bounded rate);
+    evaluations=False: without their test evaluations (RunStore.list_runs)."""
     check_liveness(store)
-    return store.list_runs()
+    return store.list_runs(evaluations)

@@ -77,14 +77,15 @@ async function extend(Plotly, state, data) {
   return true;
 }
 
-async function apply(state, message, setTriggerValue) {
+// arrived: when Streamlit handed this message over (performance.now()); kept on the chart with
+// how long drawing it took from then, for benchmarks/dashboard_scale.py to read
+async function apply(state, message, arrived, setTriggerValue) {
   const Plotly = await loadPlotly(message.plotly_url);
   const data = JSON.parse(message.payload);
-  const started = performance.now();
+  if (!data.figure && data.base === state.base && data.seq === state.seq) return;  // the same state again
+  state.node.dataset.arrivedAt = String(arrived);
   if (data.figure) {
     await draw(Plotly, state, data);
-  } else if (data.base === state.base && data.seq === state.seq) {
-    return;  // the same state again: nothing new
   } else if (data.revision !== state.revision || data.base !== state.base || !(await extend(Plotly, state, data))) {
     // mounted afresh, or missed more updates than the overlap covers: ask for the whole figure
     setTriggerValue("resync", { revision: data.revision, seq: data.seq });
@@ -93,14 +94,15 @@ async function apply(state, message, setTriggerValue) {
   state.seq = data.seq;
   state.node.dataset.seq = String(data.seq);
   state.node.dataset.points = String(state.have.reduce((a, b) => a + b, 0));
-  state.node.dataset.renderMs = String(performance.now() - started);
+  state.node.dataset.renderMs = String(performance.now() - arrived);
 }
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
+  const arrived = performance.now();
   const state = chartState(parentElement);
   state.queue = state.queue
-    .then(() => apply(state, data, setTriggerValue))
+    .then(() => apply(state, data, arrived, setTriggerValue))
     .catch((err) => {
       // start again from the whole figure rather than leave a chart that no longer grows
       console.error("live chart:", err);
