@@ -34,13 +34,9 @@ import math
 import os
 import pstats
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +46,8 @@ from core.config import RunConfig
 from core.runs.records import Environment, RunSummary
 from core.runs.store import RunStore, forget_parsed, new_run_id
 from core.status import RunStatus
+from tests.app_server import start as start_app
+from tests.app_server import stop as stop_app
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "streamlit_app.py"
@@ -201,48 +199,15 @@ def table_part(args: argparse.Namespace, folder: Path) -> None:
 
 
 # --- comparing 20 long runs, in Chromium -------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
-def app_server(runs_dir: Path, log: Path) -> Iterator[str]:
-    """`streamlit run streamlit_app.py` on a free loopback port, stopped afterwards; yields its URL."""
-    port = free_port()
-    env = {**os.environ, "MNIST_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+def app_server(runs_dir: Path) -> Iterator[str]:
+    """The tests' app server (`streamlit run streamlit_app.py` on a free loopback port, its log beside
+    the runs folder), stopped afterwards; yields its URL."""
+    server = start_app(runs_dir)
     try:
-        wait_healthy(url, process)
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer at {url} within {timeout:.0f} s")
+        stop_app(server)
 
 
 CHART = '.st-key-runs_curves .js-plotly-plot'
@@ -289,7 +254,7 @@ def compare_part(args: argparse.Namespace, folder: Path) -> None:
           f"filled in {time.perf_counter() - started:.1f} s), headless Chromium at 1400x1000")
     print(f"  before: {load()}")
     results = []
-    with app_server(root, folder / "streamlit.log") as url, sync_playwright() as playwright:
+    with app_server(root) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for _ in range(args.tries):
