@@ -61,6 +61,21 @@ def prediction(page: Page, name: str) -> Locator:
     return page.locator('[data-testid="stMetric"]').filter(has_text=name)
 
 
+def draw_until_read(page: Page, points: list[tuple[float, float]], digit: int) -> None:
+    """Draw the stroke, and draw it again over itself if no answer has come: a stroke that lands while a
+    new canvas is still being set up is lost (it was seen once, on a loaded machine). Going over the
+    same stroke leaves the same digit, so a slow machine that needs the last, long wait is not hurt."""
+    value = prediction(page, "digits-mlp").locator('[data-testid="stMetricValue"]')
+    for wait_ms in (20_000, 20_000, 60_000):
+        stroke(page, points)
+        try:
+            expect(value).to_have_text(str(digit), timeout=wait_ms)
+            return
+        except AssertionError:
+            if wait_ms == 60_000:
+                raise
+
+
 def assert_predicted(page: Page, run_id: str, digit: int) -> None:
     """The metric names the digit, and the probability bars agree and are confident."""
     metric = prediction(page, "digits-mlp")
@@ -96,14 +111,14 @@ def test_drawn_digits_are_read_by_a_model_trained_on_mnist(page, app_url, digit_
     expect(drawing_canvas(page)).to_have_count(1)
     screenshot(page, "empty")
 
-    stroke(page, one())
+    draw_until_read(page, one(), 1)
     assert_predicted(page, digit_model, 1)
     screenshot(page, "one")
 
     clear(page)
     screenshot(page, "cleared")
 
-    stroke(page, zero())
+    draw_until_read(page, zero(), 0)
     assert_predicted(page, digit_model, 0)
     screenshot(page, "zero")
 

@@ -2,9 +2,6 @@
 off or broken inside a word, Start and the live panel in view together on a 900 px high screen."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 from playwright.sync_api import expect
 from streamlit_ui import (
@@ -18,7 +15,6 @@ from streamlit_ui import (
     select_row,
     type_into,
     wait_for_idle,
-    wait_until,
 )
 from test_draw import drawing_canvas, one, stroke
 
@@ -40,25 +36,10 @@ def layout_runs(train_run) -> dict[str, str]:
                                       device="cpu"), name) for name, lr in zip(RUNS, (1e-3, 3e-3))}
 
 
-def at_each_width(page, check: Callable[[str], None]) -> None:
-    """Run the checks in a 1400 px window, then with the same page narrowed to 800 px (the layout is
-    CSS, so it follows the window without a rerun), leaving the window at the last width."""
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": HEIGHT})
-        settle(page)
-        check(f"{width}px")
-
-
-def settle(page) -> None:
-    """Wait until the charts have taken the window's width: Plotly redraws them a moment after a resize."""
-    widths = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => p.getBoundingClientRect().width)"
-
-    def steady() -> bool:
-        before = page.evaluate(widths)
-        time.sleep(0.3)  # a poll's interval: the same widths a moment apart
-        return page.evaluate(widths) == before
-
-    wait_until(steady, bool, 60, "charts of a steady width after the resize")
+@pytest.fixture(params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def window(request, page):
+    page.set_viewport_size({"width": request.param, "height": HEIGHT})
+    return page
 
 
 def assert_nothing_cut(page, where: str) -> None:
@@ -72,37 +53,31 @@ def assert_charts_in_view(page, keys: list[str]) -> None:
         assert_fully_in_view(page, plot, f"chart {key}")
 
 
-def test_train(page, app_url, layout_runs, screenshot):
+def test_train(window, app_url, layout_runs, screenshot):
+    page = window
     open_page(page, app_url, "", "Train")
     choose(page, "Show", f"{RUNS[1]} ({layout_runs[RUNS[1]][-6:]})")
     expect(page.get_by_role("heading", name=RUNS[1])).to_be_visible()
     expect(chart(page, "train_chart_loss")).to_have_count(1, timeout=CHART_WAIT_MS)
-
-    def run_shown(width: str) -> None:
-        # Start and the live panel (the shown run's name and status) in view together, without scrolling
-        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
-        for element, what in ((page.get_by_role("button", name="Start", exact=True), "Start"),
-                              (page.get_by_role("heading", name=RUNS[1]), "the live panel's run")):
-            box = element.bounding_box()
-            assert box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, f"{what} is not in view at {width}: {box}"
-        screenshot(page, f"run-{width}")
-        assert_charts_in_view(page, ["train_chart_loss", "train_chart_accuracy"])
-        assert_nothing_cut(page, f"Train at {width}")
-
-    at_each_width(page, run_shown)
+    # Start and the live panel (the shown run's name and status) in view together, without scrolling
+    page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+    for element, what in ((page.get_by_role("button", name="Start", exact=True), "Start"),
+                          (page.get_by_role("heading", name=RUNS[1]), "the live panel's run")):
+        box = element.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, f"{what} is not in view: {box}"
+    screenshot(page, "run")
+    assert_charts_in_view(page, ["train_chart_loss", "train_chart_accuracy"])
+    assert_nothing_cut(page, "Train")
     page.get_by_text("Advanced", exact=True).click()
     wait_for_idle(page)  # opening it is a rerun
     choose(page, "Optimizer", "sgd")  # momentum and Nesterov join the form
     expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_be_visible()
-
-    def every_setting(width: str) -> None:
-        assert_nothing_cut(page, f"Train with every setting shown at {width}")
-        screenshot(page, f"all-settings-{width}")
-
-    at_each_width(page, every_setting)
+    assert_nothing_cut(page, "Train with every setting shown")
+    screenshot(page, "all-settings")
 
 
-def test_runs(page, app_url, layout_runs, screenshot):
+def test_runs(window, app_url, layout_runs, screenshot):
+    page = window
     open_page(page, app_url, "runs", "Runs")
     type_into(page, "Search", "layout-")
     table = runs_table(page)
@@ -110,47 +85,33 @@ def test_runs(page, app_url, layout_runs, screenshot):
     for name in RUNS:
         select_row(page, table, name)
         wait_for_idle(page)
+    assert_charts_in_view(page, ["runs_curves"])
+    assert_nothing_cut(page, "Runs, one metric")
+    screenshot(page, "curves")
 
-    def curves(width: str) -> None:
-        assert_charts_in_view(page, ["runs_curves"])
-        assert_nothing_cut(page, f"Runs, one metric, at {width}")
-        screenshot(page, f"curves-{width}")
-
-    at_each_width(page, curves)
     page.get_by_text("All metrics", exact=True).click()
     wait_for_idle(page)
     grid = ["runs_grid_train_loss", "runs_grid_train_accuracy", "runs_grid_val_loss", "runs_grid_val_accuracy",
             "runs_grid_train_lr"]
+    assert_charts_in_view(page, grid)
+    assert_nothing_cut(page, "Runs, all metrics")
+    screenshot(page, "grid")
 
-    def every_metric(width: str) -> None:
-        assert_charts_in_view(page, grid)
-        assert_nothing_cut(page, f"Runs, all metrics, at {width}")
-        screenshot(page, f"grid-{width}")
-
-    at_each_width(page, every_metric)
     page.get_by_role("tab", name="Results").click()
     wait_for_idle(page)
+    assert_charts_in_view(page, ["runs_per_class_0", *(f"runs_confusion_{run_id}" for run_id in layout_runs.values())])
+    # the confusion matrix's counts are readable (Plotly shrinks them to fit a narrow chart: 7 px was seen)
+    sizes = chart(page, f"runs_confusion_{layout_runs[RUNS[0]]}").evaluate(
+        "gd => Array.from(gd.querySelectorAll('.heatmap-label text'))"
+        ".map(t => parseFloat(getComputedStyle(t).fontSize))")
+    assert sizes and min(sizes) >= 11
+    assert_nothing_cut(page, "Runs, results")
+    screenshot(page, "results")
 
-    def results(width: str) -> None:
-        assert_charts_in_view(page, ["runs_per_class_0",
-                                     *(f"runs_confusion_{run_id}" for run_id in layout_runs.values())])
-        # the confusion matrix's counts are readable (Plotly shrinks them to fit a narrow chart: 7 px was seen)
-        sizes = chart(page, f"runs_confusion_{layout_runs[RUNS[0]]}").evaluate(
-            "gd => Array.from(gd.querySelectorAll('.heatmap-label text'))"
-            ".map(t => parseFloat(getComputedStyle(t).fontSize))")
-        assert sizes and min(sizes) >= 11, f"confusion counts at {min(sizes or [0])} px at {width}"
-        assert_nothing_cut(page, f"Runs, results, at {width}")
-        screenshot(page, f"results-{width}")
-
-    at_each_width(page, results)
     page.get_by_text("Manage a run", exact=True).click()
     wait_for_idle(page)
-
-    def manage(width: str) -> None:
-        assert_nothing_cut(page, f"Runs, manage, at {width}")
-        screenshot(page, f"manage-{width}")
-
-    at_each_width(page, manage)
+    assert_nothing_cut(page, "Runs, manage")
+    screenshot(page, "manage")
 
 
 def choose_models(page, names: list[str]) -> None:
@@ -165,31 +126,25 @@ def choose_models(page, names: list[str]) -> None:
     page.keyboard.press("Escape")
 
 
-def test_draw(page, app_url, layout_runs, screenshot):
+def test_draw(window, app_url, layout_runs, screenshot):
+    page = window
     open_page(page, app_url, "draw", "Draw")
     canvas = drawing_canvas(page)
     expect(canvas).to_have_count(1)
+    assert_fully_in_view(page, canvas, "the canvas")
     choose_models(page, list(RUNS))
+    assert_nothing_cut(page, "Draw with two models chosen")
+    screenshot(page, "empty")
 
-    def empty(width: str) -> None:
-        assert_fully_in_view(page, canvas, f"the canvas at {width}")
-        assert_nothing_cut(page, f"Draw with two models chosen at {width}")
-        screenshot(page, f"empty-{width}")
-
-    at_each_width(page, empty)
     stroke(page, one())
     probabilities = [f"draw_probs_{layout_runs[name]}" for name in RUNS]
     for key in probabilities:
         expect(chart(page, key)).to_have_count(1, timeout=CHART_WAIT_MS)
-
-    def predicted(width: str) -> None:
-        assert_fully_in_view(page, canvas, f"the canvas at {width}")
-        assert_charts_in_view(page, ["draw_seen", *probabilities])
-        # every digit under the probability bars, not every other one
-        ticks = chart(page, probabilities[0]).evaluate(
-            "gd => Array.from(gd.querySelectorAll('.xtick text')).map(t => t.textContent)")
-        assert ticks == [str(digit) for digit in range(10)], f"ticks at {width}"
-        assert_nothing_cut(page, f"Draw at {width}")
-        screenshot(page, f"predicted-{width}")
-
-    at_each_width(page, predicted)
+    assert_fully_in_view(page, canvas, "the canvas")
+    assert_charts_in_view(page, ["draw_seen", *probabilities])
+    # every digit under the probability bars, not every other one
+    ticks = chart(page, probabilities[0]).evaluate(
+        "gd => Array.from(gd.querySelectorAll('.xtick text')).map(t => t.textContent)")
+    assert ticks == [str(digit) for digit in range(10)]
+    assert_nothing_cut(page, "Draw")
+    screenshot(page, "predicted")
