@@ -5,9 +5,21 @@ import dataclasses
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from core.config import ConfigError, RunConfig
-from core.training.augment import BACKGROUND, augment, dilate, erode, random_thickness, random_warp
+from core.training.augment import (
+    BACKGROUND,
+    ELASTIC_GRID,
+    affine_grid,
+    affine_matrices,
+    augment,
+    dilate,
+    elastic_displacement,
+    erode,
+    random_thickness,
+    random_warp,
+)
 from core.training.data import normalize, synthetic_uint8
 from core.training.loop import prepare, train
 
@@ -30,6 +42,17 @@ def test_the_same_seed_gives_the_same_augmented_batch(batch):
     torch.testing.assert_close(first, augment(batch, config, torch.Generator().manual_seed(5)))
     assert not torch.allclose(first, augment(batch, config, torch.Generator().manual_seed(6)))
     assert not torch.allclose(first, batch)
+
+
+def test_the_cheaper_steps_give_what_torchs_own_operations_give(batch):
+    torch.testing.assert_close(dilate(batch), F.max_pool2d(batch, 3, stride=1, padding=1), rtol=0, atol=0)
+    torch.testing.assert_close(erode(batch), -F.max_pool2d(-batch, 3, stride=1, padding=1), rtol=0, atol=0)
+    theta = affine_matrices(16, 30.0, 0.2, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(affine_grid(theta, 28, 20), F.affine_grid(theta, [16, 1, 28, 20], align_corners=False))
+    coarse = torch.rand(32, 2, ELASTIC_GRID, ELASTIC_GRID, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    expected = F.interpolate(coarse, size=(28, 28), mode="bicubic", align_corners=True).clamp(-1, 1)
+    expected = expected.permute(0, 2, 3, 1) * (2 * 1.5 / 28)
+    torch.testing.assert_close(elastic_displacement(32, 28, 1.5, torch.Generator().manual_seed(2)), expected)
 
 
 def test_thickness_lies_between_one_erosion_and_one_dilation(batch):
