@@ -24,6 +24,8 @@ MAX_BATCH_SIZE = 8192
 MAX_VAL_SIZE = 30_000
 MAX_CLASSES = 50  # a target with more distinct values is an identifier or a number, not a class label
 MAX_INPUTS = 4096
+MAX_CSV_MB = 20
+ONE_HOT_MAX_VALUES = 20  # a text column with more values is a name or an id: one column per value is no help
 # the fields whose value is one of a fixed list, for forms and --help (a CSV comes with --csv)
 CHOICES = {"model": MODELS, "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "device": DEVICES,
            "dataset": IMAGE_DATASETS}

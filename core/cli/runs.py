@@ -11,7 +11,6 @@ from core.runs.progress import status_line
 from core.runs.queue import current_run
 from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
-from core.runs.series import frame_progress, metrics_frame
 from core.runs.store import RunStore
 from core.training.data import DEFAULT_DATA_DIR
 
@@ -67,6 +66,8 @@ def print_current(store: RunStore, runs: list[Run]) -> int:
     if run is None:
         print("no runs yet")
         return 0
+    from core.runs.series import frame_progress, metrics_frame  # pandas: only `status` pays its import
+
     frame = metrics_frame(store.read_metrics(run.id)[0])
     print(f"{run.id}  {run.name}  {run.status.label}: {status_line(run, frame_progress(run, frame))}")
     print(f"test: {describe_test(run)}")

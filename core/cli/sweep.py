@@ -4,15 +4,18 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from core.runs.store import RunStore
 from core.status import RunStatus
-from core.sweeps.driver import SweepBusy, TrialEnded, check_drivers, drive
 from core.sweeps.executors import RayUnreachable, check_reachable
 from core.sweeps.records import EXECUTORS, PRUNERS, STRATEGIES, SweepPlan, SweepSettingError
 from core.sweeps.space import SpaceError, load_space
 from core.sweeps.store import SweepNotFound, SweepStore
 from core.training.data import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:
+    from core.sweeps.driver import TrialEnded
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,6 +49,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
+    from core.sweeps.driver import SweepBusy  # optuna: imported by sweep commands alone, not by every CLI start
+
     try:
         if args.list:
             return list_sweeps(RunStore(args.runs))
@@ -86,6 +91,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     # Ctrl-C asks for a stop: the trials in flight stop with their checkpoints, and --resume goes on
     signal.signal(signal.SIGINT, lambda *_: sweeps.request_stop(sweep_id))
     signal.signal(signal.SIGTERM, lambda *_: sweeps.request_stop(sweep_id))
+    from core.sweeps.driver import drive
+
     for ended in drive(store, sweep_id, args.data_dir):
         print(trial_line(ended), flush=True)
     return print_outcome(sweeps, sweep_id)
@@ -112,6 +119,8 @@ def print_outcome(sweeps: SweepStore, sweep_id: str) -> int:
 
 
 def list_sweeps(store: RunStore) -> int:
+    from core.sweeps.driver import check_drivers
+
     sweeps = SweepStore(store)
     check_drivers(sweeps)
     for sweep in sweeps.list():

@@ -12,8 +12,15 @@ from typing import TextIO
 from tqdm import tqdm
 
 from core.comparison.groups import repeat_over_seeds, spread
-from core.config import CHOICES, ConfigError, RunConfig, default_val_size, planned_steps
-from core.labs.tensorboard import LiveTensorBoard
+from core.config import (
+    CHOICES,
+    MAX_CSV_MB,
+    ONE_HOT_MAX_VALUES,
+    ConfigError,
+    RunConfig,
+    default_val_size,
+    planned_steps,
+)
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
@@ -22,7 +29,6 @@ from core.runs.trial import TrialItem
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR, DataError, require_files
 from core.training.events import BatchEnded, EpochEnded, RunEnded
-from core.training.tabular import MAX_CSV_MB, ONE_HOT_MAX_VALUES, describe_table, read_table, split_size
 
 REDRAW_S = 0.25
 
@@ -109,6 +115,9 @@ def read_csv_argument(args: argparse.Namespace) -> bytes | None:
 
 def table_settings(args: argparse.Namespace, data: bytes, given: dict) -> dict:
     """The settings a CSV brings: its checked table, an MLP, and 15% validation rows unless given."""
+    # imported here, as the TensorBoard writer below: pandas would cost every `train` a slower start
+    from core.training.tabular import describe_table, read_table, split_size
+
     name = Path(args.csv).name
     features = tuple(args.features or [c for c in read_table(data).columns if c != args.target])
     table, checked = describe_table(data, name, args.target, features, tuple(args.one_hot), args.drop_missing)
@@ -217,7 +226,11 @@ def train_here(store: RunStore, run_id: str, data_dir: str, tensorboard: str | N
     """One queued run trained in this process, with a progress bar and, if asked, live TensorBoard events."""
     run = store.get_run(run_id)
     consumers = [ProgressBar(run.config).update]
-    live = LiveTensorBoard(tensorboard, run) if tensorboard else None
+    live = None
+    if tensorboard:
+        from core.labs.tensorboard import LiveTensorBoard
+
+        live = LiveTensorBoard(tensorboard, run)
     if live is not None:
         consumers.append(live.record)
         print(f"TensorBoard events in {live.folder}", flush=True)

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from core.config import ConfigError, RunConfig
 from core.runs.records import Run
@@ -141,6 +140,8 @@ def band(series: Sequence[tuple[np.ndarray, np.ndarray]], kind: str = "min-max")
     """Runs' (x, y) series on a shared x (step or epoch) as a mean line and a min-max or ±1 std band."""
     if kind not in BANDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(BANDS)}")
+    import pandas as pd  # here: the CLI's train and the worker use this module and would pay pandas' import
+
     frames = [pd.DataFrame({"x": x, "y": y}).dropna() for x, y in series]
     points = pd.concat(frames) if frames else pd.DataFrame({"x": [], "y": []})
     stats = points.groupby("x")["y"].agg(["mean", "std", "min", "max", "count"]).sort_index()

@@ -7,7 +7,6 @@ import torch
 
 from core.config import RunConfig
 from core.training.data import DEFAULT_DATA_DIR, DataError, Datasets, build_datasets, load_arrays
-from core.training.tabular import load_table, table_datasets
 
 
 def load_datasets(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR, tables_dir: Path | None = None,
@@ -16,6 +15,8 @@ def load_datasets(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR, ta
     if config.csv is None:
         return build_datasets(load_arrays(config.dataset, data_dir), config.val_size, config.seed,
                               config.train_samples, device)
+    from core.training.tabular import load_table, table_datasets  # pandas: a table's runs alone pay its import
+
     if tables_dir is None:
         raise DataError("a 'csv' run needs its run store's tables folder to load its data")
     _, table = load_table(config.csv, tables_dir)

@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.config import MAX_CLASSES, CsvData
+from core.config import MAX_CLASSES, MAX_CSV_MB, ONE_HOT_MAX_VALUES, CsvData
 from core.training.data import DataError, Datasets, Split
 
-MAX_CSV_MB = 20
 MAX_CSV_BYTES = MAX_CSV_MB * 1024 * 1024  # about 500,000 rows of a dozen numbers: seconds to read and train on
-ONE_HOT_MAX_VALUES = 20  # a text column with more values is a name or an id: one column per value is no help
 MIN_ROWS = 10  # enough to train, validate and test on at least one row each
 SHOWN_ROWS = 5  # row numbers named in a message before "and N more"
 DELIMITERS = ",;\t|"
