@@ -1,7 +1,14 @@
 """Shared fixtures: a run store in a temporary folder and the tiny synthetic dataset."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# The suite runs the app server, Chromium, workers, CLI runs and itself on a few cores. torch's OpenMP
+# threads spin-wait for each other whenever another process holds a core, which once made a one-epoch
+# MLP ten times slower: every process of the session trains on one thread (set before torch starts,
+# and inherited by every process the tests start).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch

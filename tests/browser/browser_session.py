@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from playwright.sync_api import expect
 
 from core.config import RunConfig
@@ -37,14 +36,7 @@ def train_run(runs_dir: Path):
     def train(config: RunConfig, name: str) -> str:
         store = RunStore(runs_dir)
         run_id = store.create_run(config, name=name)
-        # one thread: beside the server and Chromium on a small machine, two threads that spin-wait
-        # for each other make a one-epoch MLP ten times slower
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            assert execute_run(store, run_id) == "finished", store.get_run(run_id).message
-        finally:
-            torch.set_num_threads(threads)
+        assert execute_run(store, run_id) == "finished", store.get_run(run_id).message  # one thread: conftest
         return run_id
 
     return train

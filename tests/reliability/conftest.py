@@ -1,6 +1,6 @@
-"""Reliability fixtures: one thread per process (steady timings on a busy 2-core box) and a reaper
-that ends every process a test started (its own and launch()'s workers), by pid, whatever the
-test's outcome."""
+"""Reliability fixtures: unbuffered output from the processes a test starts, and a reaper that ends
+every process a test started (its own and launch()'s workers), by pid, whatever the test's outcome.
+(One thread per process is set for the whole session, in tests/conftest.py.)"""
 from __future__ import annotations
 
 import os
@@ -9,20 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 
 from core.runs import supervisor as worker
 
 
 @pytest.fixture(autouse=True)
-def one_thread_per_process(monkeypatch):
-    """Workers, CLI runs and the app inherit OMP_NUM_THREADS=1; this process uses one thread too."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+def unbuffered_output(monkeypatch):
+    """Workers and CLI runs write each line as it comes, so a test reads what they printed so far."""
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Reaper:
