@@ -1,6 +1,7 @@
 """Driving Streamlit 1.67's widgets from Playwright the way a user does, and reading what they show."""
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -74,8 +75,9 @@ def type_into(page: Page, label: str, value: object) -> None:
 
 
 def slider(page: Page, label: str) -> Locator:
-    """A slider's range input: focus it and press keys (ArrowRight, End, ...) to move it."""
-    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+    """A slider's range input, by its whole label ("Smoothing" is not "Label smoothing"): focus it and
+    press keys (ArrowRight, End, ...) to move it."""
+    return page.locator(f'[data-testid="stSlider"] input[type="range"][aria-label={json.dumps(label)}]')
 
 
 def badge(page: Page, text: str) -> Locator:
