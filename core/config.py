@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MODELS = ("mlp", "cnn", "fastcnn")
+MODELS = ("mlp", "cnn", "fastcnn", "fastcnn24")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "plateau", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.config import RunConfig
+from core.config import MODELS, RunConfig
 from core.insight.attribution import BACKGROUND, IG_STEPS, OCCLUSION_WINDOW, class_evidence
 from core.training.data import normalize, synthetic_uint8
 from core.training.models import build_model
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_the_three_methods_agree_with_direct_computations(name):
     torch.manual_seed(0)
     model = build_model(RunConfig(model=name)).eval()

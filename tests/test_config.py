@@ -19,7 +19,7 @@ def test_defaults_are_the_labs_recipe():
     ("batch_size", 0, "batch_size: must be from 1 to 8192"),
     ("epochs", 101, "epochs: must be from 1 to 100"),
     ("epochs", 2.5, "epochs: must be a whole number"),
-    ("model", "resnet", "model: 'resnet' is not one of mlp, cnn, fastcnn"),
+    ("model", "resnet", "model: 'resnet' is not one of mlp, cnn, fastcnn, fastcnn24"),
     ("optimizer", "lbfgs", "optimizer:"),
     ("scheduler", "warmup", "scheduler:"),
     ("device", "tpu", "device:"),

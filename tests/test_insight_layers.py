@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import RunConfig
+from core.config import MODELS, RunConfig
 from core.insight.inside import look_inside
 from core.insight.layers import first_filters, hidden_units, layer_outputs, tile, units_as_maps
 from core.training.models import build_model
@@ -78,7 +78,7 @@ def test_first_filters_are_the_first_convolutions_weights():
     assert hidden_units(model, torch.zeros(1, 1, 28, 28)) is None
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_looking_inside_leaves_the_shared_model_untouched(name, image):
     model = model_of(name)
     before = {key: value.clone() for key, value in model.state_dict().items()}

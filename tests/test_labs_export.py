@@ -21,7 +21,7 @@ from tabular_helpers import CLASSES, pets_config
 from tensorboard.backend.event_processing import event_accumulator
 
 from core.cli import main
-from core.config import RunConfig
+from core.config import MODELS, RunConfig
 from core.labs.confusion_image import confusion_image
 from core.labs.onnx_export import TOLERANCE, example_input, max_difference, onnx_bytes
 from core.labs.tensorboard import CONFUSION_TAG, export_runs, hparam_values
@@ -164,7 +164,7 @@ def test_cli_exports_runs_and_names_an_unknown_one(store, tmp_path, capsys, two_
 
 # --- ONNX ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("model", MODELS)
 def test_onnx_models_match_torch_on_a_batch(model):
     config = RunConfig(model=model, hidden_sizes=(64, 32))
     torch.manual_seed(0)

@@ -4,17 +4,17 @@ import pytest
 import torch
 from torch import nn
 
-from core.config import RunConfig
-from core.training.models import MLP, FastCNN, SimpleCNN, build_model, count_parameters
+from core.config import MODELS, RunConfig
+from core.training.models import MLP, FastCNN, FastCNN24, SimpleCNN, build_model, count_parameters
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_models_map_a_batch_of_images_to_ten_logits(name):
     model = build_model(RunConfig(model=name))
     assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
-@pytest.mark.parametrize("cls", [SimpleCNN, FastCNN])
+@pytest.mark.parametrize("cls", [SimpleCNN, FastCNN, FastCNN24])
 def test_channels_last_layout_is_only_a_speed_choice(cls):
     """The conv models keep NHWC weights for oneDNN; a labs-style NCHW copy computes the same logits."""
     model = cls().eval()
@@ -32,10 +32,10 @@ def test_parameter_counts():
     assert count_parameters(SimpleCNN()) == 421_642
     assert count_parameters(MLP((128,))) == 784 * 128 + 128 + 128 * 10 + 10
     assert count_parameters(MLP((64, 32))) == 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
-    assert 0 < count_parameters(FastCNN()) < count_parameters(SimpleCNN())
+    assert 0 < count_parameters(FastCNN()) == count_parameters(FastCNN24()) < count_parameters(SimpleCNN())
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_loss_at_initialization_is_near_ln_10(name):
     torch.manual_seed(0)
     model = build_model(RunConfig(model=name)).eval()
@@ -44,7 +44,7 @@ def test_loss_at_initialization_is_near_ln_10(name):
     assert abs(loss - math.log(10)) < 0.25
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_a_model_can_overfit_one_small_batch(name):
     torch.manual_seed(0)
     model = build_model(RunConfig(model=name))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from core.config import RunConfig
+from core.config import MODELS, RunConfig
 from core.insight import perturb
 from core.insight.robustness import PERTURBATIONS, STEPS, robustness_curves, subset
 from core.training.data import build_datasets, synthetic_uint8
@@ -77,7 +77,7 @@ def trained():
     """Each model trained one epoch on the synthetic bars, and the fixed test subset."""
     arrays = synthetic_uint8()
     models = {}
-    for name in ("mlp", "cnn", "fastcnn"):
+    for name in MODELS:
         config = RunConfig(model=name, dataset="synthetic", epochs=1, batch_size=32, val_size=100, device="cpu")
         data = build_datasets(arrays, config.val_size, config.seed)
         state = prepare(config, data, torch.device("cpu"))
@@ -86,7 +86,7 @@ def trained():
     return models, subset(data.test)
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_curves_start_at_the_plain_accuracy_and_fgsm_brings_it_down(trained, name):
     models, test = trained
     model = models[name]
