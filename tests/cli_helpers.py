@@ -15,10 +15,12 @@ from core.cli import main
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The real command, from the repository root."""
+def cli(*args: str, timeout: float = 600, threads: int | None = None) -> subprocess.CompletedProcess:
+    """The real command, from the repository root; threads: torch's, where the session's one (conftest) is
+    not what the test needs."""
+    env = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def cli_here(*args: str) -> subprocess.CompletedProcess:
