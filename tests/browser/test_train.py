@@ -63,7 +63,7 @@ def test_navigation_shows_the_pages(page, app_url, screenshot):
     expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()
     # the browser fetches each kind of widget's code on first use: grey placeholders until then
     expect(page.get_by_role("combobox", name="Model", exact=True)).to_be_visible()
-    expect(slider(page, "Learning rate")).to_be_visible()
+    expect(slider(page, "Learning rate (log scale)")).to_be_visible()
     for preset in ("Seed lab", "Quick MLP", "Fast 99%", "Best accuracy"):
         expect(page.get_by_role("button", name=preset, exact=True)).to_be_visible()
     screenshot(page, "train")
