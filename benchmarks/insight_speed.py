@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from core.config import RunConfig
+from core.config import MODELS, RunConfig
 from core.insight import robustness_jobs
 from core.insight.inside import look_inside
 from core.runs.store import RunStore
@@ -34,7 +34,6 @@ from core.training.data import load_test_images, normalize
 from core.training.models import build_model
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-MODELS = ("mlp", "cnn", "fastcnn")
 
 
 def stored_run(store: RunStore, model_name: str) -> str:
