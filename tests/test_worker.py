@@ -4,6 +4,7 @@ import sqlite3
 import time
 from dataclasses import replace
 
+import psutil
 import pytest
 
 from core.runs import recorder, supervisor
@@ -72,6 +73,9 @@ def test_a_failed_checkpoint_write_fails_the_run_and_keeps_the_previous_file(sto
 def test_a_stop_request_from_another_process_ends_the_run_with_its_checkpoints(store, endless_config):
     run_id = launch(store, endless_config)
     wait_for(lambda: store.get_run(run_id).status == "running" and store.epoch_checkpoints(run_id))
+    # it trains below the priority of the process that launched it (the app's, here this test's)
+    assert supervisor.WORKER_NICE > 0
+    assert psutil.Process(store.get_run(run_id).pid).nice() == min(os.nice(0) + supervisor.WORKER_NICE, 19)
     assert store.request_stop(run_id) == "requested"
     wait_for(lambda: store.get_run(run_id).status == "stopped", timeout=300)
     run = store.get_run(run_id)

@@ -81,6 +81,7 @@ def command_presets(args: argparse.Namespace) -> int:
 
 
 def command_worker(args: argparse.Namespace) -> int:
+    supervisor.lower_priority()
     if args.evaluate:
         evaluate_ended_run(RunStore(args.runs), args.evaluate, args.data_dir)
     elif args.run:

@@ -46,6 +46,9 @@ QUEUE_POLL_S = 1.0
 STOP_GRACE_S = 5.0
 # listing runs checks their workers at most this often per process: a page polls every second
 LIVENESS_INTERVAL_S = 5.0
+# workers train at a lower CPU priority than the app and the browser, so a page stays responsive
+# while a run trains beside it; alone on the machine, a run trains as fast as at priority 0
+WORKER_NICE = int(os.environ.get("MNIST_WORKER_NICE", "10"))
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _last_liveness_check: dict[Path, float] = {}
 
@@ -153,6 +156,12 @@ def _run_guarded(store: RunStore, run_id: str, data_dir: Path | str) -> None:
         traceback.print_exc()
         with contextlib.suppress(Exception):
             store.finish(run_id, RunStatus.FAILED, f"could not run: {type(err).__name__}: {err}")
+
+
+def lower_priority(increment: int = WORKER_NICE) -> None:
+    """Make this process (a worker) nicer by `increment`, where the system has nice levels."""
+    if increment > 0 and hasattr(os, "nice"):
+        os.nice(increment)
 
 
 def spawn(args: list[str], log_path: Path) -> subprocess.Popen:
