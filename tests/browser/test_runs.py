@@ -53,7 +53,9 @@ def test_two_runs_side_by_side_and_their_metrics_as_csv(page, app_url, runs_dir,
     select_row(page, table, first)
     wait_for_idle(page)
     plot = chart(page, "runs_curves")
-    expect(plot).to_have_attribute("data-seq", re.compile(r"\d"))  # the chart's first figure, drawn to its end
+    # the chart's first figure, drawn to its end; the page's first chart waits for plotly.js (4.8 MB from
+    # this app) and a script run, which took over 30 s on a busy machine
+    expect(plot).to_have_attribute("data-seq", re.compile(r"\d"), timeout=120_000)
     # each line drawn once: margins that Plotly had to widen after drawing would draw them all again
     assert 0 < page.evaluate("() => window.__lineDraws") <= plot.locator("path.js-line").count()
     drawn_first = plot.get_attribute("data-seq")
