@@ -225,8 +225,9 @@ def table_point(page, frame, row: int) -> tuple[float, float]:
     return box["x"] + 18, box["y"] + 1 + 35 * (row + 1) + 35 / 2
 
 
-def one_selection(page, url: str, runs: int) -> tuple[float, float, int]:
-    """Tick one run, then all of them: (render ms, click-to-chart ms, points drawn)."""
+def one_selection(page, url: str, runs: int, js_profile: int = 0) -> tuple[float, float, int]:
+    """Tick one run, then all of them: (render ms, click-to-chart ms, points drawn). js_profile N: print
+    the N JavaScript functions that took the most time (self) from the click to the chart."""
     page.goto(f"{url}/runs")
     frame = page.locator('[class*="st-key-runs_table_"] [data-testid="stDataFrame"]')
     frame.wait_for(timeout=120_000)
@@ -236,12 +237,39 @@ def one_selection(page, url: str, runs: int) -> tuple[float, float, int]:
     page.wait_for_function("selector => { const gd = document.querySelector(selector); return gd && gd._fullData; }",
                            arg=CHART, timeout=120_000)
     chart.evaluate(LISTEN)
+    profiler = start_js_profile(page) if js_profile else None
     page.evaluate(CLICK_AT)
     page.mouse.click(*table_point(page, frame, -1))
     event = page.wait_for_function(DRAWN, arg=3 * runs, timeout=300_000).json_value()
+    if profiler is not None:
+        print_js_profile(profiler.send("Profiler.stop")["profile"], js_profile)
     click_at = page.evaluate("() => window.__clickAt")
     points = chart.evaluate("gd => gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0)")
     return event["at"] - event["arrived"], event["at"] - click_at, points
+
+
+def start_js_profile(page):
+    """Chromium's sampling profiler (DevTools protocol), started now; returns its session."""
+    session = page.context.new_cdp_session(page)
+    session.send("Profiler.enable")
+    session.send("Profiler.setSamplingInterval", {"interval": 200})  # microseconds
+    session.send("Profiler.start")
+    return session
+
+
+def print_js_profile(profile: dict, top: int) -> None:
+    """The functions with the most self time in a DevTools CPU profile, as ms and share of the samples."""
+    nodes = {node["id"]: node for node in profile["nodes"]}
+    deltas = profile.get("timeDeltas", [])
+    self_ms: dict[str, float] = {}
+    for sample, delta in zip(profile["samples"], deltas):
+        frame = nodes[sample]["callFrame"]
+        where = f"{frame['functionName'] or '(anonymous)'} {Path(frame['url']).name}:{frame['lineNumber']}"
+        self_ms[where] = self_ms.get(where, 0.0) + delta / 1000
+    total = sum(self_ms.values())
+    print(f"  JavaScript profile, click to chart: {total:.0f} ms sampled")
+    for where, ms in sorted(self_ms.items(), key=lambda item: -item[1])[:top]:
+        print(f"    {ms:7.1f} ms {100 * ms / total:5.1f}%  {where}")
 
 
 def compare_part(args: argparse.Namespace, folder: Path) -> None:
@@ -259,7 +287,7 @@ def compare_part(args: argparse.Namespace, folder: Path) -> None:
         try:
             for _ in range(args.tries):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                results.append(one_selection(page, url, args.compare))
+                results.append(one_selection(page, url, args.compare, args.js_profile))
                 page.close()
         finally:
             browser.close()
@@ -283,6 +311,8 @@ def main() -> None:
     parser.add_argument("--compare", type=int, default=20, help="runs compared in the browser")
     parser.add_argument("--points", type=int, default=10_000, help="per-batch steps of each compared run")
     parser.add_argument("--tries", type=int, default=3, help="selections timed in the browser")
+    parser.add_argument("--js-profile", type=int, default=0,
+                        help="print the N JavaScript functions with the most self time in each selection")
     parser.add_argument("--skip-table", action="store_true")
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args()
