@@ -39,6 +39,7 @@ class Origin:
     checkpoint: dict
     best: dict | None = None
     fork: bool = False
+from core.training.optim import preload_optimizer_imports
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     EpochEnded then never holds an epoch's rows without its checkpoint.
     """
     device = resolve_device(config.device)
+    preload_optimizer_imports()
     datasets = load_datasets(config, data_dir, tables_dir, device)
     state, best = _initial_state(config, datasets, device, origin)
     yield Started(environment(config, device, state))
