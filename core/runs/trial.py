@@ -26,6 +26,7 @@ from core.training.evaluation import Evaluation, evaluate
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated
 from core.training.loop import TrainingState, prepare, train
 from core.training.models import count_parameters
+from core.training.optim import preload_optimizer_imports
 from core.training.resume import capture, restore
 
 
@@ -39,7 +40,6 @@ class Origin:
     checkpoint: dict
     best: dict | None = None
     fork: bool = False
-from core.training.optim import preload_optimizer_imports
 
 
 @dataclass(frozen=True)
