@@ -84,7 +84,7 @@ def project_epoch(config: RunConfig, runs_root: Path) -> float:
     store = RunStore(runs_root)
     seconds: list[float] = []
     run_id = store.create_run(config)
-    execute_run(store, run_id, on_event=lambda e: seconds.append(e.seconds) if isinstance(e, EpochEnded) else None)
+    execute_run(store, run_id, on_item=lambda e: seconds.append(e.seconds) if isinstance(e, EpochEnded) else None)
     return seconds[0]
 
 

@@ -22,10 +22,12 @@ PRESETS: dict[str, Preset] = {
         "97.2-97.4% test accuracy on seeds 0-2 in about 2 s.",
         RunConfig(model="mlp", optimizer="adam", lr=5e-3, batch_size=32, epochs=1, scheduler="onecycle",
                   label_smoothing=0.1)),
+    # one epoch on all 60,000 images: no validation split, so the one epoch is the best and the last
     "fast-99": Preset(
-        "Fast 99%", "FastCNN, two epochs, one-cycle schedule to lr 0.01: 99.2-99.3% test accuracy "
-        "on seeds 0-2 in 22-25 s on a 2-core CPU.",
-        RunConfig(model="fastcnn", optimizer="adam", lr=1e-2, batch_size=128, epochs=2, scheduler="onecycle")),
+        "Fast 99%", "FastCNN24, one epoch of all 60,000 training images (no validation split), one-cycle "
+        "schedule to lr 0.01, label smoothing 0.1: 99.13-99.15% test accuracy on seeds 0-2.",
+        RunConfig(model="fastcnn24", optimizer="adam", lr=1e-2, batch_size=128, epochs=1, scheduler="onecycle",
+                  label_smoothing=0.1, val_size=0)),
     "best": Preset(
         "Best accuracy", "FastCNN, 12 epochs of images shifted by up to 2 pixels, one-cycle schedule to "
         "lr 0.01: 99.44-99.56% test accuracy on seeds 0-2 in 130-142 s on a 2-core CPU.",

@@ -26,6 +26,7 @@ from core.training.evaluation import Evaluation, evaluate
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated
 from core.training.loop import TrainingState, prepare, train
 from core.training.models import count_parameters
+from core.training.optim import preload_optimizer_imports
 from core.training.resume import capture, restore
 
 
@@ -104,6 +105,7 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     EpochEnded then never holds an epoch's rows without its checkpoint.
     """
     device = resolve_device(config.device)
+    preload_optimizer_imports()
     datasets = load_datasets(config, data_dir, tables_dir, device)
     state, best = _initial_state(config, datasets, device, origin)
     yield Started(environment(config, device, state))

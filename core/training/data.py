@@ -115,7 +115,8 @@ def load_mnist_uint8(data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, torch
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) with MNIST's mean and std."""
-    return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
+    # in place: the same operations in the same order (the same bits), without two temporary copies
+    return images.float().div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1).contiguous()
 
 
 def synthetic_uint8(train_size: int = TRAIN_IMAGES["synthetic"], test_size: int = 200,
@@ -151,15 +152,15 @@ def build_datasets(arrays: dict[str, torch.Tensor], val_size: int, seed: int,
     val_idx, train_idx = split_indices(n, val_size, seed)
     if train_samples is not None:
         train_idx = train_idx[:train_samples]
-    images = normalize(arrays["train_images"])
+    images, labels = arrays["train_images"], arrays["train_labels"]
 
-    def split(imgs: torch.Tensor, labels: torch.Tensor) -> Split:
-        return Split(imgs.to(device), labels.to(device))
+    def split(idx: torch.Tensor) -> Split:  # picked as uint8, a quarter of the bytes to move
+        return Split(normalize(images[idx]).to(device), labels[idx].to(device))
 
     return Datasets(
-        train=split(images[train_idx], arrays["train_labels"][train_idx]),
-        val=split(images[val_idx], arrays["train_labels"][val_idx]),
-        test=split(normalize(arrays["test_images"]), arrays["test_labels"]),
+        train=split(train_idx),
+        val=split(val_idx),
+        test=Split(normalize(arrays["test_images"]).to(device), arrays["test_labels"].to(device)),
     )
 
 
