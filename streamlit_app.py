@@ -3,7 +3,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.runs import launcher
 from ui.layout import apply_css
+
+# runs, sweeps and evaluations start with torch already imported (see core.runs.launcher)
+launcher.use_fork_server()
 
 # a file of our own: a :material/...: page icon is fetched from a font server, which fails offline
 ICON = Path(__file__).resolve().parent / "ui" / "static" / "icon.png"

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from core.config import RunConfig
+from core.runs import launcher
 from core.runs.store import RunStore
 from core.training.data import build_datasets, synthetic_uint8
 from tests import app_server
@@ -25,6 +26,11 @@ from tests.browser.browser_session import (  # noqa: F401 - one Chromium for the
     screenshot,
     train_run,
 )
+
+
+def pytest_sessionstart(session) -> None:
+    # workers, sweep drivers and evaluations start from a fork server with torch imported, as the app's do
+    launcher.use_fork_server()
 
 
 @pytest.fixture

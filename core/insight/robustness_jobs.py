@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,13 +18,13 @@ from pathlib import Path
 import psutil
 
 from core.insight.robustness import STEPS, SUBSET_NOTE, Robustness, robustness_curves, subset
+from core.runs import launcher
 from core.runs.store import RunStore
 from core.training.checkpoints import load_model
 from core.training.data import DEFAULT_DATA_DIR, build_datasets, load_arrays
 
 CURVES_FILE = "robustness.json"
 PROGRESS_FILE = "robustness.progress.json"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -110,14 +108,10 @@ def compute(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DI
 
 def launch(store: RunStore, run_ids: list[str], data_dir: Path | str = DEFAULT_DATA_DIR) -> int:
     """Start a detached process that computes the runs' curves one after another; returns its pid."""
-    with open(store.root / "robustness.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core", "robustness", *run_ids, "--runs", str(store.root),
-             "--data-dir", str(data_dir), "--quiet"],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)  # its own session: a rerun or restart of the app does not end it
+    pid = launcher.spawn(["robustness", *run_ids, "--runs", str(store.root), "--data-dir", str(data_dir), "--quiet"],
+                         store.root / "robustness.log")
     # the page sees the job at once, before the process has imported torch
     for run_id in run_ids:
         _write_json(store.run_dir(run_id) / PROGRESS_FILE,
-                    {"done": 0, "total": STEPS, "pid": process.pid, "started_at": time.time()})
-    return process.pid
+                    {"done": 0, "total": STEPS, "pid": pid, "started_at": time.time()})
+    return pid

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from core.config import RunConfig
-from core.runs import continuation
+from core.runs import continuation, launcher
 from core.runs.recorder import Recorder
 from core.runs.records import Run
 from core.runs.store import RunNotFound, RunNotRunning, RunStore
@@ -49,7 +48,6 @@ LIVENESS_INTERVAL_S = 5.0
 # workers train at a lower CPU priority than the app and the browser, so a page stays responsive
 # while a run trains beside it; alone on the machine, a run trains as fast as at priority 0
 WORKER_NICE = int(os.environ.get("MNIST_WORKER_NICE", "10"))
-REPO_ROOT = Path(__file__).resolve().parents[2]
 _last_liveness_check: dict[Path, float] = {}
 
 
@@ -164,15 +162,6 @@ def lower_priority(increment: int = WORKER_NICE) -> None:
         os.nice(increment)
 
 
-def spawn(args: list[str], log_path: Path) -> subprocess.Popen:
-    """Start `python -m core ARGS` detached, appending its output to log_path."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "core", *args], cwd=REPO_ROOT, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                # its own session: a rerun or restart of the app does not kill it
-                                start_new_session=True)
-
-
 def launch(store: RunStore, config: RunConfig, name: str = "", tags: tuple[str, ...] = (),
            data_dir: Path | str = DEFAULT_DATA_DIR) -> str:
     """Queue a run and start a worker process for it; returns the run id.
@@ -190,7 +179,8 @@ def start_worker(store: RunStore, run_ids: list[str], data_dir: Path | str = DEF
     Either a worker starts, or the runs are marked failed with the reason and LaunchFailed says it.
     """
     try:
-        pid = spawn(["worker", "--runs", str(store.root), "--data-dir", str(data_dir)], store.root / "worker.log").pid
+        pid = launcher.spawn(["worker", "--runs", str(store.root), "--data-dir", str(data_dir)],
+                             store.root / "worker.log")
     except OSError as err:
         reason = f"no worker process could be started: {err}"
         failed = [run_id for run_id in run_ids if store.fail_queued(run_id, reason)]
@@ -202,12 +192,12 @@ def start_worker(store: RunStore, run_ids: list[str], data_dir: Path | str = DEF
         store.assign_worker(run_id, pid)
 
 
-def launch_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> subprocess.Popen:
-    """Start a detached worker for this one queued run (a sweep's trial), outside the queue."""
-    process = spawn(["worker", "--run", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
-                    store.root / "worker.log")
-    store.assign_worker(run_id, process.pid)
-    return process
+def launch_run(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> int:
+    """Start a detached worker for this one queued run (a sweep's trial), outside the queue; returns its pid."""
+    pid = launcher.spawn(["worker", "--run", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
+                         store.root / "worker.log")
+    store.assign_worker(run_id, pid)
+    return pid
 
 
 def launch_evaluation(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
@@ -216,7 +206,7 @@ def launch_evaluation(store: RunStore, run_id: str, data_dir: Path | str = DEFAU
     Best effort: a process that cannot start (worker.log unwritable, say) leaves the run untested.
     """
     with contextlib.suppress(OSError):
-        spawn(["worker", "--evaluate", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
+        launcher.spawn(["worker", "--evaluate", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
               store.root / "worker.log")
 
 

@@ -21,9 +21,10 @@ import psutil
 from optuna.trial import TrialState
 
 from core.config import ConfigError, RunConfig
+from core.runs import launcher
 from core.runs.records import Run
 from core.runs.store import RunStore
-from core.runs.supervisor import check_liveness, spawn
+from core.runs.supervisor import check_liveness
 from core.status import RunStatus
 from core.sweeps.executors import Executor, LocalExecutor, RayExecutor
 from core.sweeps.records import Sweep, SweepPlan
@@ -314,8 +315,8 @@ def resume_sweep(runs: RunStore, sweep_id: str, data_dir: Path | str = DEFAULT_D
     sweeps = SweepStore(runs)
     log = sweeps.journal_path(sweep_id).with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    process = spawn(["sweep", "--resume", sweep_id, "--runs", str(runs.root), "--data-dir", str(data_dir)], log)
-    sweeps.assign_driver(sweep_id, process.pid)
+    pid = launcher.spawn(["sweep", "--resume", sweep_id, "--runs", str(runs.root), "--data-dir", str(data_dir)], log)
+    sweeps.assign_driver(sweep_id, pid)
 
 
 def driver_alive(sweeps: SweepStore, sweep: Sweep) -> bool:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import threading
 from pathlib import Path
 from typing import Protocol
 
+from core.runs import launcher
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run, launch_run, worker_alive
 from core.runs.trial import TrialSource, run_trial
@@ -69,31 +69,29 @@ class LocalExecutor:
 
     def __init__(self, runs: RunStore, data_dir: Path | str):
         self.runs, self.data_dir = runs, data_dir
-        self.processes: dict[str, subprocess.Popen | None] = {}
+        self.watched: set[str] = set()
+        launcher.use_fork_server()  # a sweep starts many workers: each starts with torch imported
 
     def start(self, run_id: str) -> None:
-        self.processes[run_id] = launch_run(self.runs, run_id, self.data_dir)
+        launch_run(self.runs, run_id, self.data_dir)
+        self.watched.add(run_id)
 
     def adopt(self, run_id: str) -> bool:
         run = self.runs.get_run(run_id)
         if run.status == RunStatus.QUEUED and not worker_alive(run):
             self.start(run_id)  # the previous driver died before its worker took the run
         else:
-            self.processes[run_id] = None  # not our child: watched by its pid
+            self.watched.add(run_id)  # watched by its pid, as every trial's worker is
         return True
 
     def check(self) -> None:
-        for run_id, process in list(self.processes.items()):
-            exited = process.poll() is not None if process else None  # poll() also reaps an ended child
+        for run_id in list(self.watched):
             run = self.runs.get_run(run_id)
-            if exited is None:
-                exited = not worker_alive(run)
-            if not exited:
+            if worker_alive(run):
                 continue
             if run.is_active:  # a worker that finished its run has set a final status first
-                code = "" if process is None else f" (exit code {process.returncode})"
-                self.runs.mark_interrupted(run_id, f"the worker process ended{code} without finishing the run")
-            self.processes.pop(run_id)
+                self.runs.mark_interrupted(run_id, "the worker process ended without finishing the run")
+            self.watched.discard(run_id)
 
     def close(self) -> None:
         self.check()

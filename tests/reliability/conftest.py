@@ -8,9 +8,10 @@ import signal
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
-from core.runs import supervisor as worker
+from core.runs import launcher
 
 
 @pytest.fixture(autouse=True)
@@ -53,45 +54,36 @@ class Reaper:
 
 
 def _is_worker(pid: int) -> bool:
-    """True for a live `python -m core worker` process: a recycled pid is never killed."""
+    """True for a live `python -m core worker` process: a recycled pid is never killed. (One from the fork
+    server shows its command as one string: its arguments joined by spaces, not NULs.)"""
     try:
-        return b"\0core\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b" -m core worker " in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
 
 
 def _kill_and_reap(pid: int) -> None:
-    """SIGKILL a worker started by launch() (a child of this process) and collect its exit status."""
+    """SIGKILL a worker started by launch() and wait for it to be gone (reaped, if it is our child)."""
     if not _is_worker(pid):
         return
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:  # not our child, or subprocess reaped it already
+        process = psutil.Process(pid)
+        process.kill()
+        process.wait(10)
+    except (psutil.NoSuchProcess, psutil.TimeoutExpired):
         pass
-
-
-class _NotingSubprocess:
-    """core.worker's view of subprocess: the same module, but launch()'s workers are noted."""
-
-    def __init__(self, reaper: Reaper):
-        self.reaper = reaper
-
-    def Popen(self, *args, **kwargs) -> subprocess.Popen:
-        process = subprocess.Popen(*args, **kwargs)
-        self.reaper.note_pid(process.pid)
-        return process
-
-    def __getattr__(self, name: str):
-        return getattr(subprocess, name)
 
 
 @pytest.fixture
 def reaper(monkeypatch):
     r = Reaper()
-    monkeypatch.setattr(worker, "subprocess", _NotingSubprocess(r))
+    spawn = launcher.spawn
+
+    def noting_spawn(*args, **kwargs) -> int:
+        pid = spawn(*args, **kwargs)
+        r.note_pid(pid)
+        return pid
+
+    monkeypatch.setattr(launcher, "spawn", noting_spawn)
     yield r
     r.reap()

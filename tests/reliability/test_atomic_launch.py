@@ -8,7 +8,7 @@ import pytest
 from pages_helpers import app_store, as_shown, open_page, tiny_run_config  # noqa: F401
 from reliability_helpers import wait_for, wait_until_dead
 
-from core.runs import supervisor
+from core.runs import launcher
 from core.runs.supervisor import LaunchFailed, launch
 
 
@@ -32,7 +32,9 @@ def test_a_worker_that_cannot_be_spawned_fails_the_run(store, monkeypatch):
     def no_process(*args, **kwargs):
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(supervisor.subprocess, "Popen", no_process)
+    monkeypatch.setattr(launcher.subprocess, "Popen", no_process)
+    monkeypatch.setattr(launcher, "_spawn_forked", no_process)
+    monkeypatch.setattr(launcher, "_fork_server_on", launcher._fork_server_on)  # turned off by the failure
     with pytest.raises(LaunchFailed, match="Resource temporarily unavailable"):
         launch(store, tiny_run_config(), name="no fork")
     [run] = store.list_runs()
