@@ -55,7 +55,6 @@ def visit_pages(url: str) -> dict:
 
 def main() -> None:
     runs = Path(tempfile.mkdtemp(prefix="offline-runs-"))
-    report = {"cli": train_from_the_cli(runs)}
     port = free_port()
     log = open(runs.parent / f"{runs.name}-streamlit.log", "w")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
@@ -63,7 +62,9 @@ def main() -> None:
          "--server.headless", "true"],
         cwd=REPO, env={**os.environ, "MNIST_RUNS_DIR": str(runs)}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    report: dict = {"cli": {"code": None, "stdout": "", "stderr": "the CLI did not run to its end"}}
     try:
+        report["cli"] = train_from_the_cli(runs)  # while the server starts
         wait_until_healthy(url, server)
         report.update(visit_pages(url), url=url)
     except Exception as err:  # reported, so the test shows what went wrong inside the namespace
