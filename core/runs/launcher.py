@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from multiprocessing import forkserver
 from multiprocessing import spawn as mp_spawn
@@ -28,6 +29,8 @@ PRELOAD = ("torch", "torch._dynamo", "numpy", "psutil", "setproctitle")
 # the multiprocessing name of the processes started here (see _without_main)
 CHILD_NAME = "mnist-lab detached process"
 _fork_server_on = False
+_fork_server_failed = False  # once it failed, it stays off in this process
+_starting = threading.Lock()
 
 
 def use_fork_server(preload: Iterable[str] = ()) -> bool:
@@ -37,12 +40,17 @@ def use_fork_server(preload: Iterable[str] = ()) -> bool:
     `preload`: more modules to import once.
     """
     global _fork_server_on
-    if os.environ.get("MNIST_FORK_SERVER", "1") == "0" or "forkserver" not in multiprocessing.get_all_start_methods():
+    if (_fork_server_failed or os.environ.get("MNIST_FORK_SERVER", "1") == "0"
+            or "forkserver" not in multiprocessing.get_all_start_methods()):
         return False
     if not _fork_server_on:
         mp_spawn.get_preparation_data = _without_main(mp_spawn.get_preparation_data)
         multiprocessing.get_context("forkserver").set_forkserver_preload([*PRELOAD, *preload])
-        forkserver.ensure_running()  # spawns the server and returns; it imports meanwhile
+        try:
+            forkserver.ensure_running()  # spawns the server and returns; it imports meanwhile
+        except OSError as err:
+            _turn_off_fork_server(f"{type(err).__name__}: {err}")
+            return False
         _fork_server_on = True
     return True
 
@@ -80,8 +88,8 @@ def spawn(args: list[str], log_path: Path) -> int:
 
 
 def _turn_off_fork_server(reason: str) -> None:
-    global _fork_server_on
-    _fork_server_on = False
+    global _fork_server_on, _fork_server_failed
+    _fork_server_on, _fork_server_failed = False, True
     print(f"the fork server failed ({reason}); processes start as new interpreters from now on",
           file=sys.stderr, flush=True)
 
@@ -98,7 +106,8 @@ def _spawn_interpreter(args: list[str], log_path: Path) -> int:
 def _spawn_forked(args: list[str], log_path: Path) -> int:
     context = multiprocessing.get_context("forkserver")
     child = context.Process(target=_run_detached, args=(args, dict(os.environ), str(log_path)), name=CHILD_NAME)
-    child.start()  # the first one waits for the fork server's imports
+    with _starting:  # Streamlit's script threads may start two at once; a restarted server swaps its pipes
+        child.start()  # the first one waits for the fork server's imports
     # detached: this process's exit does not wait for it (the fork server reaps it when it ends)
     multiprocessing.process._children.discard(child)
     return child.pid
@@ -106,11 +115,12 @@ def _spawn_forked(args: list[str], log_path: Path) -> int:
 
 def _run_detached(args: list[str], env: dict[str, str], log_path: str) -> None:
     """In the fork server's child: become `python -m core ARGS` as started now, here."""
-    import setproctitle  # first: `ps` (and whoever looks for workers) sees the command, not the fork server's
-
-    setproctitle.setproctitle(" ".join([sys.executable, "-m", "core", *args]))
+    _redirect_output(log_path)  # first: whatever fails from here on is told in the log
+    _show_command(args)
     os.setsid()  # a Ctrl-C or restart of whoever started it does not reach it
-    _redirect_output(log_path)
+    # multiprocessing's temporary folder is its starter's, removed when that one exits; a fork server
+    # this process starts (a sweep driver's) needs one of its own
+    multiprocessing.process.current_process()._config.pop("tempdir", None)
     threads_at_fork = os.environ.get("OMP_NUM_THREADS")
     os.environ.clear()
     os.environ.update(env)
@@ -121,6 +131,15 @@ def _run_detached(args: list[str], env: dict[str, str], log_path: str) -> None:
     from core.cli import main
 
     sys.exit(main(args))
+
+
+def _show_command(args: list[str]) -> None:
+    """`ps` (and whoever looks for workers) sees the command, not the fork server's."""
+    try:
+        import setproctitle
+    except ImportError:  # an environment installed before it was required: the title is all it costs
+        return
+    setproctitle.setproctitle(" ".join([sys.executable, "-m", "core", *args]))
 
 
 def _redirect_output(log_path: str) -> None:

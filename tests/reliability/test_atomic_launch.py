@@ -35,6 +35,7 @@ def test_a_worker_that_cannot_be_spawned_fails_the_run(store, monkeypatch):
     monkeypatch.setattr(launcher.subprocess, "Popen", no_process)
     monkeypatch.setattr(launcher, "_spawn_forked", no_process)
     monkeypatch.setattr(launcher, "_fork_server_on", launcher._fork_server_on)  # turned off by the failure
+    monkeypatch.setattr(launcher, "_fork_server_failed", False)
     with pytest.raises(LaunchFailed, match="Resource temporarily unavailable"):
         launch(store, tiny_run_config(), name="no fork")
     [run] = store.list_runs()
