@@ -121,6 +121,7 @@ def _run_detached(args: list[str], env: dict[str, str], log_path: str) -> None:
     # multiprocessing's temporary folder is its starter's, removed when that one exits; a fork server
     # this process starts (a sweep driver's) needs one of its own
     multiprocessing.process.current_process()._config.pop("tempdir", None)
+    multiprocessing.set_start_method(None, force=True)  # the platform's default, as in a new interpreter
     threads_at_fork = os.environ.get("OMP_NUM_THREADS")
     os.environ.clear()
     os.environ.update(env)
