@@ -58,8 +58,6 @@ def use_fork_server(preload: Iterable[str] = ()) -> bool:
 def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
     """multiprocessing has each child import its starter's main module again; ours must not: in the
     app that is the Streamlit page being run (Streamlit makes it __main__), in tests the test runner."""
-    if getattr(get_preparation_data, "skips_main_for", None) == CHILD_NAME:
-        return get_preparation_data
 
     @functools.wraps(get_preparation_data)
     def preparation_data(name: str) -> dict:
@@ -69,7 +67,6 @@ def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str]
             data.pop("init_main_from_path", None)
         return data
 
-    preparation_data.skips_main_for = CHILD_NAME
     return preparation_data
 
 

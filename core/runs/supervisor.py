@@ -207,7 +207,7 @@ def launch_evaluation(store: RunStore, run_id: str, data_dir: Path | str = DEFAU
     """
     with contextlib.suppress(OSError):
         launcher.spawn(["worker", "--evaluate", run_id, "--runs", str(store.root), "--data-dir", str(data_dir)],
-              store.root / "worker.log")
+                       store.root / "worker.log")
 
 
 def worker_alive(run: Run) -> bool:
