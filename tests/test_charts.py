@@ -9,7 +9,7 @@ from core.config import RunConfig
 from core.runs.records import Environment, Metric, Run, RunSummary
 from core.runs.series import metrics_frame
 from core.status import RunStatus
-from ui.charts import PALETTE, Curve, curves_figure, run_color, run_styles
+from ui.charts import PALETTE, Curve, curves_figure, label_positions, run_color, run_styles
 from ui.run_charts import CurveSettings, run_curves
 
 IDS = [f"20261201-1200{i:02d}-{i * 7919 % 16**6:06x}" for i in range(40)]
@@ -63,6 +63,22 @@ def test_per_batch_values_are_smoothed_with_the_raw_behind_and_the_last_raw_valu
     figure = curves_figure([raw, smoothed], "loss", "step", metric="loss")
     [marker] = [trace for trace in figure.data if trace.meta == "replace"]
     assert (marker.x[0], marker.y[0], marker.text[0]) == (10, losses[-1], f"{losses[-1]:.4g}")
+
+
+def test_last_value_labels_of_runs_ending_close_together_go_one_above_one_below():
+    x = np.arange(1.0, 101.0)
+    # two runs ending nearly on top of each other, a third far above them: (last smoothed, last raw)
+    ends = [(0.020, 0.021), (0.0205, 0.0207), (0.80, 0.81)]
+    curves = [Curve(f"run {i}", x, np.linspace(2.0, end, 100), PALETTE[i], last_raw=raw)
+              for i, (end, raw) in enumerate(ends)]
+    figure = curves_figure(curves, "loss", "step", metric="loss")
+    positions = [trace.textposition for trace in figure.data if trace.meta == "replace"]  # in the curves' order
+    assert positions == ["top left", "bottom left", "top left"]  # run 1 ends just under run 0
+
+
+def test_last_value_labels_far_apart_all_stay_above_their_markers():
+    assert label_positions([(100, 0.1), (100, 0.5), (50, 0.11)], (100, 1.0)) == ["top left"] * 3
+    assert label_positions([(100, 0.1), (99, 0.11)], (100, 1.0)) == ["bottom left", "top left"]
 
 
 def test_the_epoch_axis_comes_from_the_runs_own_steps_per_epoch():

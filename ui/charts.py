@@ -4,9 +4,11 @@ Every name and title given here is shown as plain text (ui.text.plotly_text): ca
 """
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
@@ -71,13 +73,51 @@ def _line(curve: Curve, y: np.ndarray) -> go.Scatter:
                       legendgroup=curve.group)
 
 
-def _last_raw(curve: Curve) -> go.Scatter:
+def _last_raw(curve: Curve, position: str = "top left") -> go.Scatter:
     """A marker on a smoothed curve's last x at the raw value there, labelled with it."""
     return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[f"{curve.last_raw:.4g}"], meta="replace",
-                      mode="markers+text", textposition="top left", showlegend=False, cliponaxis=False,
+                      mode="markers+text", textposition=position, showlegend=False, cliponaxis=False,
                       marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
                       textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
                       hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{plotly_text(curve.name)}</extra>")
+
+
+def label_positions(points: Sequence[tuple[float, float]], spans: tuple[float, float],
+                    near: float = 0.06) -> list[str]:
+    """Where each last-value label goes: above its marker, or below where the next one down is near
+    enough (within `near` of both axes' spans) that the two labels would print over each other."""
+    positions = ["top left"] * len(points)
+    order = sorted(range(len(points)), key=lambda i: points[i][1])
+    for below, above in pairwise(order):
+        (x0, y0), (x1, y1) = points[below], points[above]
+        close = abs(y1 - y0) <= near * spans[1] and abs(x1 - x0) <= near * spans[0]
+        if close and positions[below] == "top left":
+            positions[below] = "bottom left"
+    return positions
+
+
+def _axis_value(value: float, log: bool) -> float:
+    return math.log10(value) if log and value > 0 else float(value)
+
+
+def _axis_values(values: np.ndarray, log: bool) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return np.log10(values[values > 0]) if log else values
+
+
+def _span(values: Sequence[np.ndarray], log: bool = False) -> float:
+    """How wide the values spread on their axis (log10 units on a log axis); 1 where they do not."""
+    finite = np.concatenate([_axis_values(v, log) for v in values]) if values else np.empty(0)
+    return float(finite.max() - finite.min()) if finite.size and finite.max() > finite.min() else 1.0
+
+
+def _last_values(curves: Sequence[Curve], log_y: bool) -> list[go.Scatter]:
+    """The last-value markers of the smoothed curves, their labels kept apart."""
+    marked = [curve for curve in curves if curve.last_raw is not None and len(curve.x)]
+    points = [(float(curve.x[-1]), _axis_value(curve.last_raw, log_y)) for curve in marked]
+    spans = (_span([curve.x for curve in curves]), _span([curve.y for curve in curves], log_y))
+    return [_last_raw(curve, position) for curve, position in zip(marked, label_positions(points, spans))]
 
 
 def _scale(curves: Sequence[Curve], name: str, log_y: bool) -> tuple[float, float] | None:
@@ -118,7 +158,7 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
     for curve in curves:
         clipped = curve.y if top is None else np.where(off_scale(metric, curve.y), top, curve.y)
         fig.add_trace(_line(curve, clipped))
-    fig.add_traces([_last_raw(curve) for curve in curves if curve.last_raw is not None and len(curve.x)])
+    fig.add_traces(_last_values(curves, log_y))
     if top is not None:
         fig.add_traces([_off_scale_marks(curve, metric, top) for curve in curves
                         if not curve.faint and off_scale(metric, curve.y).any()])

@@ -117,7 +117,8 @@ def _replaced(figure: go.Figure) -> dict[str, Any]:
     indices = [i for i, trace in enumerate(figure.data) if _moves(trace)]
     traces = [figure.data[i] for i in indices]
     return {"indices": indices, "x": [_points(t)[0] for t in traces], "y": [_points(t)[1] for t in traces],
-            "text": [list(t.text or []) for t in traces]}
+            "text": [list(t.text or []) for t in traces],
+            "textposition": [t.textposition for t in traces]}  # a label moves below a close neighbour's
 
 
 def _payload(figure: go.Figure, revision: str, zoom_key: str, sent: _Sent | None) -> tuple[dict[str, Any], _Sent]:

@@ -72,7 +72,8 @@ async function extend(Plotly, state, data) {
   }
   const swap = data.replace;
   if (swap.indices.length) {
-    await Plotly.restyle(state.node, { x: swap.x, y: swap.y, text: swap.text }, swap.indices);
+    await Plotly.restyle(state.node, { x: swap.x, y: swap.y, text: swap.text, textposition: swap.textposition },
+                         swap.indices);
   }
   return true;
 }
