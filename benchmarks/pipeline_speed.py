@@ -4,10 +4,11 @@
 
 - conventional: torchvision MNIST with ToTensor + Normalize, DataLoader(batch 64, shuffle, num_workers=2)
 - project: core's training generator consumed by the worker, writing metrics to a run store
+- generator: core's training generator alone, its events dropped: the loop's share of the overhead
 - floor: forward, backward and optimizer step on the same in-memory tensors, nothing else
 Project and floor epochs are repeated and interleaved; the fastest of each counts, and the ratio of
 the medians is printed beside it as a check on the machine's noise.
-Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10.
+Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
 from core.training.events import EpochEnded
+from core.training.loop import prepare, train
 from core.training.models import build_model
 
 
@@ -79,6 +81,16 @@ def floor_epoch(config: RunConfig) -> float:
     return time.perf_counter() - started
 
 
+def generator_epoch(config: RunConfig) -> float:
+    """core's training generator over ready tensors, every event dropped: no worker, no store."""
+    data = build_datasets(load_arrays("mnist"), 0, config.seed)
+    state = prepare(config, data, torch.device("cpu"))
+    for event in train(config, data, state, should_stop=lambda: False):
+        if isinstance(event, EpochEnded):
+            return event.seconds
+    raise RuntimeError("the epoch did not end")
+
+
 def project_epoch(config: RunConfig, runs_root: Path) -> float:
     """The dashboard's path: the worker consumes the generator and writes to the run store."""
     store = RunStore(runs_root)
@@ -98,13 +110,14 @@ def unpack_raw(target: Path) -> Path:
     return target
 
 
-def interleaved(config: RunConfig, repeats: int, runs_root: Path) -> tuple[list[float], list[float]]:
-    """Project and floor epochs in turn, so that a busy moment on the machine hurts both alike."""
-    project, floor = [], []
+def interleaved(config: RunConfig, repeats: int, runs_root: Path) -> tuple[list[float], list[float], list[float]]:
+    """Project, generator and floor epochs in turn, so that a busy moment on the machine hurts all alike."""
+    project, generator, floor = [], [], []
     for i in range(repeats):
         project.append(project_epoch(config, runs_root / f"runs-{config.model}-{i}"))
+        generator.append(generator_epoch(config))
         floor.append(floor_epoch(config))
-    return project, floor
+    return project, generator, floor
 
 
 def main() -> None:
@@ -123,20 +136,23 @@ def main() -> None:
         for name in args.models:
             config = RunConfig(model=name, batch_size=args.batch_size, epochs=1, val_size=0, lr=1e-3)
             conventional = conventional_epoch(config, raw_root)
-            project, floor = interleaved(config, args.mlp_repeats if name == "mlp" else args.repeats, Path(tmp))
-            rows.append((name, conventional, project, floor))
+            project, generator, floor = interleaved(config, args.mlp_repeats if name == "mlp" else args.repeats,
+                                                    Path(tmp))
+            rows.append((name, conventional, project, generator, floor))
             print(f"{name}: conventional {conventional:.2f}s; project " + " ".join(f"{s:.2f}" for s in project)
+                  + "; generator " + " ".join(f"{s:.2f}" for s in generator)
                   + "; floor " + " ".join(f"{s:.2f}" for s in floor), flush=True)
     print()
     print(f"{'model':<6} {'conventional':>13} {'project':>9} {'floor':>8} {'speed-up':>9} {'overhead':>9} "
-          f"{'overhead of medians':>20}")
-    for name, conventional, project, floor in rows:
+          f"{'overhead of medians':>20} {'generator alone':>16}")
+    for name, conventional, project, generator, floor in rows:
         fastest, floor_fastest = min(project), min(floor)
         print(f"{name:<6} {conventional:>12.2f}s {fastest:>8.2f}s {floor_fastest:>7.2f}s "
               f"{conventional / fastest:>8.2f}x {100 * (fastest / floor_fastest - 1):>+8.1f}% "
-              f"{100 * (statistics.median(project) / statistics.median(floor) - 1):>+19.1f}%")
-    print("project and floor: fastest of the repeats; targets: speed-up >= 1.4x (cnn), >= 8x (mlp); "
-          "overhead <= 10%")
+              f"{100 * (statistics.median(project) / statistics.median(floor) - 1):>+19.1f}% "
+              f"{100 * (min(generator) / floor_fastest - 1):>+15.1f}%")
+    print("project, generator and floor: fastest of the repeats; targets: speed-up >= 1.4x (cnn), >= 8x (mlp); "
+          "overhead <= 10% (5% for the MLP)")
 
 
 if __name__ == "__main__":
