@@ -16,6 +16,18 @@ from core.training.evaluation import Evaluation, Misclassified
 from core.training.models import build_model
 
 
+def test_a_new_id_that_is_taken_in_the_index_or_on_disk_is_drawn_again(store, tiny_config, monkeypatch):
+    # runs made in the same second differ only in 24 random bits: a repeat must not fail the store
+    drawn = iter(["20261202-114301-aaaaaa", "20261202-114301-aaaaaa", "20261202-114301-bbbbbb",
+                  "20261202-114301-cccccc"])
+    monkeypatch.setattr("core.runs.store.new_run_id", lambda: next(drawn))
+    first = store.create_run(tiny_config)
+    (store.root / "20261202-114301-bbbbbb").mkdir()  # a folder not in the index (rebuild-index would find it)
+    second = store.create_run(tiny_config)
+    assert (first, second) == ("20261202-114301-aaaaaa", "20261202-114301-cccccc")
+    assert {run.id for run in store.list_runs()} == {first, second}
+
+
 def test_a_run_round_trips_through_the_store(store, tiny_config):
     run_id = store.create_run(tiny_config, name="first try", tags=["b", "a", "a"])
     run = store.get_run(run_id)

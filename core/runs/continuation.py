@@ -15,7 +15,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.runs.records import Run
-from core.runs.store import RunActive, RunNotFound, RunStore, new_run_id
+from core.runs.store import RunActive, RunNotFound, RunStore
 from core.runs.trial import Origin
 from core.status import RunStatus
 from core.training.checkpoints import CheckpointError, load_checkpoint
@@ -109,7 +109,7 @@ def fork(store: RunStore, run_id: str, epoch: int, changes: Mapping[str, Any], n
     config = RunConfig(**{**parent.config.to_dict(), **changes})
     check_fork(parent.config, config, epoch)
     load_resumable(path, config)
-    child_id = new_run_id()
+    child_id = store.unused_run_id()
     _copy_atomically(path, store.run_dir(child_id) / ORIGIN_FILE)
     try:
         return store.create_run(config, name or f"{parent.name} fork@{epoch}", tags, parent_id=run_id,
