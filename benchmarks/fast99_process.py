@@ -70,9 +70,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
     parser.add_argument("--budget", type=float, default=6.0, help="seconds a whole process may take; 0: none")
     args, overrides = parser.parse_known_args()  # the rest goes to `core train`, after the preset
-    print(f"python -m core train --preset {args.preset} {' '.join(overrides)}{' ' * bool(overrides)}--seed S, "
-          "whole process timed from outside; "
-          f"target {args.target:.1%} in {args.budget:g}s", flush=True)
+    command = " ".join(["python -m core train --preset", args.preset, *overrides, "--seed S"])
+    print(f"{command}, whole process timed from outside; target {args.target:.1%} in {args.budget:g}s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         results = [time_preset(args.preset, seed, Path(tmp), tuple(overrides)) for seed in args.seeds]
         for r in results:

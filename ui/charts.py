@@ -101,20 +101,26 @@ def _axis_value(value: float, log: bool) -> float:
 
 
 def _axis_values(values: np.ndarray, log: bool) -> np.ndarray:
+    """The finite values as they sit on their axis: log10 of the positive ones on a log axis."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     return np.log10(values[values > 0]) if log else values
 
 
 def _span(values: Sequence[np.ndarray], log: bool = False) -> float:
-    """How wide the values spread on their axis (log10 units on a log axis); 1 where they do not."""
-    finite = np.concatenate([_axis_values(v, log) for v in values]) if values else np.empty(0)
-    return float(finite.max() - finite.min()) if finite.size and finite.max() > finite.min() else 1.0
+    """How wide the values spread on their axis; 1 where they do not."""
+    ends = [(v.min(), v.max()) for v in (_axis_values(v, log) for v in values) if v.size]
+    if not ends:
+        return 1.0
+    low, high = min(end[0] for end in ends), max(end[1] for end in ends)
+    return float(high - low) if high > low else 1.0
 
 
 def _last_values(curves: Sequence[Curve], log_y: bool) -> list[go.Scatter]:
     """The last-value markers of the smoothed curves, their labels kept apart."""
     marked = [curve for curve in curves if curve.last_raw is not None and len(curve.x)]
+    if len(marked) < 2:  # a live chart of one run: no label to keep apart, no spans to measure
+        return [_last_raw(curve) for curve in marked]
     points = [(float(curve.x[-1]), _axis_value(curve.last_raw, log_y)) for curve in marked]
     spans = (_span([curve.x for curve in curves]), _span([curve.y for curve in curves], log_y))
     return [_last_raw(curve, position) for curve, position in zip(marked, label_positions(points, spans))]
@@ -125,9 +131,7 @@ def _scale(curves: Sequence[Curve], name: str, log_y: bool) -> tuple[float, floa
     finite = [curve.y[~off_scale(name, curve.y)] for curve in curves if len(curve.y)]
     if not any(off_scale(name, curve.y).any() for curve in curves) or not any(len(y) for y in finite):
         return None
-    values = np.concatenate(finite)
-    if log_y:
-        values = np.log10(values[values > 0])
+    values = _axis_values(np.concatenate(finite), log_y)
     low, high = float(values.min()), float(values.max())
     pad = (high - low) * 0.08 or 0.5
     return low - pad, high + pad
