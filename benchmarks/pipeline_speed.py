@@ -5,7 +5,8 @@
 - conventional: torchvision MNIST with ToTensor + Normalize, DataLoader(batch 64, shuffle, num_workers=2)
 - project: core's training generator consumed by the worker, writing metrics to a run store
 - generator: core's training generator alone, its events dropped: the loop's share of the overhead
-- floor: forward, backward and optimizer step on the same in-memory tensors, nothing else
+- floor: forward, backward and optimizer step on the same in-memory tensors, nothing else (the same
+  optimizer as the project's: core.training.adam's Adam)
 Project and floor epochs are repeated and interleaved; the fastest of each counts, and the ratio of
 the medians is printed beside it as a check on the machine's noise.
 Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP).
@@ -30,6 +31,7 @@ from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_dat
 from core.training.events import EpochEnded
 from core.training.loop import prepare, train
 from core.training.models import build_model
+from core.training.optim import build_optimizer
 
 
 def conventional_loader(raw_root: Path, train: bool, batch_size: int) -> torch.utils.data.DataLoader:
@@ -68,7 +70,7 @@ def floor_epoch(config: RunConfig) -> float:
     data = build_datasets(load_arrays("mnist"), 0, config.seed)
     torch.manual_seed(config.seed)
     model = build_model(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = build_optimizer(config, model)  # the project's own: the floor differs by the loop alone
     criterion = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(config.seed)
     started = time.perf_counter()

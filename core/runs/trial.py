@@ -105,7 +105,7 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     EpochEnded then never holds an epoch's rows without its checkpoint.
     """
     device = resolve_device(config.device)
-    preload_optimizer_imports()
+    preload_optimizer_imports(config)
     datasets = load_datasets(config, data_dir, tables_dir, device)
     state, best = _initial_state(config, datasets, device, origin)
     yield Started(environment(config, device, state))

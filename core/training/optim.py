@@ -9,18 +9,24 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from core.config import RunConfig
+from core.training.adam import Adam
 
 # Schedules stepped after every batch; the others step once an epoch.
 PER_BATCH_SCHEDULERS = ("cosine", "onecycle")
+# torch.optim's update without torch.optim's import of torch._dynamo (core.training.adam)
+LEAN_OPTIMIZERS = ("adam", "adamw")
 
 
-def preload_optimizer_imports() -> threading.Thread:
-    """Start importing torch._dynamo in a thread, to overlap a run's data loading.
+def preload_optimizer_imports(config: RunConfig) -> threading.Thread | None:
+    """For an optimizer from torch.optim, start importing torch._dynamo in a thread, to overlap data loading.
 
-    Every torch.optim optimizer imports it when built or first stepped: about 0.4 s of a 2-core
-    CPU, which reading and normalizing MNIST (zlib, hashlib and torch let go of the GIL) leaves
-    half idle. The main thread's own import of it then waits for this one, or finds it done.
+    torch.optim's optimizers import it when built or first stepped: 1.1-1.6 s of a 2-core CPU, which
+    reading and normalizing MNIST (zlib, hashlib and torch let go of the GIL) leaves half idle. The
+    main thread's own import of it then waits for this one, or finds it done. Adam and AdamW are
+    core.training.adam's, which never import it.
     """
+    if config.optimizer in LEAN_OPTIMIZERS:
+        return None
     thread = threading.Thread(target=importlib.import_module, args=("torch._dynamo",), name="preload torch._dynamo")
     thread.start()
     return thread
@@ -33,9 +39,9 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                nesterov=config.nesterov, weight_decay=wd)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=wd)
+        return Adam(params, lr=config.lr, weight_decay=wd)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=wd)
+        return Adam(params, lr=config.lr, weight_decay=wd, decoupled_weight_decay=True)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=wd)
     raise ValueError(f"unknown optimizer {config.optimizer!r}")
