@@ -70,6 +70,18 @@ def test_syncing_every_k_steps_yields_the_same_batch_values(tiny_config, tiny_da
     assert batched == every
 
 
+def test_a_group_of_batches_is_read_back_once_its_time_is_up(tiny_config, tiny_data):
+    """sync_wait_s bounds how long a stop request waits, however large sync_every is."""
+    calls = []
+    events = run_events(tiny_config, tiny_data, sync_every=10**6, sync_wait_s=0.0,
+                        should_stop=lambda: calls.append(1) or len(calls) >= 3)
+    assert events[-1].reason == "stopped" and events[-1].step == 3
+    grouped = run_events(tiny_config, tiny_data, sync_every=10**6, sync_wait_s=math.inf,
+                         should_stop=lambda: calls.append(1) or True)
+    # one read, after the whole epoch
+    assert grouped[-1].reason == "stopped" and grouped[-1].step == math.ceil(500 / 32)
+
+
 def test_closing_the_generator_mid_epoch_stops_at_once(tiny_config, tiny_data):
     state = prepare(tiny_config, tiny_data, torch.device("cpu"))
     events = train(tiny_config, tiny_data, state)

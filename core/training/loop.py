@@ -18,6 +18,9 @@ from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Valida
 from core.training.models import build_model, fit_input_scale
 from core.training.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
 
+# a group of batches is read back at least this often: a stop request and the charts wait no longer
+SYNC_WAIT_S = 0.1
+
 
 @dataclass
 class BestTracker:
@@ -80,7 +83,8 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 class _Pending:
     """Per-batch values kept on the device until the next sync point."""
     losses: list[torch.Tensor]
-    corrects: list[torch.Tensor]
+    logits: list[torch.Tensor]
+    labels: list[torch.Tensor]
     sizes: list[int]
     lrs: list[float]
     started: float
@@ -88,7 +92,7 @@ class _Pending:
 
 def _drain(pending: _Pending, first_step: int, epoch: int) -> list[BatchEnded]:
     # note: this is the CPU-GPU sync point, once every sync_every batches
-    losses, corrects = _floats(pending.losses), _floats(pending.corrects)
+    losses, corrects = _floats(pending.losses), _correct_counts(pending.logits, pending.labels)
     rate = sum(pending.sizes) / max(time.perf_counter() - pending.started, 1e-9)
     return [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
             for i, (loss, c, n, lr) in enumerate(zip(losses, corrects, pending.sizes, pending.lrs))]
@@ -101,14 +105,27 @@ def _floats(values: list[torch.Tensor]) -> list[float]:
     return torch.stack(values).tolist()
 
 
+def _correct_counts(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> list[int]:
+    """Each batch's count of right predictions: batches of one shape in one pass (3 ops, not 3 a batch)."""
+    if len(logits) > 1 and all(batch.shape == logits[0].shape for batch in logits):
+        return (torch.stack(logits).argmax(2) == torch.stack(labels)).sum(1).tolist()
+    return [int((batch.argmax(1) == truth).sum()) for batch, truth in zip(logits, labels)]
+
+
 def train(config: RunConfig, datasets: Datasets, state: TrainingState,
-          should_stop: Callable[[], bool] | None = None, sync_every: int = 1) -> Iterator[Event]:
+          should_stop: Callable[[], bool] | None = None, sync_every: int = 1,
+          sync_wait_s: float = SYNC_WAIT_S) -> Iterator[Event]:
     """Train from the state's epoch to the config's last, yielding BatchEnded per batch, Validated and
-    EpochEnded per epoch, then RunEnded."""
+    EpochEnded per epoch, then RunEnded.
+
+    The batches' values are read back every sync_every batches, or sooner once sync_wait_s has passed;
+    should_stop is asked after each read.
+    """
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         started = time.perf_counter()
-        outcome = yield from _train_epoch(config, datasets, state, criterion, epoch, should_stop, sync_every)
+        outcome = yield from _train_epoch(config, datasets, state, criterion, epoch, should_stop,
+                                          (sync_every, sync_wait_s))
         if isinstance(outcome, RunEnded):
             yield outcome
             return
@@ -134,19 +151,22 @@ def train(config: RunConfig, datasets: Datasets, state: TrainingState,
 
 
 def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, criterion: nn.Module, epoch: int,
-                 should_stop: Callable[[], bool] | None, sync_every: int):
+                 should_stop: Callable[[], bool] | None, sync: tuple[int, float]):
     """Yield this epoch's BatchEnded events, advancing state.step; return (mean loss, accuracy) or a RunEnded."""
     state.model.train()
     per_batch_schedule = config.scheduler in PER_BATCH_SCHEDULERS
     loss_sum = correct_sum = 0.0
-    pending = _Pending([], [], [], [], time.perf_counter())
+    sync_every, sync_wait_s = sync
+    pending = _Pending([], [], [], [], [], time.perf_counter())
     for index, (images, labels) in enumerate(batches(datasets.train, config.batch_size, state.order), 1):
         images = augment(images, config, state.order)
         pending.lrs.append(current_lr(state.optimizer))
-        loss, correct = _train_step(state, criterion, images, labels, per_batch_schedule)
-        pending.losses.append(loss), pending.corrects.append(correct), pending.sizes.append(len(labels))
+        loss, logits = _train_step(state, criterion, images, labels, per_batch_schedule)
+        pending.losses.append(loss), pending.logits.append(logits), pending.labels.append(labels)
+        pending.sizes.append(len(labels))
         state.step += 1
-        if len(pending.sizes) < sync_every and index < state.steps_per_epoch:
+        if (len(pending.sizes) < sync_every and index < state.steps_per_epoch
+                and time.perf_counter() - pending.started < sync_wait_s):
             continue
         for event, size in zip(_drain(pending, state.step - len(pending.sizes) + 1, epoch), pending.sizes):
             if diverged(event.loss):
@@ -155,7 +175,7 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
                                 f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
             loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
             yield event
-        pending = _Pending([], [], [], [], time.perf_counter())
+        pending = _Pending([], [], [], [], [], time.perf_counter())
         if should_stop is not None and should_stop():
             return RunEnded(RunStatus.STOPPED, epoch - 1, state.step, "stopped on request")
     return loss_sum / len(datasets.train), correct_sum / len(datasets.train)
@@ -163,7 +183,7 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
 
 def _train_step(state: TrainingState, criterion: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 per_batch_schedule: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step; returns the detached loss and the count of correct predictions."""
+    """One optimizer step; returns the detached loss and logits."""
     state.optimizer.zero_grad(set_to_none=True)
     logits = state.model(images)
     loss = criterion(logits, labels)
@@ -171,7 +191,7 @@ def _train_step(state: TrainingState, criterion: nn.Module, images: torch.Tensor
     state.optimizer.step()
     if per_batch_schedule:
         state.scheduler.step()
-    return loss.detach(), (logits.detach().argmax(1) == labels).sum()
+    return loss.detach(), logits.detach()
 
 
 def _validate(model: nn.Module, datasets: Datasets,
