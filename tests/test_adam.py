@@ -1,4 +1,5 @@
 """core.training.adam.Adam against torch.optim's Adam and AdamW: the same weights, bit for bit."""
+import copy
 import subprocess
 import sys
 
@@ -67,6 +68,29 @@ def test_state_dicts_load_both_ways_and_training_goes_on_alike():
 def test_a_state_dict_for_other_parameters_is_refused():
     with pytest.raises(ValueError, match="different number of parameters"):
         Adam(tiny_net().parameters()).load_state_dict(torch.optim.Adam(nn.Linear(2, 2).parameters()).state_dict())
+
+
+def test_what_it_does_not_do_is_refused_by_name():
+    with pytest.raises(TypeError, match="not parameter groups"):
+        Adam([{"params": list(tiny_net().parameters())}])
+    with pytest.raises(TypeError, match="non-empty"):
+        Adam([])
+    saved = torch.optim.Adam(tiny_net().parameters(), amsgrad=True).state_dict()
+    with pytest.raises(ValueError, match="amsgrad"):
+        Adam(tiny_net().parameters()).load_state_dict(saved)
+
+
+def test_a_deep_copy_trains_on_like_the_original():
+    """copy.deepcopy goes through Optimizer.__setstate__, which must not patch the class for hooks."""
+    ours, reference = tiny_net(), tiny_net()
+    optimizer = Adam(ours.parameters(), lr=0.01)
+    train(ours, optimizer, 3, schedule=False)
+    copied = copy.deepcopy({"model": ours, "optimizer": optimizer})
+    train(copied["model"], copied["optimizer"], 3, schedule=False)
+    uncopied = Adam(reference.parameters(), lr=0.01)
+    train(reference, uncopied, 3, schedule=False)
+    train(reference, uncopied, 3, schedule=False)
+    assert_same_weights(copied["model"], reference)
 
 
 def test_zero_grad_clears_or_zeroes():

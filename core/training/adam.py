@@ -16,9 +16,13 @@ from typing import Any
 
 import torch
 
+# torch.optim.Adam settings this class does not implement: a state dict that turns one on is refused
+UNSUPPORTED = ("amsgrad", "maximize", "capturable", "differentiable", "fused")
+
 
 class Adam(torch.optim.Optimizer):
-    """torch.optim.Adam (AdamW with decoupled_weight_decay=True) with one parameter group."""
+    """torch.optim.Adam (AdamW with decoupled_weight_decay=True) for a list of tensors: no param-group
+    dicts, no amsgrad, no step or state_dict hooks."""
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False):
@@ -27,14 +31,22 @@ class Adam(torch.optim.Optimizer):
                          "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
                          "fused": None, "decoupled_weight_decay": decoupled_weight_decay}
         self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
-        self.param_groups = [{"params": list(params), **self.defaults}]
+        params = list(params)
+        if not params or not all(isinstance(param, torch.Tensor) for param in params):
+            raise TypeError("Adam takes a non-empty list of tensors (model.parameters()), not parameter groups")
+        self.param_groups = [{"params": params, **self.defaults}]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # torch's would patch the class's step for hooks this class does not have (a deepcopy calls it)
+        self.__dict__.update(state)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for param in self.param_groups[0]["params"]:
-            if set_to_none:
-                param.grad = None
-            elif param.grad is not None:
-                param.grad.detach_().zero_()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if set_to_none:
+                    param.grad = None
+                elif param.grad is not None:
+                    param.grad.detach_().zero_()
 
     def step(self, closure=None):
         loss = None
@@ -61,6 +73,9 @@ class Adam(torch.optim.Optimizer):
         saved_groups = state_dict["param_groups"]
         if [len(g["params"]) for g in saved_groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError("loaded state dict has a different number of parameters or parameter groups")
+        unsupported = sorted({key for g in saved_groups for key in UNSUPPORTED if g.get(key)})
+        if unsupported:
+            raise ValueError(f"loaded state dict uses {', '.join(unsupported)}, which this Adam does not do")
         self.state = defaultdict(dict)
         for group, saved in zip(self.param_groups, saved_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})

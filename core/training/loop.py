@@ -170,6 +170,7 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
             continue
         for event, size in zip(_drain(pending, state.step - len(pending.sizes) + 1, epoch), pending.sizes):
             if diverged(event.loss):
+                # the rest of its group trained on past it; a diverged run keeps no weights from here
                 yield event  # the point where it diverged is part of the record, for the charts
                 return RunEnded(RunStatus.DIVERGED, epoch - 1, event.step,
                                 f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
