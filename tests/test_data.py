@@ -5,7 +5,7 @@ import socket
 import pytest
 import torch
 
-from core.training import data
+from core.training import data, decoded
 from core.training.data import DataError, Split, batches, build_datasets, load_mnist_uint8, random_shift, read_idx
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -33,6 +33,44 @@ def mnist_copy(tmp_path):
     for name in data.MNIST_FILES:
         shutil.copy(data.DEFAULT_DATA_DIR / name, tmp_path / name)
     return tmp_path
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(decoded.CACHE_ENV, str(folder))
+    return folder
+
+
+def test_a_checked_file_is_read_again_from_its_decoded_copy(mnist_copy, cache, monkeypatch):
+    path = mnist_copy / "t10k-labels-idx1-ubyte.gz"
+    first = read_idx(path)
+    assert len(list((cache / "decoded").iterdir())) == 1
+    monkeypatch.setattr(data.gzip, "decompress", lambda _: pytest.fail("decompressed again"))
+    assert torch.equal(read_idx(path), first)
+
+
+def test_a_copy_cut_short_is_not_used_and_is_written_again(mnist_copy, cache):
+    path = mnist_copy / "t10k-labels-idx1-ubyte.gz"
+    first = read_idx(path)
+    (copy,) = (cache / "decoded").iterdir()
+    copy.write_bytes(copy.read_bytes()[:-1])
+    assert torch.equal(read_idx(path), first)
+    assert copy.stat().st_size == len(first) + 8
+
+
+def test_a_file_renamed_to_another_is_not_taken_for_it_by_the_cache(mnist_copy, cache):
+    read_idx(mnist_copy / "train-labels-idx1-ubyte.gz")
+    shutil.copy(mnist_copy / "train-labels-idx1-ubyte.gz", mnist_copy / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(DataError, match="checksum mismatch.*t10k-labels-idx1-ubyte.gz"):
+        read_idx(mnist_copy / "t10k-labels-idx1-ubyte.gz")
+
+
+def test_a_cache_folder_that_cannot_be_written_is_passed_over(mnist_copy, tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv(decoded.CACHE_ENV, str(blocked))
+    assert len(read_idx(mnist_copy / "t10k-labels-idx1-ubyte.gz")) == 10_000
 
 
 def test_a_changed_byte_is_caught_by_the_checksum(mnist_copy):

@@ -13,6 +13,7 @@ from core.presets import PRESETS, preset_of
 from core.runs.records import RunSummary
 from core.runs.trial import DrawnStyleTested, Evaluated, run_trial
 from core.training.data import read_idx
+from core.training.decoded import CACHE_ENV
 from tests.pages_helpers import finished_run, tiny_run_config
 
 
@@ -38,7 +39,7 @@ def test_drawn_style_is_the_draw_pages_preprocessing_of_the_rendering():
 
 
 def test_the_drawn_test_set_is_rendered_once_then_read_from_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(drawn.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     calls = []
 
     def fake_render(digits: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from torch import nn
 
 from core.insight.preprocess import mnist_image
 from core.training.data import DEFAULT_DATA_DIR, MEAN, MNIST_FILES, STD, read_idx
+from core.training.decoded import cache_dir
 from core.training.evaluation import predict_logits
 
 CANVAS_PX = 280  # the Draw page's canvas
@@ -29,7 +30,6 @@ STROKE_PX = 20   # and its pen's width
 SCALE = CANVAS_PX // 28
 INK = 127  # MNIST pixels above this are stroke
 RENDER_VERSION = 1  # bump when the rendering changes: the cache key follows it
-CACHE_ENV = "MNIST_CACHE_DIR"
 # the skeleton's 8-neighbours ahead of a pixel (right, and the row below): each pair is joined once
 NEIGHBOURS = ((0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -70,11 +70,6 @@ def drawn_style(digit: np.ndarray) -> np.ndarray:
 def render_all(digits: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> drawn-style float32 (N, 28, 28)."""
     return torch.from_numpy(np.stack([drawn_style(digit) for digit in digits.numpy()]))
-
-
-def cache_dir() -> Path:
-    """$MNIST_CACHE_DIR, or ~/.cache/mnist-lab."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mnist-lab")
 
 
 def _cache_key(data_dir: Path) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from core.config import TRAIN_IMAGES
+from core.training.decoded import keep_decoded, read_decoded
 
 MEAN, STD = 0.1307, 0.3081
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
@@ -55,20 +56,30 @@ def missing_file(path: Path) -> DataError:
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """Read one gzip'd IDX file into a uint8 tensor, checking its checksum."""
+    """Read one gzip'd IDX file into a uint8 tensor, checking its checksum (or finding its checked copy)."""
     if not path.exists():
         raise missing_file(path)
-    try:
-        raw = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as err:
-        raise DataError(f"MNIST file is corrupt (not a readable gzip file): {path}: {err}") from err
+    compressed = path.read_bytes()
     expected = MNIST_FILES.get(path.name)
-    if expected and hashlib.md5(raw).hexdigest() != expected:
-        raise DataError(f"MNIST file is corrupt (checksum mismatch, expected md5 {expected}): {path}")
+    raw = read_decoded(compressed, expected) if expected else None
+    if raw is None:
+        raw = _decompressed(path, compressed, expected)
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8)
-    return data.reshape(dims)
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8)[4 + 4 * ndim:].reshape(dims)
+
+
+def _decompressed(path: Path, compressed: bytes, expected: str | None) -> bytes:
+    """The IDX bytes of a .gz file, checked against its published md5 and then kept decoded."""
+    try:
+        raw = gzip.decompress(compressed)
+    except (OSError, EOFError) as err:
+        raise DataError(f"MNIST file is corrupt (not a readable gzip file): {path}: {err}") from err
+    if expected and hashlib.md5(raw).hexdigest() != expected:
+        raise DataError(f"MNIST file is corrupt (checksum mismatch, expected md5 {expected}): {path}")
+    if expected:
+        keep_decoded(compressed, expected, raw)
+    return raw
 
 
 def download_mnist(data_dir: Path | str) -> list[Path]:
