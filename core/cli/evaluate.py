@@ -10,7 +10,7 @@ from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, class_names
 from core.training.checkpoints import load_model
 from core.training.data import DEFAULT_DATA_DIR, Split
 from core.training.datasets import load_datasets
-from core.training.evaluation import evaluate
+from core.training.evaluation import EVAL_BATCH, evaluate
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     test.add_argument("--checkpoint", required=True)
     test.add_argument("--runs", default=None, help="the run store that holds a CSV run's table (default: the "
                       "checkpoint's run store, two folders up)")
-    test.add_argument("--batch-size", type=int, default=1000)
+    test.add_argument("--batch-size", type=int, default=EVAL_BATCH)
     test.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     test.add_argument("--show-samples", type=int, default=10)
     test.set_defaults(handler=command_test)

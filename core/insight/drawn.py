@@ -23,7 +23,7 @@ from torch import nn
 from core.insight.preprocess import mnist_image
 from core.training.data import DEFAULT_DATA_DIR, MEAN, MNIST_FILES, STD, read_idx
 from core.training.decoded import cache_dir
-from core.training.evaluation import predict_logits
+from core.training.evaluation import EVAL_BATCH, predict_logits
 
 CANVAS_PX = 280  # the Draw page's canvas
 STROKE_PX = 20   # and its pen's width
@@ -110,7 +110,7 @@ def drawn_test_set(data_dir: Path | str = DEFAULT_DATA_DIR) -> DrawnSet:
     return DrawnSet(images, labels)
 
 
-def drawn_accuracy(model: nn.Module, drawn: DrawnSet, batch_size: int = 1000) -> float:
+def drawn_accuracy(model: nn.Module, drawn: DrawnSet, batch_size: int = EVAL_BATCH) -> float:
     """Share of drawn-style digits the model reads correctly."""
     device = next(model.parameters()).device
     logits = predict_logits(model, drawn.normalized().to(device), batch_size)
