@@ -29,6 +29,7 @@ from core.runs.supervisor import execute_run
 from core.training.checkpoints import load_model
 from core.training.datasets import load_datasets
 from core.training.models import build_model
+from tests.cli_helpers import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,16 +134,18 @@ def poll_json(url: str, server: subprocess.Popen, timeout: float = 120.0):
     raise AssertionError(f"tensorboard served nothing at {url} within {timeout:.0f}s")
 
 
-def test_train_writes_tensorboard_events_live_as_the_run_goes(tmp_path, capsys):
+def test_train_writes_tensorboard_events_live_as_the_run_goes(tmp_path):
+    """The real command, whose process ends without Python's teardown: the events are all on disk by then."""
     runs, out = tmp_path / "runs", tmp_path / "live"
-    assert main(["train", "--model", "mlp", "--dataset", "synthetic", "--val-size", "100", "--epochs", "2",
-                 "--device", "cpu", "--runs", str(runs), "--name", "live", "--tensorboard", str(out)]) == 0
+    result = cli("train", "--model", "mlp", "--dataset", "synthetic", "--val-size", "100", "--epochs", "2",
+                 "--device", "cpu", "--runs", str(runs), "--name", "live", "--tensorboard", str(out))
+    assert result.returncode == 0, result.stderr
     from core.runs.store import RunStore
 
     store = RunStore(runs)
     (run,) = store.list_runs()
     (folder,) = out.iterdir()
-    assert folder.name == f"live_{run.id}" and f"TensorBoard events in {folder}" in capsys.readouterr().out
+    assert folder.name == f"live_{run.id}" and f"TensorBoard events in {folder}" in result.stdout
     events = read_events(folder)
     stored = stored_series(store, run.id)
     scalar_tags = [tag for tag in events.Tags()["scalars"] if not tag.startswith("hparams/")]

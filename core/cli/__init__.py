@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exits_at_once(argv: list[str]) -> bool:
+    """Whether the process may end without Python's teardown after this command line: `train` closes,
+    writes and waits for everything it opens (the store, checkpoints, TensorBoard files) before it returns."""
+    return bool(argv) and argv[0] == "train"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
