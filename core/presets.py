@@ -25,8 +25,8 @@ PRESETS: dict[str, Preset] = {
     # one epoch on all 60,000 images: no validation split, so the one epoch is the best and the last
     "fast-99": Preset(
         "Fast 99%", "FastCNN24, one epoch of all 60,000 training images (no validation split), one-cycle "
-        "schedule to lr 0.01, label smoothing 0.1: 99.11-99.17% test accuracy on seeds 0-2, 6.5-9.6 s "
-        "for the whole CLI process on a 2-core CPU (21 s on a slower one).",
+        "schedule to lr 0.01, label smoothing 0.1: 99.11-99.17% test accuracy on seeds 0-2, 4.9-7.3 s "
+        "for the whole CLI process on a 2-core CPU, most often within 6 s (21 s on a slower one).",
         RunConfig(model="fastcnn24", optimizer="adam", lr=1e-2, batch_size=128, epochs=1, scheduler="onecycle",
                   label_smoothing=0.1, val_size=0)),
     "best": Preset(
