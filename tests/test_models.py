@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -58,3 +59,23 @@ def test_a_model_can_overfit_one_small_batch(name):
         optimizer.step()
     assert loss.item() < 0.05
     assert (model(images).argmax(1) == labels).all()
+
+
+def test_fastcnn_pools_before_its_relus_with_the_same_outputs_and_gradients_to_the_bit():
+    """Max and ReLU commute: the cheaper order computes exactly what conv-BN-ReLU-pool did."""
+    torch.manual_seed(0)
+    pooled_first = FastCNN()
+    relu_first = copy.deepcopy(pooled_first)
+    layers = list(relu_first.features)
+    swaps = [i for i in range(len(layers) - 1)
+             if isinstance(layers[i], nn.MaxPool2d) and isinstance(layers[i + 1], nn.ReLU)]
+    assert len(swaps) == 2
+    for i in swaps:
+        layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    relu_first.features = nn.Sequential(*layers)
+    images, labels = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    for model in (pooled_first, relu_first):
+        nn.functional.cross_entropy(model(images), labels).backward()
+    assert torch.equal(pooled_first(images), relu_first(images))
+    for a, b in zip(pooled_first.parameters(), relu_first.parameters()):
+        assert torch.equal(a.grad, b.grad)
