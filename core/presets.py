@@ -25,14 +25,14 @@ PRESETS: dict[str, Preset] = {
     # one epoch on all 60,000 images: no validation split, so the one epoch is the best and the last
     "fast-99": Preset(
         "Fast 99%", "FastCNN24, one epoch of all 60,000 training images (no validation split), one-cycle "
-        "schedule to lr 0.01, label smoothing 0.1: 99.11-99.17% test accuracy on seeds 0-2, 4.9-7.3 s "
-        "for the whole CLI process on a 2-core CPU, most often within 6 s (21 s on a slower one).",
+        "schedule to lr 0.01, label smoothing 0.1: 99.11-99.17% test accuracy on seeds 0-2, 4.9-7.9 s "
+        "for the whole CLI process on a 2-core CPU, median 5.8 s (21 s on a slower one).",
         RunConfig(model="fastcnn24", optimizer="adam", lr=1e-2, batch_size=128, epochs=1, scheduler="onecycle",
                   label_smoothing=0.1, val_size=0)),
     "best": Preset(
         "Best accuracy", "FastCNN, 11 epochs of images shifted by up to 2 pixels, one-cycle schedule to "
-        "lr 0.01, label smoothing 0.1: 99.51-99.55% test accuracy on seeds 0-2 in 48-65 s on a 2-core CPU "
-        "(75 s at worst, on a day it ran slow).",
+        "lr 0.01, label smoothing 0.1: 99.51-99.55% test accuracy on seeds 0-2 in 48-59 s on a 2-core CPU "
+        "(66 s at worst, at a moment it ran slow).",
         RunConfig(model="fastcnn", optimizer="adam", lr=1e-2, batch_size=128, epochs=11, scheduler="onecycle",
                   augment_shift=2, label_smoothing=0.1)),
     "drawn": Preset(
