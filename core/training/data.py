@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from core.config import TRAIN_IMAGES
-from core.training.decoded import keep_decoded, read_decoded
+from core.training.decoded import idx_dims, keep_decoded, read_decoded
 
 MEAN, STD = 0.1307, 0.3081
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
@@ -64,9 +64,8 @@ def read_idx(path: Path) -> torch.Tensor:
     raw = read_decoded(compressed, expected) if expected else None
     if raw is None:
         raw = _decompressed(path, compressed, expected)
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return torch.frombuffer(bytearray(raw), dtype=torch.uint8)[4 + 4 * ndim:].reshape(dims)
+    dims = idx_dims(raw)
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8)[4 + 4 * len(dims):].reshape(dims)
 
 
 def _decompressed(path: Path, compressed: bytes, expected: str | None) -> bytes:

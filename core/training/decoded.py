@@ -9,6 +9,7 @@ truncated one, a read-only cache folder) falls back to decompressing, as before.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -53,12 +54,14 @@ def keep_decoded(compressed: bytes, md5: str, raw: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def idx_dims(raw: bytes) -> list[int]:
+    """The dimensions an IDX file's header gives (its data starts at byte 4 + 4 * len(dims))."""
+    return [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(raw[3])]
+
+
 def _whole(raw: bytes) -> bool:
     """An IDX file's length is its header's: a copy cut short by a full disk is not used."""
     if len(raw) < 4:
         return False
-    ndim = raw[3]
-    size = 1
-    for i in range(ndim):
-        size *= int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big")
-    return len(raw) == 4 + 4 * ndim + size
+    dims = idx_dims(raw)
+    return len(raw) == 4 + 4 * len(dims) + math.prod(dims)
