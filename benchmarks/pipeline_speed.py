@@ -28,6 +28,7 @@ from torch import nn
 from core.config import RunConfig
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
+from core.runs.trial import READ_BACK_EVERY
 from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
 from core.training.events import EpochEnded
 from core.training.loop import prepare, train
@@ -85,10 +86,11 @@ def floor_epoch(config: RunConfig) -> float:
 
 
 def generator_epoch(config: RunConfig) -> float:
-    """core's training generator over ready tensors, every event dropped: no worker, no store."""
+    """core's training generator over ready tensors, read back as a trial does, every event dropped: no
+    worker, no store."""
     data = build_datasets(load_arrays("mnist"), 0, config.seed)
     state = prepare(config, data, torch.device("cpu"))
-    for event in train(config, data, state, should_stop=lambda: False):
+    for event in train(config, data, state, should_stop=lambda: False, sync_every=READ_BACK_EVERY):
         if isinstance(event, EpochEnded):
             return event.seconds
     raise RuntimeError("the epoch did not end")

@@ -29,6 +29,10 @@ from core.training.models import count_parameters
 from core.training.optim import preload_optimizer_imports
 from core.training.resume import capture, restore
 
+# values are read back every 50 batches or 0.1 s (SYNC_WAIT_S): a GPU waits less often, and a CPU
+# counts the right predictions of many batches in one pass
+READ_BACK_EVERY = 50
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -112,9 +116,7 @@ def run_trial(config: RunConfig, data_dir: Path | str = DEFAULT_DATA_DIR,
     if origin is not None:
         yield Restored(state.epoch, state.step, best[0] if best else None)
     last_batch: BatchEnded | None = None
-    # values are read back every 50 batches or 0.1 s (SYNC_WAIT_S): a GPU waits less often, and a CPU
-    # counts the right predictions of many batches in one pass
-    for event in train(config, datasets, state, should_stop=should_stop, sync_every=50):
+    for event in train(config, datasets, state, should_stop=should_stop, sync_every=READ_BACK_EVERY):
         if isinstance(event, RunEnded):
             break
         if isinstance(event, BatchEnded):
