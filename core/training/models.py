@@ -115,9 +115,9 @@ class FastCNN24(FastCNN):
     MNIST's digits are scaled into a 20x20 box and centred by mass in the 28x28 image, so its
     2-pixel border is nearly always background. Without it every layer works on 0.73x the pixels
     (24 -> 12 -> 6 -> 3, the same head). One epoch reaches 99% test accuracy, as FastCNN's
-    does not (the `fast-99` preset); the `drawn` preset's 13 epochs take 51-60 s with it on a
-    2-core CPU, 150-163 s on a slower one (benchmarks.drawn_style). It still takes 28x28 images, as
-    every model here does, so augmentations, Draw and the Inside page work on the whole image.
+    does not (the `fast-99` preset); the `drawn` preset's 15 epochs take 54-59 s with it on a
+    2-core CPU (benchmarks.drawn_style). It still takes 28x28 images, as every model here does, so
+    augmentations, Draw and the Inside page work on the whole image.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
