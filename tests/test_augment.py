@@ -14,6 +14,7 @@ from core.training.augment import (
     affine_grid,
     affine_matrices,
     augment,
+    augments,
     dilate,
     elastic_displacement,
     erode,
@@ -88,3 +89,10 @@ def test_augmented_training_is_reproducible_from_the_seed(synthetic_arrays, tiny
 def test_out_of_range_augmentation_names_the_setting(field, value):
     with pytest.raises(ConfigError, match=field):
         dataclasses.replace(RunConfig(), **{field: value})
+
+
+def test_augments_says_whether_any_augmentation_is_asked_for():
+    assert not augments(RunConfig())
+    for name, value in {"augment_shift": 1, "augment_rotate": 5.0, "augment_scale": 0.1, "augment_thickness": 0.5,
+                        "augment_elastic": 1.0}.items():
+        assert augments(RunConfig(**{name: value})), name

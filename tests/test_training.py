@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated, diverged
-from core.training.loop import _correct_counts, prepare, train
+from core.training.loop import _correct_counts, current_lr, prepare, train
+from core.training.optim import build_scheduler
 
 
 def run_events(config, data, **kwargs):
@@ -142,6 +143,26 @@ def test_schedules_change_the_learning_rate(tiny_config, tiny_data, scheduler):
         assert max(lrs) <= config.lr
     else:
         assert len(set(lrs)) > 1
+
+
+@pytest.mark.parametrize("scheduler", ["step", "onecycle"])
+def test_each_batch_reports_the_lr_it_trained_with(tiny_config, tiny_data, scheduler):
+    """Per-epoch schedules are read once an epoch, per-batch ones every batch, with values read back in groups."""
+    config = replace(tiny_config, scheduler=scheduler, epochs=3, step_size=1, gamma=0.5)
+    events = run_events(config, tiny_data, sync_every=10**6, sync_wait_s=math.inf)
+    steps = math.ceil(len(tiny_data.train) / config.batch_size)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    schedule, expected = build_scheduler(config, optimizer, steps), []
+    for _ in range(config.epochs):
+        for _ in range(steps):
+            expected.append(current_lr(optimizer))
+            optimizer.step()
+            if scheduler == "onecycle":
+                schedule.step()
+        if scheduler == "step":
+            schedule.step()
+    assert [e.lr for e in events if isinstance(e, BatchEnded)] == pytest.approx(expected, rel=1e-12)
+    assert len(set(expected)) == (3 if scheduler == "step" else 3 * steps)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])

@@ -16,7 +16,7 @@ from functools import cache
 import torch
 from torch.nn import functional as F
 
-from core.config import RunConfig
+from core.config import IMAGE_AUGMENTATIONS, RunConfig
 from core.training.data import MEAN, STD, random_shift
 
 BACKGROUND = -MEAN / STD  # a blank MNIST pixel, normalized
@@ -103,6 +103,11 @@ def random_warp(images: torch.Tensor, degrees: float, scale: float, elastic: flo
     warped = F.grid_sample(images - BACKGROUND, grid.to(images.device), mode="bilinear", padding_mode="zeros",
                            align_corners=False)
     return warped + BACKGROUND
+
+
+def augments(config: RunConfig) -> bool:
+    """Whether the config asks for any augmentation at all."""
+    return any(getattr(config, name) for name in IMAGE_AUGMENTATIONS)
 
 
 def augment(images: torch.Tensor, config: RunConfig, generator: torch.Generator | None = None) -> torch.Tensor:

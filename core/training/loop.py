@@ -4,14 +4,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from core.config import RunConfig, steps_per_epoch
 from core.status import RunStatus
-from core.training.augment import augment
+from core.training.augment import augment, augments
 from core.training.data import Datasets, batches
 from core.training.evaluation import loss_accuracy_predictions
 from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Validated, diverged, monitored
@@ -81,21 +81,26 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 
 @dataclass
 class _Pending:
-    """Per-batch values kept on the device until the next sync point."""
-    losses: list[torch.Tensor]
-    logits: list[torch.Tensor]
-    labels: list[torch.Tensor]
-    sizes: list[int]
-    lrs: list[float]
+    """Per-batch values kept on the device until the next sync point.
+
+    `lrs` holds each batch's lr under a per-batch schedule; otherwise it stays empty and `lr`, the
+    epoch's, holds for every batch (per step, the loop does as little as it can beside the step).
+    """
+    lr: float | None
     started: float
+    losses: list[torch.Tensor] = field(default_factory=list)
+    logits: list[torch.Tensor] = field(default_factory=list)
+    labels: list[torch.Tensor] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
 
 
-def _drain(pending: _Pending, first_step: int, epoch: int) -> list[BatchEnded]:
+def _drain(pending: _Pending, sizes: list[int], first_step: int, epoch: int) -> list[BatchEnded]:
     # note: this is the CPU-GPU sync point, once every sync_every batches
     losses, corrects = _floats(pending.losses), _correct_counts(pending.logits, pending.labels)
-    rate = sum(pending.sizes) / max(time.perf_counter() - pending.started, 1e-9)
+    rate = sum(sizes) / max(time.perf_counter() - pending.started, 1e-9)
+    lrs = pending.lrs or [pending.lr] * len(sizes)
     return [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
-            for i, (loss, c, n, lr) in enumerate(zip(losses, corrects, pending.sizes, pending.lrs))]
+            for i, (loss, c, n, lr) in enumerate(zip(losses, corrects, sizes, lrs))]
 
 
 def _floats(values: list[torch.Tensor]) -> list[float]:
@@ -155,21 +160,25 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
                  should_stop: Callable[[], bool] | None, sync: tuple[int, float]):
     """Yield this epoch's BatchEnded events, advancing state.step; return (mean loss, accuracy) or a RunEnded."""
     state.model.train()
-    per_batch_schedule = config.scheduler in PER_BATCH_SCHEDULERS
+    per_batch_schedule, augmenting = config.scheduler in PER_BATCH_SCHEDULERS, augments(config)
+    epoch_lr = None if per_batch_schedule else current_lr(state.optimizer)  # else it changes after the epoch
     loss_sum = correct_sum = 0.0
     sync_every, sync_wait_s = sync
-    pending = _Pending([], [], [], [], [], time.perf_counter())
+    pending = _Pending(epoch_lr, time.perf_counter())
     for index, (images, labels) in enumerate(batches(datasets.train, config.batch_size, state.order), 1):
-        images = augment(images, config, state.order)
-        pending.lrs.append(current_lr(state.optimizer))
+        if augmenting:
+            images = augment(images, config, state.order)
+        if per_batch_schedule:
+            pending.lrs.append(current_lr(state.optimizer))
         loss, logits = _train_step(state, criterion, images, labels, per_batch_schedule)
         pending.losses.append(loss), pending.logits.append(logits), pending.labels.append(labels)
-        pending.sizes.append(len(labels))
         state.step += 1
-        if (len(pending.sizes) < sync_every and index < state.steps_per_epoch
+        if (len(pending.losses) < sync_every and index < state.steps_per_epoch
                 and time.perf_counter() - pending.started < sync_wait_s):
             continue
-        for event, size in zip(_drain(pending, state.step - len(pending.sizes) + 1, epoch), pending.sizes):
+        batch_sizes = [len(labels) for labels in pending.labels]
+        first_step = state.step - len(batch_sizes) + 1
+        for event, size in zip(_drain(pending, batch_sizes, first_step, epoch), batch_sizes):
             if diverged(event.loss):
                 # the rest of its group trained on past it; a diverged run keeps no weights from here
                 yield event  # the point where it diverged is part of the record, for the charts
@@ -177,7 +186,7 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
                                 f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
             loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
             yield event
-        pending = _Pending([], [], [], [], [], time.perf_counter())
+        pending = _Pending(epoch_lr, time.perf_counter())
         if should_stop is not None and should_stop():
             return RunEnded(RunStatus.STOPPED, epoch - 1, state.step, "stopped on request")
     return loss_sum / len(datasets.train), correct_sum / len(datasets.train)
