@@ -9,7 +9,8 @@
   optimizer as the project's: core.training.adam's Adam)
 Project and floor epochs are repeated and interleaved; the fastest of each counts. The ratio of the
 medians, and the median of each repeat's project / floor, are printed beside it as checks on the
-machine's noise.
+machine's noise. Last, the generator and the worker are timed with the step taken out (a fixed
+batch, loss and logits): what they spend beside each step, free of the noise on compute.
 Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP).
 """
 from __future__ import annotations
@@ -21,14 +22,16 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch import nn
 
-from core.config import RunConfig
+from core.config import RunConfig, steps_per_epoch
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import READ_BACK_EVERY
+from core.training import loop
 from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
 from core.training.events import EpochEnded
 from core.training.loop import prepare, train
@@ -105,6 +108,24 @@ def project_epoch(config: RunConfig, runs_root: Path) -> float:
     return seconds[0]
 
 
+def bookkeeping_per_step(config: RunConfig, runs_root: Path, repeats: int = 10) -> tuple[float, float]:
+    """Seconds a step that the generator alone, and the worker with its store, spend beside the step, measured
+    with the step taken out: every batch is one fixed batch, and "training" it returns one fixed loss and logits.
+
+    Fastest of the repeats. Free of the machine's noise on compute, it is a lower bound: in a real epoch the
+    step's compute evicts this code and its data from the caches between batches, so it costs more there.
+    """
+    torch.manual_seed(0)
+    steps = steps_per_epoch(60_000, config.batch_size)
+    fixed = [(torch.rand(config.batch_size, 1, 28, 28), torch.randint(0, 10, (config.batch_size,)))] * steps
+    loss, logits = torch.tensor(0.5), torch.randn(config.batch_size, 10)
+    with mock.patch.object(loop, "batches", lambda *args: iter(fixed)), \
+            mock.patch.object(loop, "_train_step", lambda *args: (loss.detach(), logits.detach())):
+        generator = min(generator_epoch(config) for _ in range(repeats))
+        project = min(project_epoch(config, runs_root / f"bookkeeping-{i}") for i in range(repeats))
+    return generator / steps, project / steps
+
+
 def unpack_raw(target: Path) -> Path:
     """torchvision's MNIST reads the raw IDX files from <root>/MNIST/raw."""
     raw = target / "MNIST" / "raw"
@@ -149,14 +170,15 @@ def main() -> None:
             conventional = conventional_epoch(config, raw_root)
             project, generator, floor = interleaved(config, args.mlp_repeats if name == "mlp" else args.repeats,
                                                     Path(tmp))
-            rows.append((name, conventional, project, generator, floor))
+            rows.append((name, conventional, project, generator, floor,
+                         bookkeeping_per_step(config, Path(tmp) / f"bookkeeping-{name}")))
             print(f"{name}: conventional {conventional:.2f}s; project " + " ".join(f"{s:.2f}" for s in project)
                   + "; generator " + " ".join(f"{s:.2f}" for s in generator)
                   + "; floor " + " ".join(f"{s:.2f}" for s in floor), flush=True)
     print()
     print(f"{'model':<6} {'conventional':>13} {'project':>9} {'floor':>8} {'speed-up':>9} {'overhead':>9} "
           f"{'overhead of medians':>20} {'paired':>7} {'generator alone':>16}")
-    for name, conventional, project, generator, floor in rows:
+    for name, conventional, project, generator, floor, _ in rows:
         fastest, floor_fastest = min(project), min(floor)
         print(f"{name:<6} {conventional:>12.2f}s {fastest:>8.2f}s {floor_fastest:>7.2f}s "
               f"{conventional / fastest:>8.2f}x {100 * (fastest / floor_fastest - 1):>+8.1f}% "
@@ -164,6 +186,11 @@ def main() -> None:
               f"{100 * paired_overhead(project, floor):>+6.1f}% {100 * (min(generator) / floor_fastest - 1):>+15.1f}%")
     print("project, generator and floor: fastest of the repeats; paired: the median of each repeat's project / floor, "
           "seconds apart\ntargets: speed-up >= 1.4x (cnn), >= 8x (mlp); overhead <= 10% (5% for the MLP)")
+    print("\nwith the step taken out (fixed batch, loss and logits; fastest of 10), beside each step:")
+    for name, _, _, _, floor, (generator_s, project_s) in rows:
+        step_s = min(floor) / steps_per_epoch(60_000, args.batch_size)
+        print(f"{name:<6} the generator {1e6 * generator_s:.1f} us ({100 * generator_s / step_s:.1f}% of the floor's "
+              f"step), the worker and store with it {1e6 * project_s:.1f} us ({100 * project_s / step_s:.1f}%)")
 
 
 if __name__ == "__main__":
