@@ -189,8 +189,8 @@ def main() -> None:
     print("\nwith the step taken out (fixed batch, loss and logits; fastest of 10), beside each step:")
     for name, _, _, _, floor, (generator_s, project_s) in rows:
         step_s = min(floor) / steps_per_epoch(60_000, args.batch_size)
-        print(f"{name:<6} the generator {1e6 * generator_s:.1f} us ({100 * generator_s / step_s:.1f}% of the floor's "
-              f"step), the worker and store with it {1e6 * project_s:.1f} us ({100 * project_s / step_s:.1f}%)")
+        print(f"{name:<6} the generator {1e6 * generator_s:.1f} us ({100 * generator_s / step_s:.2f}% of the floor's "
+              f"step), the worker and store with it {1e6 * project_s:.1f} us ({100 * project_s / step_s:.2f}%)")
 
 
 if __name__ == "__main__":
