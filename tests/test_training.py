@@ -79,9 +79,9 @@ def test_a_group_counts_right_predictions_as_each_batch_alone_would_with_ties_an
     logits[4][0] = -math.inf
     labels = [torch.randint(0, 10, (16,)) for _ in range(6)]
     alone = [int((batch.argmax(1) == truth).sum()) for batch, truth in zip(logits, labels)]
-    assert _correct_counts(logits, labels) == alone
+    assert _correct_counts(logits, labels, [16] * 6) == alone
     short = int((logits[0][:5].argmax(1) == labels[0][:5]).sum())  # a group ending in a short batch
-    assert _correct_counts(logits + [logits[0][:5]], labels + [labels[0][:5]]) == alone + [short]
+    assert _correct_counts(logits + [logits[0][:5]], labels + [labels[0][:5]], [16] * 6 + [5]) == alone + [short]
 
 
 def test_a_group_of_batches_is_read_back_once_its_time_is_up(tiny_config, tiny_data):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -81,38 +81,46 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 
 @dataclass
 class _Pending:
-    """Per-batch values kept on the device until the next sync point.
+    """Per-batch values kept on the device until the next sync point, due by `deadline` at the latest.
 
-    `lrs` holds each batch's lr under a per-batch schedule; otherwise it stays empty and `lr`, the
-    epoch's, holds for every batch (per step, the loop does as little as it can beside the step).
+    `kept` holds each batch's (loss, logits, labels). `lrs` holds each batch's lr under a per-batch
+    schedule; otherwise it stays empty and `lr`, the epoch's, holds for every batch (per step, the
+    loop does as little as it can beside the step: benchmarks.pipeline_speed).
     """
     lr: float | None
     started: float
-    losses: list[torch.Tensor] = field(default_factory=list)
-    logits: list[torch.Tensor] = field(default_factory=list)
-    labels: list[torch.Tensor] = field(default_factory=list)
+    deadline: float
+    kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
 
+    @classmethod
+    def starting_now(cls, lr: float | None, wait_s: float) -> _Pending:
+        now = time.perf_counter()
+        return cls(lr, now, now + wait_s)
 
-def _drain(pending: _Pending, sizes: list[int], first_step: int, epoch: int) -> list[BatchEnded]:
+
+def _drain(pending: _Pending, first_step: int, epoch: int) -> tuple[list[BatchEnded], list[int]]:
+    """The group's events, and its batch sizes."""
     # note: this is the CPU-GPU sync point, once every sync_every batches
-    losses, corrects = _floats(pending.losses), _correct_counts(pending.logits, pending.labels)
+    losses, logits, labels = zip(*pending.kept)
+    sizes = [len(batch) for batch in labels]
+    values, corrects = _floats(losses), _correct_counts(logits, labels, sizes)
     rate = sum(sizes) / max(time.perf_counter() - pending.started, 1e-9)
     lrs = pending.lrs or [pending.lr] * len(sizes)
     return [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
-            for i, (loss, c, n, lr) in enumerate(zip(losses, corrects, sizes, lrs))]
+            for i, (loss, c, n, lr) in enumerate(zip(values, corrects, sizes, lrs))], sizes
 
 
-def _floats(values: list[torch.Tensor]) -> list[float]:
+def _floats(values: Sequence[torch.Tensor]) -> list[float]:
     """Scalar tensors as floats: one read of a stack from an accelerator, each read directly on a CPU."""
     if values[0].device.type == "cpu":  # .item() is a tenth of stack + tolist there (benchmarks.pipeline_speed)
         return [value.item() for value in values]
     return torch.stack(values).tolist()
 
 
-def _correct_counts(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> list[int]:
-    """Each batch's count of right predictions: batches of one shape in one pass (3 ops, not 3 a batch)."""
-    if len(logits) > 1 and all(batch.shape == logits[0].shape for batch in logits):
+def _correct_counts(logits: Sequence[torch.Tensor], labels: Sequence[torch.Tensor], sizes: list[int]) -> list[int]:
+    """Each batch's count of right predictions: batches of one size in one pass (3 ops, not 3 a batch)."""
+    if len(sizes) > 1 and sizes.count(sizes[0]) == len(sizes):
         # max's indices are argmax's (the first maximum, NaN counting as one) in a fifth of the time here
         return (torch.stack(logits).max(2).indices == torch.stack(labels)).sum(1).tolist()
     return [int((batch.argmax(1) == truth).sum()) for batch, truth in zip(logits, labels)]
@@ -164,21 +172,19 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
     epoch_lr = None if per_batch_schedule else current_lr(state.optimizer)  # else it changes after the epoch
     loss_sum = correct_sum = 0.0
     sync_every, sync_wait_s = sync
-    pending = _Pending(epoch_lr, time.perf_counter())
+    last = state.steps_per_epoch
+    pending = _Pending.starting_now(epoch_lr, sync_wait_s)
     for index, (images, labels) in enumerate(batches(datasets.train, config.batch_size, state.order), 1):
         if augmenting:
             images = augment(images, config, state.order)
         if per_batch_schedule:
             pending.lrs.append(current_lr(state.optimizer))
-        loss, logits = _train_step(state, criterion, images, labels, per_batch_schedule)
-        pending.losses.append(loss), pending.logits.append(logits), pending.labels.append(labels)
-        state.step += 1
-        if (len(pending.losses) < sync_every and index < state.steps_per_epoch
-                and time.perf_counter() - pending.started < sync_wait_s):
+        pending.kept.append((*_train_step(state, criterion, images, labels, per_batch_schedule), labels))
+        if len(pending.kept) < sync_every and index < last and time.perf_counter() < pending.deadline:
             continue
-        batch_sizes = [len(labels) for labels in pending.labels]
-        first_step = state.step - len(batch_sizes) + 1
-        for event, size in zip(_drain(pending, batch_sizes, first_step, epoch), batch_sizes):
+        first_step, state.step = state.step + 1, state.step + len(pending.kept)
+        events, sizes = _drain(pending, first_step, epoch)
+        for event, size in zip(events, sizes):
             if diverged(event.loss):
                 # the rest of its group trained on past it; a diverged run keeps no weights from here
                 yield event  # the point where it diverged is part of the record, for the charts
@@ -186,7 +192,7 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
                                 f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
             loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
             yield event
-        pending = _Pending(epoch_lr, time.perf_counter())
+        pending = _Pending.starting_now(epoch_lr, sync_wait_s)
         if should_stop is not None and should_stop():
             return RunEnded(RunStatus.STOPPED, epoch - 1, state.step, "stopped on request")
     return loss_sum / len(datasets.train), correct_sum / len(datasets.train)
