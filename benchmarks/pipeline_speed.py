@@ -7,7 +7,8 @@
 - generator: core's training generator alone, its events dropped: the loop's share of the overhead
 - floor: forward, backward and optimizer step on the same in-memory tensors, nothing else (the same
   optimizer as the project's: core.training.adam's Adam)
-Project and floor epochs are repeated and interleaved; the fastest of each counts. The ratio of the
+Project and floor epochs are repeated and interleaved, in an order reversed every other repeat; the
+fastest of each counts. The ratio of the
 medians, and the median of each repeat's project / floor, are printed beside it as checks on the
 machine's noise. Last, the generator and the worker are timed with the step taken out (a fixed
 batch, loss and logits): what they spend beside each step, free of the noise on compute.
@@ -137,13 +138,16 @@ def unpack_raw(target: Path) -> Path:
 
 
 def interleaved(config: RunConfig, repeats: int, runs_root: Path) -> tuple[list[float], list[float], list[float]]:
-    """Project, generator and floor epochs in turn, so that a busy moment on the machine hurts all alike."""
-    project, generator, floor = [], [], []
+    """Project, generator and floor epochs in turn, so that a busy moment on the machine hurts all alike; the
+    order is reversed every other repeat, so that none of them always runs first, or after the same one
+    (README: in a fixed order the project's fastest MLP epoch came out further over the floor's)."""
+    epochs: dict[str, list[float]] = {"project": [], "generator": [], "floor": []}
+    runs = {"project": lambda i: project_epoch(config, runs_root / f"runs-{config.model}-{i}"),
+            "generator": lambda i: generator_epoch(config), "floor": lambda i: floor_epoch(config)}
     for i in range(repeats):
-        project.append(project_epoch(config, runs_root / f"runs-{config.model}-{i}"))
-        generator.append(generator_epoch(config))
-        floor.append(floor_epoch(config))
-    return project, generator, floor
+        for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            epochs[name].append(runs[name](i))
+    return epochs["project"], epochs["generator"], epochs["floor"]
 
 
 def paired_overhead(project: list[float], floor: list[float]) -> float:
