@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated, diverged
-from core.training.loop import _correct_counts, current_lr, prepare, train
+from core.training.loop import _any_diverged, _correct_counts, current_lr, prepare, train
 from core.training.optim import build_scheduler
 
 
@@ -82,6 +82,13 @@ def test_a_group_counts_right_predictions_as_each_batch_alone_would_with_ties_an
     assert _correct_counts(logits, labels, [16] * 6) == alone
     short = int((logits[0][:5].argmax(1) == labels[0][:5]).sum())  # a group ending in a short batch
     assert _correct_counts(logits + [logits[0][:5]], labels + [labels[0][:5]], [16] * 6 + [5]) == alone + [short]
+
+
+@pytest.mark.parametrize("losses", [[], [1.0, 2.0], [100.0], [100.0001], [math.nan], [1.0, math.nan, 2.0],
+                                    [math.nan, 1.0], [2.0, math.inf], [-math.inf, math.inf], [1e308, 1e308, 0.5],
+                                    [0.1] * 50])
+def test_a_group_is_checked_for_divergence_as_each_loss_would_be(losses):
+    assert _any_diverged(losses) == any(map(diverged, losses))
 
 
 def test_a_group_of_batches_is_read_back_once_its_time_is_up(tiny_config, tiny_data):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,16 @@ from core.status import RunStatus
 from core.training.augment import augment, augments
 from core.training.data import Datasets, batches
 from core.training.evaluation import loss_accuracy_predictions
-from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Validated, diverged, monitored
+from core.training.events import (
+    DIVERGED_LOSS,
+    BatchEnded,
+    EpochEnded,
+    Event,
+    RunEnded,
+    Validated,
+    diverged,
+    monitored,
+)
 from core.training.models import build_model, fit_input_scale
 from core.training.optim import PER_BATCH_SCHEDULERS, build_optimizer, build_scheduler, step_scheduler_after_epoch
 
@@ -99,8 +109,8 @@ class _Pending:
         return cls(lr, now, now + wait_s)
 
 
-def _drain(pending: _Pending, first_step: int, epoch: int) -> tuple[list[BatchEnded], list[int]]:
-    """The group's events, and its batch sizes."""
+def _drain(pending: _Pending, first_step: int, epoch: int) -> tuple[list[BatchEnded], list[int], list[int]]:
+    """The group's events, its batch sizes and each batch's count of right predictions."""
     # note: this is the CPU-GPU sync point, once every sync_every batches
     losses, logits, labels = zip(*pending.kept)
     sizes = [len(batch) for batch in labels]
@@ -108,7 +118,12 @@ def _drain(pending: _Pending, first_step: int, epoch: int) -> tuple[list[BatchEn
     rate = sum(sizes) / max(time.perf_counter() - pending.started, 1e-9)
     lrs = pending.lrs or [pending.lr] * len(sizes)
     return [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
-            for i, (loss, c, n, lr) in enumerate(zip(values, corrects, sizes, lrs))], sizes
+            for i, (loss, c, n, lr) in enumerate(zip(values, corrects, sizes, lrs))], sizes, corrects
+
+
+def _any_diverged(losses: list[float]) -> bool:
+    """Whether any loss diverged, in two passes in C: a NaN or an infinity makes the sum no finite number."""
+    return not math.isfinite(sum(losses)) or max(losses, default=0.0) > DIVERGED_LOSS
 
 
 def _floats(values: Sequence[torch.Tensor]) -> list[float]:
@@ -183,15 +198,16 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
         if len(pending.kept) < sync_every and index < last and time.perf_counter() < pending.deadline:
             continue
         first_step, state.step = state.step + 1, state.step + len(pending.kept)
-        events, sizes = _drain(pending, first_step, epoch)
-        for event, size in zip(events, sizes):
-            if diverged(event.loss):
-                # the rest of its group trained on past it; a diverged run keeps no weights from here
-                yield event  # the point where it diverged is part of the record, for the charts
-                return RunEnded(RunStatus.DIVERGED, epoch - 1, event.step,
-                                f"loss became {event.loss:.4g} at step {event.step}; try a lower lr")
-            loss_sum, correct_sum = loss_sum + event.loss * size, correct_sum + event.accuracy * size
-            yield event
+        events, sizes, corrects = _drain(pending, first_step, epoch)
+        losses = [event.loss for event in events]
+        if _any_diverged(losses):
+            first = next(event for event in events if diverged(event.loss))
+            # the rest of its group trained on past it; a diverged run keeps no weights from here
+            yield from events[:first.step - first_step + 1]  # up to where it diverged, for the charts
+            return RunEnded(RunStatus.DIVERGED, epoch - 1, first.step,
+                            f"loss became {first.loss:.4g} at step {first.step}; try a lower lr")
+        loss_sum, correct_sum = loss_sum + sum(map(operator.mul, losses, sizes)), correct_sum + sum(corrects)
+        yield from events
         pending = _Pending.starting_now(epoch_lr, sync_wait_s)
         if should_stop is not None and should_stop():
             return RunEnded(RunStatus.STOPPED, epoch - 1, state.step, "stopped on request")
