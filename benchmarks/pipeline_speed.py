@@ -8,10 +8,10 @@
 - floor: forward, backward and optimizer step on the same in-memory tensors, nothing else (the same
   optimizer as the project's: core.training.adam's Adam)
 Project and floor epochs are repeated and interleaved, in an order reversed every other repeat; the
-fastest of each counts. The ratio of the
-medians, and the median of each repeat's project / floor, are printed beside it as checks on the
-machine's noise. Last, the generator and the worker are timed with the step taken out (a fixed
-batch, loss and logits): what they spend beside each step, free of the noise on compute.
+fastest of each counts. The ratio of the medians, and the median of each repeat's project / floor,
+are printed beside it as checks on the machine's noise. Last, the generator and the worker are timed
+with the step taken out (a fixed batch, loss and logits): what they spend beside each step, free of
+the noise on compute.
 Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP).
 """
 from __future__ import annotations

@@ -82,7 +82,6 @@ def forget_parsed() -> None:
         cached.cache_clear()
 
 
-
 # rows per INSERT statement: 7 values each, within the 999 variables older SQLite builds allow
 METRIC_ROWS_PER_INSERT = 128
 _METRIC_COLUMNS = "INSERT INTO metrics (run_id, step, epoch, split, name, value, wall_time) VALUES "
@@ -96,8 +95,8 @@ def _metrics_insert_sql(rows: int) -> str:
 def _insert_metrics(db: sqlite3.Connection, run_id: str, metrics: Iterable[Metric]) -> None:
     """Insert a run's metric rows in order, many rows a statement.
 
-    2.4x as fast as executemany's statement a row (5.5 ms against 2.3 ms for 3,000 rows here,
-    benchmarks.store_scale): SQLite steps once per statement and updates AUTOINCREMENT's counter once.
+    An MLP's 0.5 s flush of 4,400 rows takes 5.3 ms, against 9.4 ms with executemany's statement a row
+    (benchmarks.store_scale): SQLite steps once per statement and updates AUTOINCREMENT's counter once.
     """
     metrics = list(metrics)
     for start in range(0, len(metrics), METRIC_ROWS_PER_INSERT):

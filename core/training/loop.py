@@ -6,6 +6,7 @@ import operator
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -109,16 +110,24 @@ class _Pending:
         return cls(lr, now, now + wait_s)
 
 
-def _drain(pending: _Pending, first_step: int, epoch: int) -> tuple[list[BatchEnded], list[int], list[int]]:
-    """The group's events, its batch sizes and each batch's count of right predictions."""
+class _ReadBack(NamedTuple):
+    """A group's values on the host: its events, and the losses, sizes and right counts they were made of."""
+    events: list[BatchEnded]
+    losses: list[float]
+    sizes: list[int]
+    corrects: list[int]
+
+
+def _drain(pending: _Pending, first_step: int, epoch: int) -> _ReadBack:
     # note: this is the CPU-GPU sync point, once every sync_every batches
     losses, logits, labels = zip(*pending.kept)
     sizes = [len(batch) for batch in labels]
     values, corrects = _floats(losses), _correct_counts(logits, labels, sizes)
     rate = sum(sizes) / max(time.perf_counter() - pending.started, 1e-9)
     lrs = pending.lrs or [pending.lr] * len(sizes)
-    return [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
-            for i, (loss, c, n, lr) in enumerate(zip(values, corrects, sizes, lrs))], sizes, corrects
+    events = [BatchEnded(first_step + i, epoch, loss, c / n, lr, rate)
+              for i, (loss, c, n, lr) in enumerate(zip(values, corrects, sizes, lrs))]
+    return _ReadBack(events, values, sizes, corrects)
 
 
 def _any_diverged(losses: list[float]) -> bool:
@@ -198,16 +207,16 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
         if len(pending.kept) < sync_every and index < last and time.perf_counter() < pending.deadline:
             continue
         first_step, state.step = state.step + 1, state.step + len(pending.kept)
-        events, sizes, corrects = _drain(pending, first_step, epoch)
-        losses = [event.loss for event in events]
-        if _any_diverged(losses):
-            first = next(event for event in events if diverged(event.loss))
+        group = _drain(pending, first_step, epoch)
+        if _any_diverged(group.losses):
+            first = next(event for event in group.events if diverged(event.loss))
             # the rest of its group trained on past it; a diverged run keeps no weights from here
-            yield from events[:first.step - first_step + 1]  # up to where it diverged, for the charts
+            yield from group.events[:first.step - first_step + 1]  # up to where it diverged, for the charts
             return RunEnded(RunStatus.DIVERGED, epoch - 1, first.step,
                             f"loss became {first.loss:.4g} at step {first.step}; try a lower lr")
-        loss_sum, correct_sum = loss_sum + sum(map(operator.mul, losses, sizes)), correct_sum + sum(corrects)
-        yield from events
+        loss_sum += sum(map(operator.mul, group.losses, group.sizes))
+        correct_sum += sum(group.corrects)
+        yield from group.events
         pending = _Pending.starting_now(epoch_lr, sync_wait_s)
         if should_stop is not None and should_stop():
             return RunEnded(RunStatus.STOPPED, epoch - 1, state.step, "stopped on request")
