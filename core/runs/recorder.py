@@ -103,9 +103,9 @@ class Recorder:
             self.buffer = []
             return
         try:
-            self.store.record_metrics(self.run_id, self.buffer)
+            stop_requested = self.store.record_metrics(self.run_id, self.buffer)
             self.buffer = []
-            self.stop = self.stop or self.store.stop_requested(self.run_id)
+            self.stop = self.stop or stop_requested
         except StoreBusy:
             pass  # the rows wait in the buffer for the next flush
         except StoreError as err:

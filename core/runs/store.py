@@ -460,14 +460,19 @@ class RunStore:
         return cursor.rowcount == 1
 
     # --- metrics ----------------------------------------------------------------------------
-    def record_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
-        """A worker's flush: add its running run's metrics and beat; RunNotRunning if it ended elsewhere."""
+    def record_metrics(self, run_id: str, metrics: Iterable[Metric]) -> bool:
+        """A worker's flush: add its running run's metrics and beat; returns whether a stop was asked.
+
+        RunNotRunning if the run ended elsewhere. The stop flag is read in the same transaction: a
+        flush opens one connection, not two.
+        """
         with self._transaction() as db:
             # checked first, in the same transaction: a stopped or deleted run gets no more rows
             cursor = db.execute("UPDATE runs SET heartbeat_at=? WHERE id=? AND status='running'", (time.time(), run_id))
             if cursor.rowcount == 0:
                 raise RunNotRunning(run_id)
             _insert_metrics(db, run_id, metrics)
+            return bool(db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
 
     def add_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
         metrics = list(metrics)

@@ -115,7 +115,7 @@ def _noting_best(store, run_id: str, seen: list[bytes]):
         best = store.checkpoint_path(run_id, "best")
         if best.exists():
             seen.append(best.read_bytes())
-        real(rid, metrics)
+        return real(rid, metrics)
     return record_metrics
 
 
