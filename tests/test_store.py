@@ -137,9 +137,11 @@ def test_stop_requests_have_defined_outcomes(store, tiny_config):
     assert store.get_run(queued).status == "stopped"
     running = store.create_run(tiny_config)
     store.claim(running, os.getpid())
+    assert store.record_metrics(running, []) is False  # a worker's flush tells it whether to stop
     assert store.request_stop(running) == "requested"
     assert store.request_stop(running) == "requested"  # twice is the same as once
     assert store.stop_requested(running)
+    assert store.record_metrics(running, [Metric(1, 1, "train", "loss", 0.5, 1.0)]) is True
     store.finish(running, "stopped")
     assert store.request_stop(running) == "not active"
 
