@@ -11,13 +11,15 @@ Project and floor epochs are repeated and interleaved, in an order reversed ever
 fastest of each counts. The ratio of the medians, and the median of each repeat's project / floor,
 are printed beside it as checks on the machine's noise. Last, the generator and the worker are timed
 with the step taken out (a fixed batch, loss and logits): what they spend beside each step, free of
-the noise on compute.
+the noise on compute; beside them, the worker's flush of one epoch's rows to the store.
 Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP).
 """
 from __future__ import annotations
 
 import argparse
 import gzip
+import math
+import os
 import shutil
 import statistics
 import tempfile
@@ -29,12 +31,13 @@ import torch
 from torch import nn
 
 from core.config import RunConfig, steps_per_epoch
+from core.runs.recorder import batch_metrics
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import READ_BACK_EVERY
 from core.training import loop
 from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
-from core.training.events import EpochEnded
+from core.training.events import BatchEnded, EpochEnded
 from core.training.loop import prepare, train
 from core.training.models import build_model
 from core.training.optim import build_optimizer
@@ -127,6 +130,24 @@ def bookkeeping_per_step(config: RunConfig, runs_root: Path, repeats: int = 10) 
     return generator / steps, project / steps
 
 
+def flush_per_step(config: RunConfig, runs_root: Path, repeats: int = 10) -> float:
+    """Seconds a step that the worker's flush of a whole epoch's rows takes: what flushing costs an epoch at
+    the most (with the step taken out, the epoch above ends before the 0.5 s flush interval, so its flush
+    comes after the epoch's time; in a real MLP epoch most of its rows are flushed inside it)."""
+    steps = steps_per_epoch(60_000, config.batch_size)
+    rows = [row for step in range(1, steps + 1)
+            for row in batch_metrics(BatchEnded(step, 1, 0.5, 0.9, config.lr, 1e5), time.time())]
+    store, fastest = RunStore(runs_root), math.inf
+    with store.held_open():  # as the worker holds it
+        for _ in range(repeats):
+            run_id = store.create_run(config)
+            store.claim(run_id, os.getpid())
+            started = time.perf_counter()
+            store.record_metrics(run_id, rows)
+            fastest = min(fastest, time.perf_counter() - started)
+    return fastest / steps
+
+
 def unpack_raw(target: Path) -> Path:
     """torchvision's MNIST reads the raw IDX files from <root>/MNIST/raw."""
     raw = target / "MNIST" / "raw"
@@ -161,8 +182,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["cnn", "mlp"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="cnn project and floor epochs, interleaved")
-    parser.add_argument("--mlp-repeats", type=int, default=12,
-                        help="the same for the MLP, whose 1 s epoch is at the mercy of the machine's noise")
+    parser.add_argument("--mlp-repeats", type=int, default=30,
+                        help="the same for the MLP, whose 0.4 s epoch is at the mercy of the machine's noise; a "
+                             "shared machine slows down in phases of tens of seconds, and 30 repeats span 1.5 min")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"one epoch of 60,000 images")
@@ -175,7 +197,8 @@ def main() -> None:
             project, generator, floor = interleaved(config, args.mlp_repeats if name == "mlp" else args.repeats,
                                                     Path(tmp))
             rows.append((name, conventional, project, generator, floor,
-                         bookkeeping_per_step(config, Path(tmp) / f"bookkeeping-{name}")))
+                         (*bookkeeping_per_step(config, Path(tmp) / f"bookkeeping-{name}"),
+                          flush_per_step(config, Path(tmp) / f"flush-{name}"))))
             print(f"{name}: conventional {conventional:.2f}s; project " + " ".join(f"{s:.2f}" for s in project)
                   + "; generator " + " ".join(f"{s:.2f}" for s in generator)
                   + "; floor " + " ".join(f"{s:.2f}" for s in floor), flush=True)
@@ -191,10 +214,11 @@ def main() -> None:
     print("project, generator and floor: fastest of the repeats; paired: the median of each repeat's project / floor, "
           "seconds apart\ntargets: speed-up >= 1.4x (cnn), >= 8x (mlp); overhead <= 10% (5% for the MLP)")
     print("\nwith the step taken out (fixed batch, loss and logits; fastest of 10), beside each step:")
-    for name, _, _, _, floor, (generator_s, project_s) in rows:
+    for name, _, _, _, floor, (generator_s, project_s, flush_s) in rows:
         step_s = min(floor) / steps_per_epoch(60_000, args.batch_size)
         print(f"{name:<6} the generator {1e6 * generator_s:.1f} us ({100 * generator_s / step_s:.2f}% of the floor's "
-              f"step), the worker and store with it {1e6 * project_s:.1f} us ({100 * project_s / step_s:.2f}%)")
+              f"step), the worker and store with it {1e6 * project_s:.1f} us ({100 * project_s / step_s:.2f}%), "
+              f"and the flush of an epoch's rows at the most {1e6 * flush_s:.1f} us ({100 * flush_s / step_s:.2f}%)")
 
 
 if __name__ == "__main__":
