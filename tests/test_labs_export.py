@@ -111,27 +111,28 @@ def test_tensorboard_itself_serves_the_exported_runs(store, tmp_path, two_runs):
         for run_id in two_runs:
             (folder,) = (tmp_path / "tb").glob(f"*_{run_id}")
             url = base + urllib.parse.urlencode({"run": folder.name, "tag": "train/loss"})
-            served = poll_json(url, server)
-            assert [(step, value) for _, step, value in served] == [
-                (step, value) for step, value, _ in stored_series(store, run_id)["train/loss"]]
+            stored = [(step, value) for step, value, _ in stored_series(store, run_id)["train/loss"]]
+            served = poll_json(url, server, len(stored))
+            assert [(step, value) for _, step, value in served] == stored
     finally:
         server.terminate()
         server.wait(10)
 
 
-def poll_json(url: str, server: subprocess.Popen, timeout: float = 120.0):
-    """The server's answer once it has loaded the files (it reads them in the background)."""
-    deadline = time.monotonic() + timeout
+def poll_json(url: str, server: subprocess.Popen, points: int, timeout: float = 120.0):
+    """The server's answer once it has loaded all the points (it reads the files in the background, and
+    an answer in the middle of that holds only the first of them)."""
+    deadline, answer = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         assert server.poll() is None, "tensorboard exited"
         try:
             answer = get_json(url)
-            if answer:
+            if len(answer) >= points:
                 return answer
         except OSError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"tensorboard served nothing at {url} within {timeout:.0f}s")
+    raise AssertionError(f"tensorboard served {len(answer)} of {points} points at {url} within {timeout:.0f}s")
 
 
 def test_train_writes_tensorboard_events_live_as_the_run_goes(tmp_path):

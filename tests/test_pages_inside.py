@@ -87,6 +87,7 @@ def test_robustness_tab_offers_to_compute_then_shows_a_chart_per_perturbation(ap
         assert time.monotonic() < deadline, "the background job did not finish"
         time.sleep(0.5)
     while any(robustness_jobs.progress(app_store, run_id) for run_id in (first, second)):
+        assert time.monotonic() < deadline, "the background job did not clear its progress"
         time.sleep(0.2)
     at = select(open_page("pages/runs.py"), [0, 1])
     assert not at.exception

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -185,9 +186,16 @@ def test_a_fresh_session_finds_the_queue_in_the_store_and_can_cancel(app_store):
 
 def test_stop_asks_a_running_run_to_stop(app_store):
     run_id = app_store.create_run(tiny_run_config(), name="busy")
-    app_store.claim(run_id, os.getpid())
-    at = open_page("pages/train.py")
-    at.button(key="train_stop").click().run()
+    # a stand-in plays the worker, not this process: a Stop that found the run not responding would
+    # send its worker SIGTERM
+    with subprocess.Popen(["sleep", "600"]) as stand_in:
+        try:
+            app_store.claim(run_id, stand_in.pid)
+            at = open_page("pages/train.py")
+            app_store.heartbeat(run_id)  # however long the page took to open, the worker beat just now
+            at.button(key="train_stop").click().run()
+        finally:
+            stand_in.kill()
     assert app_store.stop_requested(run_id)
     assert any("Stop requested" in as_shown(info.value) for info in at.info)
 

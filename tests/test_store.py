@@ -1,6 +1,7 @@
 import os
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -185,11 +186,17 @@ def test_a_pid_reused_by_a_newer_process_is_not_taken_for_the_worker(store, tiny
 def test_liveness_is_checked_at_a_bounded_rate(store, tiny_config, monkeypatch):
     calls = []
     monkeypatch.setattr(supervisor, "worker_alive", lambda run: calls.append(run.id) or True)
+    clock = [1000.0]  # the supervisor's clock, moved by hand: however slowly this test runs
+    monkeypatch.setattr(supervisor, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
     store.claim(store.create_run(tiny_config), os.getpid())
     supervisor.check_liveness(store, force=True)
     for _ in range(20):
         supervisor.list_runs(store)
-    assert len(calls) == 1
+        clock[0] += supervisor.LIVENESS_INTERVAL_S / 40
+    assert len(calls) == 1  # 20 listings within half the interval: no second check
+    clock[0] += supervisor.LIVENESS_INTERVAL_S / 2
+    supervisor.list_runs(store)
+    assert len(calls) == 2  # the interval has passed: checked again
 
 
 def test_a_silent_but_living_worker_is_not_responding_not_interrupted(store, tiny_config, monkeypatch):

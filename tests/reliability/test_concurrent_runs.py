@@ -50,6 +50,7 @@ def test_two_cli_runs_train_at_once_while_a_reader_polls(tmp_path, reaper):
     assert reads_while_both_trained == 3, "the reader never read while both runs trained"
     for run in store.list_runs():
         assert store.request_stop(run.id) == "requested"
+    deadline = time.monotonic() + 120
     while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
         read_like_the_dashboard(store, cursors, rows)  # reading on while both stop
         time.sleep(0.01)
