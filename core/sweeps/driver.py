@@ -201,19 +201,27 @@ class SweepLoop:
                 yield from self.conclude(active, run)
 
     def report(self, active: Active, run: Run) -> None:
-        """Tell Optuna the epochs' validation accuracy; ask the pruner whether to go on."""
+        """Tell Optuna each new epoch's validation accuracy, asking the pruner after each whether to go on.
+
+        Asked epoch by epoch, not once at the last: a poll that finds many new epochs (a fast trial, a busy
+        driver) still prunes at the first that trailed, where the others' epochs give it a median.
+        """
         values = self.runs.epoch_values(active.run_id, "val", "accuracy")[active.reported:]
+        active.reported += len(values)
+        pruning = bool(self.sweep.plan.pruner) and run.status == RunStatus.RUNNING
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a new attempt re-reports epochs Optuna has: it keeps the first
             for epoch, value in values:
-                if value is not None:
-                    active.trial.report(value, epoch)
-        active.reported += len(values)
-        if (values and self.sweep.plan.pruner and active.pruned_at is None
-                and run.status == RunStatus.RUNNING and active.trial.should_prune()):
-            active.pruned_at = values[-1][0]
-            active.trial.set_user_attr("pruned_at", active.pruned_at)
-            self.runs.request_stop(active.run_id)
+                if value is None:
+                    continue
+                active.trial.report(value, epoch)
+                if pruning and active.pruned_at is None and active.trial.should_prune():
+                    self.prune(active, epoch)
+
+    def prune(self, active: Active, epoch: int) -> None:
+        active.pruned_at = epoch
+        active.trial.set_user_attr("pruned_at", epoch)
+        self.runs.request_stop(active.run_id)
 
     def conclude(self, active: Active, run: Run) -> Iterator[TrialEnded]:
         """A trial's run ended: tell Optuna, or try again, and say what happened."""
