@@ -4,6 +4,8 @@ what a refresh costs does not grow with the run's length."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from dataclasses import replace
 
 import pytest
@@ -24,8 +26,10 @@ from streamlit_ui import (
     wait_until,
 )
 
+from core.runs.recorder import batch_metrics
 from core.runs.store import RunStore
-from core.runs.supervisor import launch
+from core.status import RunStatus
+from core.training.events import BatchEnded
 from tests.conftest import ENDLESS
 from ui.live_chart import OVERLAP
 
@@ -33,26 +37,55 @@ pytestmark = pytest.mark.browser
 
 NAME = "live-endless"
 REFRESHES = 5
-# the first chart waits for plotly.js and the worker for torch and MNIST; a busy machine is slow
+# the first chart waits for the app and plotly.js; a busy machine is slow
 START_S = 180
 # bytes a chart's message takes besides its points: the component's script, ids, layout of an update
 MESSAGE_BYTES = 8_000
 POINT_BYTES = 64  # a point as JSON text is about 30 bytes; twice that is room, the whole series is not
 
 
-# A run no machine finishes while these tests watch it (one image a step, 500,000 steps), with a CNN
-# (8 ms a step here, the MLP's 2.4 ms): a refresh that brings more than ui.live_chart.MAX_EXTEND new
-# points sends the figure again instead of an update, and these tests watch updates, so the run must
-# add far fewer than that in a refresh (about 250 here) on a machine many times as fast as this one.
-LIVE = replace(ENDLESS, model="cnn")
+# A refresh that brings more than ui.live_chart.MAX_EXTEND new points sends the figure again instead of
+# an update, and these tests watch updates. A real worker adds points as fast as its machine trains (a
+# fast one would outrun that limit), so the test plays the run's worker: it adds FEED batches each time
+# the watched chart has drawn the ones before, whatever the speed of the machine, the app or the browser.
+FEED = 25
+
+
+class PlayedWorker:
+    """A running run whose worker is this test: a stand-in process holds its pid, and feed() stores the
+    next batches' rows and beats, as a worker's flush does."""
+
+    def __init__(self, store: RunStore, name: str):
+        self.store, self.step, self.seen = store, 0, None
+        self.stand_in = subprocess.Popen(["sleep", "3600"])
+        self.run_id = store.create_run(replace(ENDLESS, model="cnn"), name=name)
+        store.claim(self.run_id, self.stand_in.pid)
+
+    def feed(self) -> None:
+        steps = range(self.step + 1, self.step + FEED + 1)
+        self.store.record_metrics(self.run_id, [row for step in steps for row in batch_metrics(
+            BatchEnded(step, 1, 2.3 / step ** 0.5, min(0.1 + step / 1000, 1.0), 1e-3, 100.0), time.time())])
+        self.step += FEED
+
+    def after(self, state: dict) -> dict:
+        """Feed once more if the chart has drawn something new since the last feed; return its state."""
+        if state["seq"] != self.seen:
+            self.seen = state["seq"]
+            self.feed()
+        return state
+
+    def end(self) -> None:
+        self.store.finish(self.run_id, RunStatus.STOPPED, "the test ended")
+        self.stand_in.kill()
+        self.stand_in.wait()
 
 
 @pytest.fixture(scope="module")
 def live_run(runs_dir):
-    store = RunStore(runs_dir)
-    run_id = launch(store, LIVE, name=NAME)
-    yield store, run_id
-    store.request_stop(run_id)
+    worker = PlayedWorker(RunStore(runs_dir), NAME)
+    worker.feed()
+    yield worker
+    worker.end()
 
 
 def chart_messages(frames: list[bytes], key: str) -> list[tuple[int, dict]]:
@@ -104,9 +137,9 @@ def updates_sent(messages: list[tuple[int, dict]]) -> int:
     return updates
 
 
-def watch_a_zoom(page, key: str, frames: list[bytes]) -> list[float]:
+def watch_a_zoom(page, key: str, frames: list[bytes], worker: PlayedWorker) -> list[float]:
     """Zoom into the chart, then wait for five updates (new points only, not the figure sent again)
-    that the chart drew; returns the zoom."""
+    that the chart drew, the worker adding points after each; returns the zoom."""
     zoomed = box_zoom(page, key)
     before, sent_before = live_chart_state(page, key), updates_sent(chart_messages(frames, key))
 
@@ -115,7 +148,8 @@ def watch_a_zoom(page, key: str, frames: list[bytes]) -> list[float]:
         return (state["seq"] >= before["seq"] + REFRESHES and state["points"] > before["points"]
                 and sent >= sent_before + REFRESHES)
 
-    after, _ = wait_until(lambda: (live_chart_state(page, key), updates_sent(chart_messages(frames, key))), done,
+    after, _ = wait_until(lambda: (worker.after(live_chart_state(page, key)),
+                                   updates_sent(chart_messages(frames, key))), done,
                           START_S, f"{REFRESHES} updates of {key} with new points")
     assert after["range"] == pytest.approx(zoomed), f"{key} lost its zoom"
     return zoomed
@@ -129,14 +163,14 @@ def capture_frames(page) -> list[bytes]:
 
 
 def test_train_charts_keep_a_zoom_and_get_only_new_points(page, app_url, live_run, screenshot):
-    store, run_id = live_run
+    store, run_id = live_run.store, live_run.run_id
     frames = capture_frames(page)
     open_page(page, app_url, "", "Train")
     choose(page, "Show", f"{NAME} ({run_id[-6:]})")
     expect(chart(page, "train_chart_loss")).to_have_count(1, timeout=START_S * 1000)
-    wait_until(lambda: live_chart_state(page, "train_chart_loss")["points"], lambda n: n > 20, START_S,
+    wait_until(lambda: live_chart_state(page, "train_chart_loss")["points"], lambda n: n >= FEED, START_S,
                "points in the loss chart")
-    watch_a_zoom(page, "train_chart_loss", frames)
+    watch_a_zoom(page, "train_chart_loss", frames, live_run)
     screenshot(page, "zoomed")
     assert updates_sent(chart_messages(frames, "train_chart_loss")) >= REFRESHES
     assert store.get_run(run_id).status == "running"
@@ -144,7 +178,7 @@ def test_train_charts_keep_a_zoom_and_get_only_new_points(page, app_url, live_ru
 
 def test_runs_chart_refreshes_an_active_run_and_keeps_a_zoom_through_control_changes(page, app_url, live_run,
                                                                                      screenshot):
-    store, run_id = live_run
+    store, run_id = live_run.store, live_run.run_id
     frames = capture_frames(page)
     open_page(page, app_url, "runs", "Runs")
     type_into(page, "Search", NAME)
@@ -153,7 +187,7 @@ def test_runs_chart_refreshes_an_active_run_and_keeps_a_zoom_through_control_cha
     select_row(page, table, NAME)
     wait_for_idle(page)
     expect(chart(page, "runs_curves")).to_have_count(1, timeout=START_S * 1000)
-    zoomed = watch_a_zoom(page, "runs_curves", frames)  # the selected run is still training: the chart grows
+    zoomed = watch_a_zoom(page, "runs_curves", frames, live_run)  # the selected run still trains: the chart grows
     assert updates_sent(chart_messages(frames, "runs_curves")) >= REFRESHES
 
     # controls that change how the lines are drawn, not what the axes mean, keep the zoom
