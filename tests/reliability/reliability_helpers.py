@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,6 +39,39 @@ def process_state(pid: int) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
+
+
+def freeze_between_writes(pid: int, db_path: Path, timeout: float = 120.0) -> None:
+    """SIGSTOP a worker at a moment it holds no write lock on the store.
+
+    Frozen inside a flush's or a heartbeat's transaction (a few ms of every second), it would hold up
+    every other writer until the busy timeout, and the test's own writes would fail: then it is let go
+    until the lock is free, and frozen again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        wait_for(lambda: process_state(pid) == "T", timeout=60, what=f"worker {pid} to freeze")
+        if not write_locked(db_path):
+            return
+        assert time.monotonic() < deadline, f"worker {pid} held the store's write lock at every freeze"
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: not write_locked(db_path), timeout=60, what=f"worker {pid} to end its write")
+
+
+def write_locked(db_path: Path) -> bool:
+    """Whether another connection holds the database's write lock now (asked without waiting)."""
+    db = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as err:
+        if "locked" not in str(err):
+            raise
+        return True
+    finally:
+        db.close()
 
 
 def wait_until_dead(pid: int, timeout: float = 60.0) -> None:

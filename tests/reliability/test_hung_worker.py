@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 from pages_helpers import app_store, open_page  # noqa: F401
-from reliability_helpers import process_state, wait_for, wait_until_dead
+from reliability_helpers import freeze_between_writes, wait_for, wait_until_dead
 
 from core.runs import supervisor
 from core.runs.store import RunStore
@@ -33,9 +33,6 @@ def training(store: RunStore, run_id: str) -> bool:
     return store.get_run(run_id).status == "running" and bool(store.read_metrics(run_id)[0])
 
 
-def freeze(pid: int) -> None:
-    os.kill(pid, signal.SIGSTOP)
-    wait_for(lambda: process_state(pid) == "T", timeout=10, what=f"worker {pid} to freeze")
 
 
 def test_a_frozen_worker_is_not_responding_the_queue_moves_on_and_stop_ends_it(
@@ -44,7 +41,7 @@ def test_a_frozen_worker_is_not_responding_the_queue_moves_on_and_stop_ends_it(
     frozen = launch(store, endless_config, name="frozen")
     wait_for(lambda: training(store, frozen), timeout=120, what="the first run to train")
     pid = store.get_run(frozen).pid
-    freeze(pid)
+    freeze_between_writes(pid, store.db_path)
     frozen_at, (_, cursor) = time.time(), store.read_metrics(frozen)
 
     behind = launch(store, replace(tiny_config, epochs=2), name="behind")
@@ -76,7 +73,7 @@ def test_a_revived_worker_leaves_a_run_ended_or_deleted_meanwhile_quietly(store,
     deleted = launch(store, endless_config, name="deleted meanwhile")
     wait_for(lambda: training(store, ended), timeout=120, what="the first run to train")
     first_pid = store.get_run(ended).pid
-    freeze(first_pid)
+    freeze_between_writes(first_pid, store.db_path)
     assert store.finish(ended, RunStatus.STOPPED, "ended by hand")
     _, cursor = store.read_metrics(ended)
     os.kill(first_pid, signal.SIGCONT)
@@ -87,7 +84,7 @@ def test_a_revived_worker_leaves_a_run_ended_or_deleted_meanwhile_quietly(store,
     assert store.read_metrics(ended, after=cursor)[0] == []
 
     second_pid = store.get_run(deleted).pid
-    freeze(second_pid)
+    freeze_between_writes(second_pid, store.db_path)
     assert store.mark_interrupted(deleted, "marked by hand")
     store.delete_run(deleted)
     os.kill(second_pid, signal.SIGCONT)

@@ -7,7 +7,7 @@ import os
 import signal
 
 import pytest
-from reliability_helpers import process_state, wait_for, wait_until_dead
+from reliability_helpers import freeze_between_writes, wait_for, wait_until_dead
 
 from core.runs.store import RunActive, RunNotFound, RunStore
 from core.runs.supervisor import launch
@@ -37,8 +37,7 @@ def delete_of_a_running_run_is_refused_and_it_runs_on(store: RunStore, run_id: s
 
 def stop_asked_twice_stops_once(store: RunStore, run_id: str) -> None:
     pid = store.get_run(run_id).pid
-    os.kill(pid, signal.SIGSTOP)  # frozen, the worker cannot act between the two requests
-    wait_for(lambda: process_state(pid) == "T", timeout=60, what="the worker to freeze")
+    freeze_between_writes(pid, store.db_path)  # frozen, the worker cannot act between the two requests
     assert store.request_stop(run_id) == "requested"
     assert store.request_stop(run_id) == "requested"
     os.kill(pid, signal.SIGCONT)
