@@ -283,10 +283,10 @@ class SweepLoop:
                 yield from self.resume_trial(frozen, latest.get(frozen.number))
 
     def resume_trial(self, frozen: optuna.trial.FrozenTrial, run: Run | None) -> Iterator[TrialEnded]:
-        if run is None:  # asked, but the driver died before it made the run: never started
-            tell(self.study, frozen.number, state=TrialState.FAIL)
-            return
         trial = optuna.Trial(self.study, frozen._trial_id)
+        if run is None:  # asked, but the driver died before it made the run: it starts now, as asked
+            self.start_unstarted(trial, frozen.params)
+            return
         active = Active(trial, run.id, pruned_at=frozen.user_attrs.get("pruned_at"))
         if run.is_active and self.executor.adopt(run.id):
             self.active[frozen.number] = active
@@ -298,6 +298,18 @@ class SweepLoop:
             self.pending.append(Pending(trial, run.config, self.attempts(frozen.number) + 1))
             return
         yield from self.conclude(active, run)
+
+    def start_unstarted(self, trial: optuna.Trial, params: dict[str, Any]) -> None:
+        """A trial the previous driver asked for and died before giving a run: it waits for a slot, and
+        counts against the budget as a trial given a run does (none lost, none added)."""
+        self.made += 1
+        try:
+            config = self.sweep.plan.space.config(params)
+        except ConfigError as err:  # it died before refusing it, as fill() would have
+            trial.set_user_attr("refused", str(err))
+            tell(self.study, trial, state=TrialState.FAIL)
+            return
+        self.pending.append(Pending(trial, config, 1))
 
     # --- the end ---------------------------------------------------------------------------
     def update_importance(self) -> None:

@@ -37,11 +37,15 @@ def distributions(space: SearchSpace, grid: bool = False) -> dict[str, BaseDistr
 
 
 def sampler(plan: SweepPlan, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler for the strategy; a resumed driver shifts a given seed so it draws anew."""
-    seed = None if plan.sampler_seed is None else plan.sampler_seed + seed_offset
+    """Optuna's sampler for the strategy; a resumed driver shifts a given seed so it draws anew.
+
+    Not a grid's: GridSampler shuffles its points by the seed, and the study's trials name their point
+    by its place in that order, so a resumed driver with another seed would repeat points and skip others.
+    """
     if plan.strategy == "grid":
         grid = {name: list(grid_values(name, param)) for name, param in plan.space.search.items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return optuna.samplers.GridSampler(grid, seed=plan.sampler_seed)
+    seed = None if plan.sampler_seed is None else plan.sampler_seed + seed_offset
     if plan.strategy == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)  # constant_liar on by default in optuna 5: parallel asks

@@ -13,7 +13,7 @@ from sweep_helpers import ENDLESS, REPO, TINY, DriverThread, make_sweep, trial_r
 from core.runs.store import RunStore
 from core.status import RunStatus
 from core.sweeps.store import SweepStore
-from core.sweeps.study import open_study
+from core.sweeps.study import distributions, open_study
 from tests.cli_helpers import cli, cli_here
 
 
@@ -126,6 +126,22 @@ def test_a_stopped_sweep_keeps_the_trial_in_flight_and_resume_runs_it_again(swee
     sweeps.request_stop(sweep_id)
     resumed.finish()
     assert sweep_store.get_run(first.id).status == RunStatus.STOPPED  # the first attempt is kept as it was
+
+
+def test_a_trial_asked_by_a_driver_that_died_before_giving_it_a_run_runs_on_resume(sweep_store):
+    """The one moment a kill loses track of a trial: after study.ask(), before its run is made. The
+    resumed driver's grid keeps the first one's order, so its new trial takes the other point."""
+    sweep_id = make_sweep(sweep_store, {**TINY, "lr": [0.1, 0.05]}, strategy="grid", trials=2, sampler_seed=0)
+    sweeps = SweepStore(sweep_store)
+    plan = sweeps.get(sweep_id).plan
+    asked = open_study(sweep_id, plan, sweeps.journal_path(sweep_id)).ask(distributions(plan.space, grid=True))
+    ended = DriverThread(sweep_store, sweep_id).run_to_end()
+    assert sorted((e.number, e.outcome) for e in ended) == [(0, "complete"), (1, "complete")]
+    trials = trial_runs(sweep_store, sweep_id)
+    assert [len(trials[n]) for n in (0, 1)] == [1, 1]  # each once: the asked trial neither lost nor doubled
+    assert trials[0][0].config.lr == asked.params["lr"] and trials[0][0].name.endswith("#0")
+    assert sorted(attempts[0].config.lr for attempts in trials.values()) == [0.05, 0.1]
+    assert [t.state for t in study_of(sweep_store, sweep_id).trials] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
 def test_a_killed_driver_resumes_with_no_trial_run_twice_and_none_lost(sweep_store):
