@@ -1,6 +1,7 @@
-"""Live charts on Train and Runs while a run trains: a zoom survives five refreshes (and, on Runs,
-unrelated control changes), and each refresh sends the browser only the points it has not got, so
-what a refresh costs does not grow with the run's length."""
+"""Live charts on Train and Runs while a run trains (the test plays its worker, adding batches as the
+chart draws them): a zoom survives five refreshes (and, on Runs, unrelated control changes), and each
+refresh sends the browser only the points it has not got, so what a refresh costs does not grow with
+the run's length."""
 from __future__ import annotations
 
 import json
