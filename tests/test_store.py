@@ -1,5 +1,7 @@
 import os
 import sqlite3
+import sys
+import threading
 import time
 from types import SimpleNamespace
 
@@ -288,3 +290,32 @@ def test_a_checkpoint_for_another_model_is_refused(tmp_path, tiny_config):
     save_checkpoint(path, build_model(RunConfig(model="cnn")), None, tiny_config, 1, 0.5, 0.8)
     with pytest.raises(CheckpointError, match="does not fit model 'mlp'"):
         load_model(path)
+
+
+def test_a_claim_that_waited_for_the_write_lock_starts_after_the_run_that_held_it_ended(store, tiny_config):
+    ending, queued = store.create_run(tiny_config), store.create_run(tiny_config)
+    store.claim(ending, os.getpid())
+    claimed = []
+    with sqlite3.connect(store.db_path, isolation_level=None) as holder:
+        holder.execute("BEGIN IMMEDIATE")  # the ending run's worker, mid-transaction
+        claimer = threading.Thread(target=lambda: claimed.append(store.claim_next(os.getpid(), busy_within_s=30)))
+        claimer.start()
+        deadline = time.monotonic() + 60
+        while not inside_a_transaction(claimer):
+            assert time.monotonic() < deadline and claimer.is_alive(), "the claim never waited for the lock"
+            time.sleep(0.01)
+        holder.execute("UPDATE runs SET status='finished', ended_at=? WHERE id=?", (time.time(), ending))
+        holder.execute("COMMIT")
+    claimer.join(60)
+    assert claimed == [queued]
+    assert store.get_run(queued).started_at >= store.get_run(ending).ended_at
+
+
+def inside_a_transaction(thread: threading.Thread) -> bool:
+    """The thread has entered RunStore._transaction, whose BEGIN IMMEDIATE waits for the write lock."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "_transaction" and frame.f_code.co_filename.endswith("store.py"):
+            return True
+        frame = frame.f_back
+    return False

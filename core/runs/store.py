@@ -346,8 +346,8 @@ class RunStore:
 
     def claim(self, run_id: str, pid: int, environment: Environment | None = None) -> bool:
         """Move a queued run to running for this worker; False if it is no longer queued."""
-        now = time.time()
         with self._transaction() as db:
+            now = time.time()  # taken holding the write lock, as claim_next does
             cursor = db.execute(
                 "UPDATE runs SET status='running', pid=?, started_at=?, heartbeat_at=?, environment=? "
                 "WHERE id=? AND status='queued' AND stop_requested=0",
@@ -360,8 +360,8 @@ class RunStore:
         The queue runs one run at a time; a run whose worker has not beaten for busy_within_s (frozen,
         say) no longer holds it up. None if nothing was claimed.
         """
-        now = time.time()
         with self._transaction() as db:
+            now = time.time()  # once the write lock is ours: a run that ended while we waited for it ended before
             if db.execute("SELECT 1 FROM runs WHERE status='running' AND heartbeat_at > ? LIMIT 1",
                           (now - busy_within_s,)).fetchone():
                 return None
