@@ -15,6 +15,7 @@ from streamlit_ui import (
     select_row,
     type_into,
     wait_for_idle,
+    wait_until,
 )
 from test_draw import drawing_canvas, one, stroke
 
@@ -101,10 +102,11 @@ def test_runs(window, app_url, layout_runs, screenshot):
     wait_for_idle(page)
     assert_charts_in_view(page, ["runs_per_class_0", *(f"runs_confusion_{run_id}" for run_id in layout_runs.values())])
     # the confusion matrix's counts are readable (Plotly shrinks them to fit a narrow chart: 7 px was seen)
-    sizes = chart(page, f"runs_confusion_{layout_runs[RUNS[0]]}").evaluate(
-        "gd => Array.from(gd.querySelectorAll('.heatmap-label text'))"
-        ".map(t => parseFloat(getComputedStyle(t).fontSize))")
-    assert sizes and min(sizes) >= 11
+    confusion = chart(page, f"runs_confusion_{layout_runs[RUNS[0]]}")
+    sizes = wait_until(lambda: confusion.evaluate("gd => Array.from(gd.querySelectorAll('.heatmap-label text'))"
+                                                  ".map(t => parseFloat(getComputedStyle(t).fontSize))"),
+                       bool, 60, "the confusion matrix's counts drawn")  # the chart may still be drawing
+    assert min(sizes) >= 11
     assert_nothing_cut(page, "Runs, results")
     screenshot(page, "results")
 
