@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,8 +59,11 @@ class Active:
     """A trial in flight: its Optuna trial and the run of its current attempt."""
     trial: optuna.Trial
     run_id: str
-    reported: int = 0  # epochs of this attempt told to Optuna so far
+    reported: int = 0  # epochs of this attempt read from the store so far
     pruned_at: int | None = None
+    # the latest epoch Optuna holds for the trial: a new attempt or a resumed driver reads earlier ones
+    # again, and they are neither told again (Optuna keeps the first) nor asked about (it judges its latest)
+    last_step: int = 0
 
 
 @dataclass
@@ -182,7 +184,7 @@ class SweepLoop:
         run_id = self.runs.create_run(config, name=name, tags=("sweep",), sweep_id=self.sweep.id,
                                       trial_number=trial.number)
         self.executor.start(run_id)
-        self.active[trial.number] = Active(trial, run_id)
+        self.active[trial.number] = Active(trial, run_id, last_step=self.last_step(trial.number))
 
     def stop_all(self) -> None:
         """The sweep was asked to stop: stop the trials in flight, start no more."""
@@ -209,14 +211,18 @@ class SweepLoop:
         values = self.runs.epoch_values(active.run_id, "val", "accuracy")[active.reported:]
         active.reported += len(values)
         pruning = bool(self.sweep.plan.pruner) and run.status == RunStatus.RUNNING
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a new attempt re-reports epochs Optuna has: it keeps the first
-            for epoch, value in values:
-                if value is None:
-                    continue
-                active.trial.report(value, epoch)
-                if pruning and active.pruned_at is None and active.trial.should_prune():
-                    self.prune(active, epoch)
+        for epoch, value in values:
+            if value is None or epoch <= active.last_step or active.pruned_at is not None:
+                continue  # a pruned trial's score stays its pruned epoch's, as when an objective raises
+            active.trial.report(value, epoch)
+            active.last_step = epoch
+            if pruning and active.trial.should_prune():
+                self.prune(active, epoch)
+
+    def last_step(self, number: int) -> int:
+        """The latest epoch Optuna holds for a trial, 0 for none: what an earlier attempt reported."""
+        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == number)
+        return max(frozen.intermediate_values, default=0)
 
     def prune(self, active: Active, epoch: int) -> None:
         active.pruned_at = epoch
@@ -285,9 +291,10 @@ class SweepLoop:
     def resume_trial(self, frozen: optuna.trial.FrozenTrial, run: Run | None) -> Iterator[TrialEnded]:
         trial = optuna.Trial(self.study, frozen._trial_id)
         if run is None:  # asked, but the driver died before it made the run: it starts now, as asked
-            self.start_unstarted(trial, frozen.params)
+            self.start_unstarted(trial, frozen)
             return
-        active = Active(trial, run.id, pruned_at=frozen.user_attrs.get("pruned_at"))
+        active = Active(trial, run.id, pruned_at=frozen.user_attrs.get("pruned_at"),
+                        last_step=max(frozen.intermediate_values, default=0))
         if run.is_active and self.executor.adopt(run.id):
             self.active[frozen.number] = active
             return
@@ -299,12 +306,19 @@ class SweepLoop:
             return
         yield from self.conclude(active, run)
 
-    def start_unstarted(self, trial: optuna.Trial, params: dict[str, Any]) -> None:
+    def start_unstarted(self, trial: optuna.Trial, frozen: optuna.trial.FrozenTrial) -> None:
         """A trial the previous driver asked for and died before giving a run: it waits for a slot, and
-        counts against the budget as a trial given a run does (none lost, none added)."""
+        counts against the budget as a trial given a run does (none lost, none added).
+
+        One it died refusing is failed, as fill() would have (reconcile counted it already); one it died
+        asking (some settings not drawn yet) is failed too, and another is asked in its place.
+        """
+        if "refused" in frozen.user_attrs or set(frozen.params) != set(self.space):
+            tell(self.study, trial, state=TrialState.FAIL)
+            return
         self.made += 1
         try:
-            config = self.sweep.plan.space.config(params)
+            config = self.sweep.plan.space.config(frozen.params)
         except ConfigError as err:  # it died before refusing it, as fill() would have
             trial.set_user_attr("refused", str(err))
             tell(self.study, trial, state=TrialState.FAIL)
