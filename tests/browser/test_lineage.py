@@ -89,6 +89,8 @@ def test_fork_a_run_and_see_the_child_drawn_from_the_branch_point(page, app_url,
     type_into(page, "Search", "lineage-")
     expect(grid_rows(runs_table(page))).to_have_count(2)
     select_row(page, runs_table(page), "lineage-child")
+    # the first selection's rerun redraws the table: a second click before it has drawn can be lost
+    drawn_traces(page, {"lineage-child", "lineage-parent (parent, to epoch 2)"})
     select_row(page, runs_table(page), "lineage-parent")
     wait_for_idle(page)
     drawn = drawn_traces(page, {"lineage-child", "lineage-parent"})
