@@ -10,8 +10,8 @@ import torch
 
 from core.config import RunConfig
 from core.runs import supervisor
-from core.runs.records import Environment, EvaluationNotRead, Metric, RunSummary
-from core.runs.store import METRIC_ROWS_PER_INSERT, RunActive, RunNotFound, RunStore
+from core.runs.records import Environment, EvaluationNotRead, Metric, RunSummary, batch_row_metrics
+from core.runs.store import BATCHES_PER_INSERT, METRIC_ROWS_PER_INSERT, RunActive, RunNotFound, RunStore
 from core.status import RunStatus
 from core.training import checkpoints
 from core.training.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
@@ -96,6 +96,18 @@ def test_rows_beyond_one_insert_statement_land_whole_and_in_order(store, tiny_co
     store.add_metrics(run_id, points[METRIC_ROWS_PER_INSERT + 1:])
     store.add_metrics(run_id, [])
     assert store.read_metrics(run_id)[0] == points
+
+
+@pytest.mark.parametrize("count", [0, 1, BATCHES_PER_INSERT, 2 * BATCHES_PER_INSERT + 11])
+def test_batch_rows_land_as_four_rows_each_in_order_and_before_the_other_rows(store, tiny_config, count):
+    run_id = store.create_run(tiny_config)
+    store.claim(run_id, 1)
+    # whole statements, then 8 + 2 + 1 for the rest; a missing value (None) lands as one too
+    batches = [(s, 1 + s // 20, s / 7, None if s == 5 else s / 9, 1e-3, 1e4 + s, 100.0 + s)
+               for s in range(1, count + 1)]
+    epoch_rows = [Metric(count, 3, "train", "epoch_loss", 0.25, 200.0), Metric(count, 3, "val", "loss", 0.5, 200.0)]
+    assert store.record_metrics(run_id, epoch_rows, batches) is False
+    assert store.read_metrics(run_id)[0] == [row for batch in batches for row in batch_row_metrics(batch)] + epoch_rows
 
 
 def test_a_listing_without_evaluations_has_the_rest_and_refuses_to_guess_the_evaluation(store, tiny_config):

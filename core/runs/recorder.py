@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from core.runs.records import EpochValidation, Metric, RunSummary
+from core.runs.records import BatchRow, EpochValidation, Metric, RunSummary, batch_row_metrics
 from core.runs.run_file import append_unsaved_metrics, write_outcome
 from core.runs.store import RunNotRunning, RunStore
 from core.runs.store_errors import StoreBusy, StoreError
@@ -38,12 +38,13 @@ def event_metrics(event: Event, now: float) -> list[Metric]:
 
 
 def batch_metrics(event: BatchEnded, now: float) -> list[Metric]:
-    """A batch's four rows, written out (0.8 us here, against 1.1 us for a comprehension over pairs)."""
-    step, epoch = event.step, event.epoch
-    return [Metric(step, epoch, "train", "loss", event.loss, now),
-            Metric(step, epoch, "train", "accuracy", event.accuracy, now),
-            Metric(step, epoch, "train", "lr", event.lr, now),
-            Metric(step, epoch, "train", "samples_per_s", event.samples_per_s, now)]
+    """A batch's four rows."""
+    return batch_row_metrics(batch_row(event, now))
+
+
+def batch_row(event: BatchEnded, now: float) -> BatchRow:
+    """What a recorder buffers of a batch: its fields are a BatchRow's, in order, and the time comes last."""
+    return event + (now,)
 
 
 def evaluation_metrics(item: Evaluated, now: float) -> list[Metric]:
@@ -56,7 +57,8 @@ def evaluation_metrics(item: Evaluated, now: float) -> list[Metric]:
 class Recorder:
     """Records one run: metrics flushed at most every FLUSH_INTERVAL_S, checkpoints as they come.
 
-    `stop` turns true once someone asked the run to stop; it is read at each flush. A store whose
+    Batches wait in `batches`, one BatchRow each; other rows in `buffer`, behind them. `stop` turns
+    true once someone asked the run to stop; it is read at each flush. A store whose
     write lock another process holds only delays the rows (they wait in the buffer). A store that
     fails otherwise (runs.db deleted or damaged) stops the run: what it could not store goes to the
     run's folder, where rebuilding the index finds it. A run ended or deleted elsewhere raises
@@ -65,6 +67,7 @@ class Recorder:
 
     def __init__(self, store: RunStore, run_id: str):
         self.store, self.run_id = store, run_id
+        self.batches: list[BatchRow] = []
         self.buffer: list[Metric] = []
         self.last_flush = time.monotonic()
         self.stop = False
@@ -75,7 +78,10 @@ class Recorder:
 
     def record(self, item: TrialItem) -> None:
         if isinstance(item, BatchEnded):  # nearly every item: the shortest way through
-            self.buffer += batch_metrics(item, time.time())
+            if self.buffer:  # other rows wait for a busy store: the batch queues behind them, in order
+                self.buffer += batch_metrics(item, time.time())
+            else:
+                self.batches.append(batch_row(item, time.time()))  # 0.1 us, against 1.4 us for its four rows
             if time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
                 self.flush()
         elif isinstance(item, EpochEnded):
@@ -99,12 +105,13 @@ class Recorder:
     def flush(self) -> None:
         self.last_flush = time.monotonic()
         if self.store_failure is not None:
-            append_unsaved_metrics(self.store.run_dir(self.run_id), self.buffer)
-            self.buffer = []
+            unsaved = [row for batch in self.batches for row in batch_row_metrics(batch)] + self.buffer
+            append_unsaved_metrics(self.store.run_dir(self.run_id), unsaved)
+            self.batches, self.buffer = [], []
             return
         try:
-            stop_requested = self.store.record_metrics(self.run_id, self.buffer)
-            self.buffer = []
+            stop_requested = self.store.record_metrics(self.run_id, self.buffer, self.batches)
+            self.batches, self.buffer = [], []
             self.stop = self.stop or stop_requested
         except StoreBusy:
             pass  # the rows wait in the buffer for the next flush
@@ -156,7 +163,7 @@ class Recorder:
 
     def _end(self, end: RunEnded) -> None:
         self.flush()
-        while self.buffer and self.store_failure is None:  # rows held back by a busy store land first
+        while (self.batches or self.buffer) and self.store_failure is None:  # rows a busy store held back
             self.flush()
         summary = self.summary(end)
         if self._to_store(lambda: self.store.finish(self.run_id, end.reason, end.message, summary)) is False:

@@ -26,6 +26,19 @@ class Metric(NamedTuple):
     wall_time: float
 
 
+# A batch's train metrics, as a worker buffers them: (step, epoch, loss, accuracy, lr, samples_per_s,
+# wall_time), a BatchEnded with its time appended. The store writes it as one Metric row a name, in
+# this order; one tuple a batch, not four rows, is what a flush binds (benchmarks.pipeline_speed).
+BATCH_METRIC_NAMES = ("loss", "accuracy", "lr", "samples_per_s")
+BatchRow = tuple[int, int, float, float, float, float, float]
+
+
+def batch_row_metrics(row: BatchRow) -> list[Metric]:
+    """A batch row as the four Metric rows the store keeps of it."""
+    step, epoch, *values, wall_time = row
+    return [Metric(step, epoch, "train", name, value, wall_time) for name, value in zip(BATCH_METRIC_NAMES, values)]
+
+
 def known_fields(cls: type[T], data: Mapping[str, Any] | None) -> T:
     """A dataclass from a stored dict: unknown keys dropped, missing ones defaulted."""
     names = {field.name for field in dataclasses.fields(cls)}

@@ -10,14 +10,23 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
 from core.runs.queue import first_waiting
-from core.runs.records import Environment, EpochValidation, Metric, Run, RunSummary, normalize_tags
+from core.runs.records import (
+    BATCH_METRIC_NAMES,
+    BatchRow,
+    Environment,
+    EpochValidation,
+    Metric,
+    Run,
+    RunSummary,
+    normalize_tags,
+)
 from core.runs.run_file import run_folders, write_run_file
 from core.runs.schema import check_columns, expected_columns, migrate
 from core.runs.store_errors import StoreDamaged, folder_error, missing_index, rebuild_hint, store_error
@@ -106,6 +115,43 @@ def _insert_metrics(db: sqlite3.Connection, run_id: str, metrics: Iterable[Metri
             values.append(run_id)
             values.extend(metric)
         db.execute(_metrics_insert_sql(len(chunk)), values)
+
+
+# batches per INSERT statement, then the rest in powers of two: SQLite takes longer to parse a statement
+# of numbered variables than its length grows (16 batches 0.15 ms, 64 1.1 ms, 128 3.9 ms), and each
+# connection parses a statement once for each length it meets
+BATCHES_PER_INSERT = 16
+
+
+def _batch_chunks(count: int) -> Iterator[tuple[int, int]]:
+    """(start, length) pieces of `count` batches: whole statements first, then the rest in powers of two."""
+    start, size = 0, BATCHES_PER_INSERT
+    while start < count:
+        while size > count - start:
+            size //= 2
+        yield start, size
+        start += size
+
+
+@functools.cache
+def _batch_rows_insert_sql(batches: int) -> str:
+    """An INSERT of this many batch rows, four Metric rows each: a batch binds its seven values once, the
+    run id is ?1 for all, and the split and names are written in (7 values a batch, against 28)."""
+    rows = []
+    for first in range(2, 2 + 7 * batches, 7):
+        step, epoch, wall_time = f"?{first}", f"?{first + 1}", f"?{first + 6}"
+        rows += [f"(?1,{step},{epoch},'train','{name}',?{value},{wall_time})"
+                 for value, name in enumerate(BATCH_METRIC_NAMES, first + 2)]
+    return _METRIC_COLUMNS + ",".join(rows)
+
+
+def _insert_batch_rows(db: sqlite3.Connection, run_id: str, rows: Sequence[BatchRow]) -> None:
+    """Insert batch rows in order, each as its four Metric rows (records.batch_row_metrics)."""
+    for start, length in _batch_chunks(len(rows)):
+        values: list = [run_id]
+        for row in rows[start:start + length]:
+            values.extend(row)
+        db.execute(_batch_rows_insert_sql(length), values)
 
 
 def _row_to_run(row: sqlite3.Row) -> Run:
@@ -460,17 +506,20 @@ class RunStore:
         return cursor.rowcount == 1
 
     # --- metrics ----------------------------------------------------------------------------
-    def record_metrics(self, run_id: str, metrics: Iterable[Metric]) -> bool:
-        """A worker's flush: add its running run's metrics and beat; returns whether a stop was asked.
+    def record_metrics(self, run_id: str, metrics: Iterable[Metric], batches: Sequence[BatchRow] = ()) -> bool:
+        """A worker's flush: add its running run's batch rows, then its other metrics, and beat; returns
+        whether a stop was asked.
 
-        RunNotRunning if the run ended elsewhere. The stop flag is read in the same transaction: a
-        flush opens one connection, not two.
+        The batch rows go first: a recorder holds no batch newer than its other rows. RunNotRunning if
+        the run ended elsewhere. The stop flag is read in the same transaction: a flush opens one
+        connection, not two.
         """
         with self._transaction() as db:
             # checked first, in the same transaction: a stopped or deleted run gets no more rows
             cursor = db.execute("UPDATE runs SET heartbeat_at=? WHERE id=? AND status='running'", (time.time(), run_id))
             if cursor.rowcount == 0:
                 raise RunNotRunning(run_id)
+            _insert_batch_rows(db, run_id, batches)
             _insert_metrics(db, run_id, metrics)
             return bool(db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()[0])
 
