@@ -111,11 +111,11 @@ def _noting_best(store, run_id: str, seen: list[bytes]):
     """Wrap the worker's flush to note best.pt's bytes at each one: what it held before the failure."""
     real = store.record_metrics
 
-    def record_metrics(rid, metrics, batches=()):
+    def record_metrics(*args):
         best = store.checkpoint_path(run_id, "best")
         if best.exists():
             seen.append(best.read_bytes())
-        return real(rid, metrics, batches)
+        return real(*args)
     return record_metrics
 
 
