@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.comparison.flips import Flip, Side, count_kinds, flips
-from core.comparison.groups import band, final_spreads, parse_seeds, repeat_over_seeds, seed_groups, spread
+from core.comparison.groups import MAX_SEEDS, band, final_spreads, parse_seeds, repeat_over_seeds, seed_groups, spread
 from core.comparison.verdict import A_BETTER, B_BETTER, CANT_TELL, bootstrap_interval, seeds_needed, verdict
 from core.config import ConfigError, RunConfig
 from core.runs.records import Environment, Run, RunSummary
@@ -144,12 +144,21 @@ def test_seeds_are_parsed_and_repeated_once_each():
         parse_seeds("1 x")
     with pytest.raises(ConfigError, match="got '4-2'"):
         parse_seeds("4-2")
-    with pytest.raises(ConfigError, match="seeds: each seed once, got 1 more than once"):
+    with pytest.raises(ConfigError, match="seeds: give each once; 1 came more than once"):
         repeat_over_seeds(config, [1, 2, 1])
-    with pytest.raises(ConfigError, match="seeds: give at least one seed"):
+    with pytest.raises(ConfigError, match="seeds: give at least one$"):
         repeat_over_seeds(config, [])
+    assert len(parse_seeds(f"5 1-{MAX_SEEDS - 1}")) == MAX_SEEDS
     with pytest.raises(ConfigError, match="seed: must be from 0"):
         repeat_over_seeds(config, [2**32])
+
+
+def test_a_huge_seed_range_is_refused_by_its_size_before_it_is_spelled_out():
+    # a range of 10**12 seeds would take the machine's memory, and repeats checked pairwise its CPU for hours
+    with pytest.raises(ConfigError, match=f"seeds: at most {MAX_SEEDS} at once, got 1000000000001"):
+        parse_seeds("0-999999999999 7")
+    with pytest.raises(ConfigError, match=f"seeds: at most {MAX_SEEDS} at once, got 101"):
+        repeat_over_seeds(RunConfig(), range(101))
 
 
 def test_flips_between_epochs_compare_every_digit():

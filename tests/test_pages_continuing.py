@@ -140,11 +140,11 @@ def test_repeat_with_seeds_queues_a_seed_group(app_store):
     at = select(open_page("pages/runs.py"), [0])
     at.text_input(key=f"runs_seeds_{run_id}").set_value("1 x").run()
     at.button(key=f"runs_repeat_{run_id}").click().run()
-    assert any("seeds: write whole numbers or ranges such as 0-4, got 'x'" in shown(e) for e in at.error)
+    assert any("Seeds: write whole numbers or ranges such as 0-4, got 'x'" in shown(e) for e in at.error)
     assert len(app_store.list_runs()) == 1
     at.text_input(key=f"runs_seeds_{run_id}").set_value("0").run()
     at.button(key=f"runs_repeat_{run_id}").click().run()
-    assert any("give at least one seed (this run has that seed already)" in shown(e) for e in at.error)
+    assert any("Seeds: give at least one (this run has that seed already)" in shown(e) for e in at.error)
     at.text_input(key=f"runs_seeds_{run_id}").set_value("0-2").run()
     at.button(key=f"runs_repeat_{run_id}").click().run()
     assert any("Queued 2 runs, one per seed (seed 0 is this run's own)." in s.value for s in at.success)
@@ -213,6 +213,12 @@ def test_train_page_repeat_over_seeds_queues_one_run_per_seed(app_store):
     at.text_input(key="train_seeds").set_value("4-3").run()
     at.button(key="train_start").click().run()
     assert any("Not started: Repeat over seeds" in shown(e) for e in at.error) and len(app_store.list_runs()) == 2
+    for typed, reason in (("0-300", "at most 100 at once, got 301"),
+                          ("1 1 1", "give each once; 1 came more than once")):
+        at.text_input(key="train_seeds").set_value(typed).run()
+        at.button(key="train_start").click().run()
+        assert any(f"Repeat over seeds: {reason}" in shown(e) for e in at.error), [shown(e) for e in at.error]
+    assert len(app_store.list_runs()) == 2
 
 
 @pytest.mark.parametrize("epochs", [2])

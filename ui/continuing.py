@@ -129,7 +129,8 @@ def repeat_control(store: RunStore, run: Run) -> None:
             seeds = parse_seeds(text)
             configs = repeat_over_seeds(run.config, [seed for seed in seeds if seed != run.config.seed])
         except ConfigError as err:
-            st.error(markdown_text(err) + (" (this run has that seed already)" if run.config.seed in seeds else ""))
+            own = " (this run has that seed already)" if run.config.seed in seeds else ""
+            st.error(markdown_text(f"Seeds: {err.reason}{own}"))
             return
         run_ids = [store.create_run(config, name=f"{run.name} seed {config.seed}", tags=run.tags)
                    for config in configs]
