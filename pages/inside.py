@@ -15,6 +15,7 @@ from ui.charts import probability_figure
 from ui.common import get_store, route_through_app, run_label, store_guard
 from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images
 from ui.models import best_model, runs_with_checkpoints
+from ui.text import markdown_text
 
 MAX_SHOWN = 3
 SOURCES = ("Drawn digit", "Test image", "Misclassified")
@@ -82,7 +83,7 @@ def views(store: RunStore, runs: list[Run], image: np.ndarray, target: int | Non
         try:
             result.append(look_inside(best_model(store, run), to_tensor(image), target))
         except (CheckpointError, OSError) as err:
-            st.error(f"Cannot load {run.name!r}: {err}")
+            st.error(f"Cannot load {markdown_text(repr(run.name))}: {markdown_text(err)}")
             result.append(None)
     return result
 

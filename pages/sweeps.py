@@ -100,7 +100,8 @@ def launch() -> None:
         return
     sweep_id = launch_sweep(get_store(), plan)
     st.session_state["sweeps_shown"] = sweep_id
-    st.session_state["sweeps_flash"] = f"Started sweep {sweep_id}."
+    name = SweepStore(get_store()).get(sweep_id).name
+    st.session_state["sweeps_flash"] = f"Started sweep {markdown_text(name)}."
     st.rerun()  # the page lists the sweeps before the form: draw it again with the new one
 
 

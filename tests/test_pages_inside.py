@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+from pages_helpers import app_store, as_shown, finished_run, open_page  # noqa: F401
 
 from core.insight import robustness_jobs
 from core.insight.inside import look_inside
@@ -95,3 +95,15 @@ def test_robustness_tab_offers_to_compute_then_shows_a_chart_per_perturbation(ap
     assert not [button for button in at.button if button.key == "runs_robustness_compute"]
     rotation = [chart.proto.spec for chart in at.get("plotly_chart") if '"Rotation"' in chart.proto.spec]
     assert rotation and '"first"' in rotation[0] and '"second"' in rotation[0]
+
+
+def test_a_broken_checkpoint_is_reported_with_the_run_name_as_typed(app_store):
+    hostile = "**bold** :red[x] $y$"
+    run_id = finished_run(app_store, hostile)
+    app_store.checkpoint_path(run_id, "best").write_bytes(b"not a checkpoint")
+    at = open_page("pages/inside.py")
+    at.segmented_control(key="inside_source").set_value("Test image").run()
+    assert not at.exception, at.exception
+    errors = [error.value for error in at.error]
+    assert any(as_shown(error).startswith(f"Cannot load {hostile!r}: ") for error in errors), errors
+    assert not any("**bold**" in error or ":red[x]" in error for error in errors)  # escaped, not rendered

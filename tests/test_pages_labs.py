@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from pages_helpers import app_store, finished_run, open_page  # noqa: F401
+from pages_helpers import app_store, as_shown, finished_run, open_page  # noqa: F401
 from tabular_helpers import CLASSES, csv_bytes, pets_config, pets_frame
 
 from core.runs.supervisor import execute_run
@@ -124,6 +125,22 @@ def test_a_csv_run_on_runs_shows_its_class_names_wrong_rows_and_predicts_a_row(t
         assert set(wrong["true"]) <= set(CLASSES)
     answer = table_with(at, "class", "probability")
     assert sorted(answer["class"]) == list(CLASSES) and answer["probability"].sum() == pytest.approx(1.0)
+
+
+def test_a_csv_run_whose_table_is_gone_says_so_with_the_file_name_as_typed(app_store):
+    hostile = "**bold** :red[x] $y$.csv"
+    config = pets_config(app_store, epochs=1)
+    config = replace(config, csv=replace(config.csv, name=hostile))
+    run_id = app_store.create_run(config, name="pets")
+    assert execute_run(app_store, run_id) == "finished"
+    (app_store.tables_dir / f"{config.csv.sha256}.csv").unlink()
+    at = select(open_page("pages/runs.py"), [0])
+    assert not at.exception, at.exception
+    errors = [error.value for error in at.error]
+    for opening in ("Cannot show the test rows:", "Cannot predict with this run:"):
+        shown = [as_shown(error) for error in errors if as_shown(error).startswith(opening)]
+        assert shown and f"'{hostile}' is missing from the run store" in shown[0], errors
+    assert not any("**bold**" in error or ":red[x]" in error for error in errors)  # all escaped, none rendered
 
 
 def test_draw_offers_image_models_only(table_run):

@@ -86,13 +86,17 @@ def test_the_picked_trial_links_to_runs_and_draw(stored_sweep, app_store):
 
 def test_launching_from_the_page_starts_a_driver_that_runs_the_sweep(app_store):
     at = open_page("pages/sweeps.py")
-    for key, value in {"sweeps_dataset": "synthetic", "sweeps_trials": 2, "sweeps_name": "from the page"}.items():
+    name = "from the **page**"
+    for key, value in {"sweeps_dataset": "synthetic", "sweeps_trials": 2, "sweeps_name": name}.items():
         at.session_state[key] = value
     at.run()
     at.button(key="sweeps_launch").click().run()
     assert not at.error, [e.value for e in at.error]
+    # the sweep's name as typed, not its id, and not as markup
+    assert [as_shown(s.value) for s in at.success] == [f"Started sweep {name}."]
+    assert "**page**" not in at.success[0].value
     (sweep,) = SweepStore(app_store).list()
-    assert sweep.name == "from the page" and sweep.plan.trials == 2 and sweep.pid
+    assert sweep.name == name and sweep.plan.trials == 2 and sweep.pid
     assert sweep.plan.space.fixed["dataset"] == "synthetic"
     deadline = time.monotonic() + 300
     while SweepStore(app_store).get(sweep.id).is_active and time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from core.training.data import DataError
 from core.training.evaluation import Misclassified
 from core.training.tabular import categories, encode_features, load_table, test_rows, used_rows
 from ui.charts import probability_figure, run_color
+from ui.text import markdown_text
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the run's table...")
@@ -30,7 +31,7 @@ def wrong_rows(store: RunStore, run: Run, wrong: list[Misclassified]) -> None:
     try:
         _, tested = stored_table(str(store.tables_dir), run.config.csv)
     except DataError as err:
-        st.error(f"Cannot show the test rows: {err}")
+        st.error(f"Cannot show the test rows: {markdown_text(err)}")
         return
     classes = run.config.csv.classes
     rows = tested.iloc[[m.index for m in wrong]].copy()
@@ -64,7 +65,7 @@ def predict_section(store: RunStore, runs: list[tuple[Run, str]]) -> None:
         frame, _ = stored_table(str(store.tables_dir), csv_data)
         model = load_model(path)[0]
     except (DataError, CheckpointError) as err:
-        st.error(f"Cannot predict with this run: {err}")
+        st.error(f"Cannot predict with this run: {markdown_text(err)}")
         return
     st.caption("Edit the row's values, as they would appear in the file; the model standardises them itself.")
     options = categories(frame, csv_data)

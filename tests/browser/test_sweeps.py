@@ -30,7 +30,7 @@ def test_a_small_synthetic_sweep_from_the_form_to_its_parallel_coordinates(page,
     type_into(page, "Trials", TRIALS)
     type_into(page, "Sweep name", "browser sweep")
     page.get_by_role("button", name="Launch sweep").click()
-    expect(page.get_by_text(re.compile(r"^Started sweep \S+\.$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Started sweep .?browser sweep\.$"))).to_be_visible()
     store = RunStore(runs_dir)
     sweep = next(s for s in SweepStore(store).list() if s.name == "browser sweep")
     assert sweep.plan.trials == TRIALS and sweep.plan.space.fixed["dataset"] == "synthetic"
