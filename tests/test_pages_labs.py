@@ -9,7 +9,9 @@ import pytest
 from pages_helpers import app_store, as_shown, finished_run, open_page  # noqa: F401
 from tabular_helpers import CLASSES, csv_bytes, pets_config, pets_frame
 
+from core.insight import robustness_jobs
 from core.runs.supervisor import execute_run
+from core.training.checkpoints import CheckpointError
 from core.training.tabular import MAX_CSV_BYTES, sha256
 
 
@@ -141,6 +143,22 @@ def test_a_csv_run_whose_table_is_gone_says_so_with_the_file_name_as_typed(app_s
         shown = [as_shown(error) for error in errors if as_shown(error).startswith(opening)]
         assert shown and f"'{hostile}' is missing from the run store" in shown[0], errors
     assert not any("**bold**" in error or ":red[x]" in error for error in errors)  # all escaped, none rendered
+
+
+def test_robustness_leaves_a_table_run_out_and_shows_why_a_computation_failed(table_run):
+    app_store, _ = table_run
+    image_run = finished_run(app_store, "digits")
+    best = app_store.checkpoint_path(image_run, "best")
+    best.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        robustness_jobs.compute(app_store, image_run)  # what the background job met
+    at = select(open_page("pages/runs.py"), [0, 1])
+    assert not at.exception, at.exception
+    assert any(as_shown(c.value) == "Not measured: pets (trained on a table, and robustness perturbs images)."
+               for c in at.caption), [c.value for c in at.caption]
+    assert any(as_shown(e.value).startswith("Measuring digits failed: checkpoint is corrupt or truncated")
+               for e in at.error), [e.value for e in at.error]
+    assert at.button(key="runs_robustness_compute").label == "Compute robustness curves"  # the image run's alone
 
 
 def test_draw_offers_image_models_only(table_run):

@@ -13,6 +13,7 @@ from core.insight.robustness import PERTURBATIONS, Robustness
 from core.runs.records import Run
 from core.runs.store import RunStore
 from ui.charts import color
+from ui.text import markdown_text
 
 TITLES = {"rotation": "Rotation", "shift": "Shift", "scale": "Scale", "noise": "Gaussian noise",
           "thickness": "Stroke thickness", "fgsm": "FGSM attack"}
@@ -60,15 +61,23 @@ def compute_button(store: RunStore, runs: list[Run], names: list[str]) -> None:
 def robustness_section(store: RunStore, runs: list[Run], names: list[str]) -> None:
     """The selected runs' robustness curves, and what it takes to get the missing ones."""
     colours = {run.id: color(i) for i, run in enumerate(runs)}
-    ready = [(run, name) for run, name in zip(runs, names)
-             if not run.is_active and store.checkpoint_path(run.id, "best").exists()]
+    reasons = {run.id: robustness_jobs.unmeasurable(store, run) for run in runs}
+    left_out = [f"{name} ({reasons[run.id]})" for run, name in zip(runs, names) if reasons[run.id]]
+    if left_out:
+        st.caption(markdown_text(f"Not measured: {'; '.join(left_out)}."))
+    ready = [(run, name) for run, name in zip(runs, names) if reasons[run.id] is None]
     if not ready:
-        st.info("Robustness is measured on a finished run's best checkpoint; none of the selected runs has one.")
+        st.info("Robustness is measured on a finished image run's best checkpoint; none of the selected runs has "
+                "one.")
         return
     results = {run.id: robustness_jobs.stored_curves(store, run.id) for run, _ in ready}
     jobs = {run.id: robustness_jobs.progress(store, run.id) for run, _ in ready}
     busy = [(run, name) for run, name in ready if jobs[run.id] is not None and jobs[run.id].alive]
     missing = [(run, name) for run, name in ready if results[run.id] is None and (run, name) not in busy]
+    for run, name in missing:
+        error = robustness_jobs.stored_error(store, run.id)
+        if error is not None and (run, name) not in busy:
+            st.error(markdown_text(f"Measuring {name} failed: {error}"), icon=":material/error:")
     if busy:
         job_progress(store, *map(list, zip(*busy)))
     elif missing:

@@ -36,8 +36,9 @@ def command_robustness(args: argparse.Namespace) -> int:
 
 def _one_run(store: RunStore, run_id: str, args: argparse.Namespace) -> bool:
     run = store.get_run(run_id)
-    if not store.checkpoint_path(run_id, "best").exists():
-        print(f"error: {run.name}: no best checkpoint (the run ended before its first epoch)", file=sys.stderr)
+    reason = robustness_jobs.unmeasurable(store, run)
+    if reason is not None:
+        print(f"error: {run.name}: {reason}", file=sys.stderr)
         return False
     result = None if args.force else robustness_jobs.stored_curves(store, run_id)
     if result is None:

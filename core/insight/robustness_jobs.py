@@ -2,7 +2,8 @@
 
 A run's curves live in its folder as robustness.json, beside the checkpoint they were measured on
 (named with its checksum, so a new best.pt asks for new curves). While a process computes them it
-keeps robustness.progress.json there (its pid, steps done of all); pages poll that file.
+keeps robustness.progress.json there (its pid, steps done of all); pages poll that file. A computation
+that fails leaves robustness.error.json, its reason for that checkpoint, for the page to show.
 """
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ import psutil
 
 from core.insight.robustness import STEPS, SUBSET_NOTE, Robustness, robustness_curves, subset
 from core.runs import launcher
+from core.runs.records import Run
 from core.runs.store import RunStore
-from core.training.checkpoints import load_model
-from core.training.data import DEFAULT_DATA_DIR, build_datasets, load_arrays
+from core.training.checkpoints import CheckpointError, load_model
+from core.training.data import DEFAULT_DATA_DIR, DataError, build_datasets, load_arrays
 
 CURVES_FILE = "robustness.json"
 PROGRESS_FILE = "robustness.progress.json"
+ERROR_FILE = "robustness.error.json"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,26 @@ def stored_curves(store: RunStore, run_id: str) -> Robustness | None:
         return None
 
 
+def unmeasurable(store: RunStore, run: Run) -> str | None:
+    """Why the run's curves cannot be measured, or None when they can."""
+    if run.config.csv is not None:
+        return "trained on a table, and robustness perturbs images"
+    if run.is_active:
+        return "still training: measured on the best checkpoint once the run ends"
+    if not store.checkpoint_path(run.id, "best").exists():
+        return "no best checkpoint: the run ended before its first epoch"
+    return None
+
+
+def stored_error(store: RunStore, run_id: str) -> str | None:
+    """Why the last computation of the run's curves failed, if it was on its current best checkpoint."""
+    try:
+        data = json.loads((store.run_dir(run_id) / ERROR_FILE).read_text())
+        return data["error"] if data["checkpoint"] == checkpoint_id(store.checkpoint_path(run_id, "best")) else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
 def progress(store: RunStore, run_id: str) -> JobProgress | None:
     """How far a computation of the run's curves has come, if one was started and has not finished."""
     try:
@@ -93,14 +116,22 @@ def compute(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DI
         if on_step is not None:
             on_step(done, total)
 
+    checkpoint = checkpoint_id(best)
     try:
         step(0, STEPS)
-        checkpoint = checkpoint_id(best)
         model, config, _ = load_model(best)
+        if config.csv is not None:
+            raise ValueError("robustness perturbs images; this run trained on a table")
         test = subset(build_datasets(load_arrays(config.dataset, data_dir), 0, config.seed).test)
         curves = robustness_curves(model, test, step)
         result = Robustness(curves, len(test), SUBSET_NOTE, checkpoint, time.time() - started)
         _write_json(folder / CURVES_FILE, result.to_dict())
+        (folder / ERROR_FILE).unlink(missing_ok=True)
+    except Exception as err:
+        ours = isinstance(err, (ValueError, CheckpointError, DataError))  # messages that say what is wrong
+        _write_json(folder / ERROR_FILE, {"checkpoint": checkpoint,
+                                          "error": str(err) if ours else f"{type(err).__name__}: {err}"})
+        raise
     finally:  # a failed computation leaves no progress behind: the page offers to compute again
         (folder / PROGRESS_FILE).unlink(missing_ok=True)
     return result
