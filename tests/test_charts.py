@@ -9,7 +9,7 @@ from core.config import RunConfig
 from core.runs.records import Environment, Metric, Run, RunSummary
 from core.runs.series import metrics_frame
 from core.status import RunStatus
-from ui.charts import PALETTE, Curve, curves_figure, label_positions, run_color, run_styles
+from ui.charts import PALETTE, Curve, curves_figure, label_positions, per_class_figure, run_color, run_styles
 from ui.run_charts import CurveSettings, run_curves
 
 IDS = [f"20261201-1200{i:02d}-{i * 7919 % 16**6:06x}" for i in range(40)]
@@ -104,3 +104,13 @@ def test_a_chart_without_divergence_keeps_plotlys_own_range():
     figure = curves_figure([Curve("run", np.arange(3.0), np.array([2.0, 1.0, 0.5]), PALETTE[0])], "loss", "step",
                            metric="loss")
     assert figure.layout.yaxis.range is None and len(figure.data) == 1
+
+
+def test_per_class_accuracy_is_dots_on_an_axis_zoomed_to_the_values_with_room_at_100_percent():
+    figure = per_class_figure(["a", "b"], [[0.97, 1.0, 0.99], [0.82, 0.95, 1.0]], ["#111111", "#222222"],
+                              classes=("x", "y", "z"))
+    # a bar's length from a zoomed axis would overstate a difference: these are markers, grouped per class
+    assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
+    assert {trace.mode for trace in figure.data} == {"markers"} and figure.layout.scattermode == "group"
+    low, top = figure.layout.yaxis.range
+    assert low == pytest.approx(0.77) and top > 1.0

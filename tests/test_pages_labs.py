@@ -119,7 +119,7 @@ def test_a_csv_run_on_runs_shows_its_class_names_wrong_rows_and_predicts_a_row(t
     confusion = [f for f in tested if f["data"][0]["type"] == "heatmap"]  # the Epochs tab has one more
     axes = sorted(tuple(f["data"][0]["x"]) for f in confusion)
     assert axes == sorted([CLASSES, tuple(str(d) for d in range(10))])
-    per_class = [f for f in figures if f["layout"].get("barmode") == "group"]
+    per_class = [f for f in figures if f["layout"].get("scattermode") == "group"]
     assert sorted(tuple(f["data"][0]["x"]) for f in per_class) == axes  # one chart per set of classes
     wrong = table_with(at, "true", "predicted", "confidence")
     if app_store.get_run(run_id).evaluation.misclassified:
