@@ -35,8 +35,10 @@ from ui.robustness import robustness_section
 from ui.run_charts import curves, run_frame
 from ui.seed_groups import groups_section
 from ui.table_runs import predict_section, wrong_rows
-from ui.text import markdown_text
+from ui.text import markdown_text, shortened
 
+# a confusion matrix is 360 px wide: a longer title would be cut without a mark, or run into the axis
+CONFUSION_TITLE_CHARS = 36
 GALLERY_SIZE = 30
 TABLE_COLUMNS = {
     "name": st.column_config.TextColumn("Name"),
@@ -264,7 +266,7 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
 def evaluation_section(runs: list[Run], names: list[str]) -> None:
     """Per-class accuracy and confusion matrices of the runs that were tested, by their classes."""
     styles = run_styles([run.id for run in runs])
-    tested = [(run, name, colour) for run, name, (colour, _) in zip(runs, names, styles) if run.evaluation]
+    tested = [(run, name, style) for run, name, style in zip(runs, names, styles) if run.evaluation]
     if not tested:
         st.info(markdown_text("None of the selected runs has a test evaluation: "
                               + "; ".join(f"{name}: {describe_test(run)}" for run, name in zip(runs, names)) + "."))
@@ -273,13 +275,15 @@ def evaluation_section(runs: list[Run], names: list[str]) -> None:
     for entry in tested:
         by_classes.setdefault(class_names(entry[0].config), []).append(entry)
     for i, (classes, group) in enumerate(by_classes.items()):
-        labels, accuracies, colors = zip(*[(name, run.evaluation.per_class_accuracy, colour)
-                                           for run, name, colour in group])
-        st.plotly_chart(per_class_figure(labels, accuracies, colors, classes=classes), key=f"runs_per_class_{i}")
+        labels, accuracies, group_styles = zip(*[(name, run.evaluation.per_class_accuracy, style)
+                                                 for run, name, style in group])
+        st.plotly_chart(per_class_figure(labels, accuracies, group_styles, classes=classes),
+                        key=f"runs_per_class_{i}")
     with st.container(horizontal=True, gap="medium", key="runs_confusions"):
         for run, name, _ in tested:
             with st.container(width=360, key=f"runs_confusion_cell_{run.id}"):
-                st.plotly_chart(confusion_figure(run.evaluation.confusion, name, classes=class_names(run.config)),
+                title = shortened(name, CONFUSION_TITLE_CHARS)
+                st.plotly_chart(confusion_figure(run.evaluation.confusion, title, classes=class_names(run.config)),
                                 key=f"runs_confusion_{run.id}")
 
 

@@ -9,7 +9,16 @@ from core.config import RunConfig
 from core.runs.records import Environment, Metric, Run, RunSummary
 from core.runs.series import metrics_frame
 from core.status import RunStatus
-from ui.charts import PALETTE, Curve, curves_figure, label_positions, per_class_figure, run_color, run_styles
+from ui.charts import (
+    LEGEND_CHARS,
+    PALETTE,
+    Curve,
+    curves_figure,
+    label_positions,
+    per_class_figure,
+    run_color,
+    run_styles,
+)
 from ui.run_charts import CurveSettings, run_curves
 
 IDS = [f"20261201-1200{i:02d}-{i * 7919 % 16**6:06x}" for i in range(40)]
@@ -107,10 +116,18 @@ def test_a_chart_without_divergence_keeps_plotlys_own_range():
 
 
 def test_per_class_accuracy_is_dots_on_an_axis_zoomed_to_the_values_with_room_at_100_percent():
-    figure = per_class_figure(["a", "b"], [[0.97, 1.0, 0.99], [0.82, 0.95, 1.0]], ["#111111", "#222222"],
-                              classes=("x", "y", "z"))
+    figure = per_class_figure(["a", "b"], [[0.97, 1.0, 0.99], [0.82, 0.95, 1.0]],
+                              [("#111111", "solid"), ("#111111", "dash")], classes=("x", "y", "z"))
     # a bar's length from a zoomed axis would overstate a difference: these are markers, grouped per class
     assert [trace.type for trace in figure.data] == ["scatter", "scatter"]
     assert {trace.mode for trace in figure.data} == {"markers"} and figure.layout.scattermode == "group"
+    assert [trace.marker.symbol for trace in figure.data] == ["circle", "diamond"]  # one colour, two shapes
     low, top = figure.layout.yaxis.range
     assert low == pytest.approx(0.77) and top > 1.0
+
+
+def test_a_long_run_name_is_cut_with_an_ellipsis_in_the_legend_and_a_short_one_is_kept():
+    figure = per_class_figure(["L" * 300, "<b>short</b>"], [[0.9], [0.8]], [("#111111", "solid"), ("#222222", "solid")],
+                              classes=("x",))
+    assert figure.data[0].name == "L" * (LEGEND_CHARS - 1) + "\u2026"
+    assert figure.data[1].name == "&lt;b&gt;short&lt;/b&gt;"  # shown as typed, not as markup

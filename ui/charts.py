@@ -15,18 +15,21 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from core.runs.series import off_scale
-from ui.text import plotly_text
+from ui.text import plotly_text, shortened
 
 COLORS = qualitative.Plotly  # for series that are not runs (loss functions, a sweep's parameters)
 # a run's colour: Tableau's ten without its grey, and three more, dark enough for thin lines on white
 PALETTE = [*(c for c in qualitative.D3 if c != "#7F7F7F"), "#0D2A63", "#FC0080", "#6C7C32"]
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+MARKERS = ("circle", "diamond", "square", "triangle-up", "x")  # a dash's counterpart where there are no lines
 NEUTRAL = "#5f6b7a"  # what belongs to no run in particular (a run's validation points beside its line)
 DIGITS = tuple(str(d) for d in range(10))
 SALIENCY_SCALE = [[0.0, "rgba(255, 60, 0, 0)"], [1.0, "rgba(255, 60, 0, 0.9)"]]
 # a legend under the plot: above it, the toolbar that appears on hover covers it
 FAINT = 0.3  # the opacity of raw values drawn behind their smoothed curve
 LEGEND = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11))
+# a legend entry longer than this would run past an 800 px page's chart: it is cut, with an ellipsis
+LEGEND_CHARS = 40
 
 
 def color(index: int) -> str:
@@ -224,7 +227,7 @@ def image_figure(image: np.ndarray, overlay: np.ndarray | None = None, title: st
     return _layout(fig, title, height)
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height: int = 380,
+def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height: int = 420,
                      classes: Sequence[str] = DIGITS) -> go.Figure:
     """Confusion matrix: true class down, predicted class across, counts in the cells."""
     z = np.asarray(confusion)
@@ -235,28 +238,36 @@ def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height
                                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
     fig.update_yaxes(title="true", autorange="reversed", type="category", tickvals=labels)
     fig.update_xaxes(title="predicted", type="category", side="top", tickvals=labels)
-    return _layout(fig, title, height)
+    _layout(fig, title, height)
+    # the title above the top axis's labels and title, not beside them: the margin holds all three
+    return fig.update_layout(title=dict(yref="container", y=1, yanchor="top", pad=dict(t=8)),
+                             margin=dict(t=90 if title else 55))
 
 
-def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]], colors: Sequence[str],
+def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]], styles: Sequence[tuple[str, str]],
                      height: int = 300, classes: Sequence[str] = DIGITS) -> go.Figure:
-    """Per-class test accuracy, a dot per run side by side in each class.
+    """Per-class test accuracy, a dot per run side by side in each class; styles are run_styles'.
 
     Dots, not bars: the axis starts just below the lowest accuracy so that 97% and 99% can be told
-    apart, and a bar's length from there would make a small difference look large.
+    apart, and a bar's length from there would make a small difference look large. Runs that share a
+    colour have a dash each in line charts, and a marker shape each here.
     """
     axis = _axis_title(classes)
     # the name through %{fullData.name}: put in the template itself, a '%{y}' in it would be filled in
-    fig = go.Figure([go.Scatter(x=plotly_labels(classes), y=list(acc), name=plotly_text(name), mode="markers",
-                                marker=dict(color=colour, size=10, line=dict(width=1, color="white")),
+    fig = go.Figure([go.Scatter(x=plotly_labels(classes), y=list(acc), name=plotly_text(shortened(name, LEGEND_CHARS)),
+                                mode="markers",
+                                marker=dict(color=colour, size=10, symbol=MARKERS[DASHES.index(dash)],
+                                            line=dict(width=1, color="white")),
                                 hovertemplate=f"%{{fullData.name}}<br>{axis} %{{x}}: %{{y:.2%}}<extra></extra>")
-                     for name, acc, colour in zip(names, accuracies, colors)])
+                     for name, acc, (colour, dash) in zip(names, accuracies, styles)])
     low = max(0.0, min((min(acc) for acc in accuracies), default=0.0) - 0.05)
     top = 1.0 + (1.0 - low) * 0.04  # room for a dot at 100%
     fig.update_yaxes(tickformat=".0%", range=[low, top], title="accuracy")
     fig.update_layout(scattermode="group", scattergap=0.4)
     fig.update_xaxes(type="category", title=axis)
-    return _layout(fig, "Per-class test accuracy", height)
+    _layout(fig, "Per-class test accuracy", height)
+    # the legend in the chart's bottom strip, below the axis title: at -0.12 of the plot, it ran into it
+    return fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom"), margin=dict(b=36))
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,10 @@ def markdown_text(text: object) -> str:
 def plotly_text(text: object) -> str:
     """Text for a Plotly legend, title or hover label: its HTML subset shown as the characters typed."""
     return html.escape(_WHITESPACE.sub(" ", str(text)).strip(), quote=False)
+
+
+def shortened(text: object, limit: int) -> str:
+    """The text in at most `limit` characters, an ellipsis marking a cut: for a chart title or legend
+    entry, which Plotly neither wraps nor cuts visibly."""
+    flat = _WHITESPACE.sub(" ", str(text)).strip()
+    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "\u2026"
