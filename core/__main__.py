@@ -4,9 +4,25 @@ import sys
 
 from core.cli import exits_at_once, main
 
-code = main()
-sys.stdout.flush()
-sys.stderr.flush()
+
+def _flushed() -> bool:
+    """Flush stdout and stderr; False when the reader went away (`python -m core runs | head`)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return True
+    except BrokenPipeError:
+        return False
+
+
+try:
+    code = main()
+except BrokenPipeError:
+    code = 0  # the reader took what it wanted and closed the pipe: not an error of the command
+if not _flushed():
+    # Python's recipe: stdout to devnull, so that its flush at exit does not raise into the user's face
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    code = 0
 if exits_at_once(sys.argv[1:]):
     # nothing is left open after it, and torch's teardown takes 0.2-0.4 s of a 6-second fast-99 process
     os._exit(code)

@@ -1,5 +1,7 @@
 import math
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,3 +98,12 @@ def test_presets_are_listed_with_their_measured_figures():
     assert result.returncode == 0
     for name, preset in PRESETS.items():
         assert f"{name}: {preset.title}" in result.stdout and preset.description in result.stdout
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
+    # `python -m core presets | head -1`: head exits after its line; here the reader closes before any is written
+    process = subprocess.Popen([sys.executable, "-m", "core", "presets"], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
