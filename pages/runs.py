@@ -35,7 +35,7 @@ from ui.robustness import robustness_section
 from ui.run_charts import curves, run_frame
 from ui.seed_groups import groups_section
 from ui.table_runs import predict_section, wrong_rows
-from ui.text import markdown_text, shortened
+from ui.text import file_stem, markdown_text, shortened
 
 # a confusion matrix is 360 px wide: a longer title would be cut without a mark, or run into the axis
 CONFUSION_TITLE_CHARS = 36
@@ -175,22 +175,23 @@ def downloads(store: RunStore, run: Run) -> None:
     """The run's metrics as CSV and its checkpoints (the best, and the last of a run stopped before
     its first epoch ended), its good one as ONNX too, made only when asked for."""
     st.download_button("Metrics (CSV)", lambda: run_frame(store, run).to_csv(index=False),
-                       file_name=f"{run.name}-metrics.csv", mime="text/csv", on_click="ignore",
+                       file_name=f"{file_stem(run.name, run.id)}-metrics.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key=f"runs_csv_{run.id}")
     for which in ("best", "last"):
         path = store.checkpoint_path(run.id, which)
         if path.exists():
             label = "Best checkpoint" if which == "best" else \
                 f"Last checkpoint (stopped at epoch {run.summary.epochs_completed + 1})"
-            st.download_button(label, path.read_bytes, file_name=f"{run.name}-{which}.pt",
+            st.download_button(label, path.read_bytes, file_name=f"{file_stem(run.name, run.id)}-{which}.pt",
                                mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                                key=f"runs_ckpt_{which}_{run.id}")
     found = last_good_checkpoint(store, run.id)
     if found is None:
         st.caption(f"No checkpoint: {checkpoint_absence(run)}.")
         return
-    st.download_button("ONNX model", lambda: onnx_bytes(*load_model(found.path)[:2]), file_name=f"{run.name}.onnx",
-                       mime="application/octet-stream", on_click="ignore", icon=":material/download:",
+    st.download_button("ONNX model", lambda: onnx_bytes(*load_model(found.path)[:2]),
+                       file_name=f"{file_stem(run.name, run.id)}.onnx", mime="application/octet-stream",
+                       on_click="ignore", icon=":material/download:",
                        key=f"runs_onnx_{run.id}", help=f"The {found.describe(run)}'s model for onnxruntime; its "
                        "class names and what its input is are in the file's metadata")
 

@@ -37,3 +37,14 @@ def shortened(text: object, limit: int) -> str:
     entry, which Plotly neither wraps nor cuts visibly."""
     flat = _WHITESPACE.sub(" ", str(text)).strip()
     return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "\u2026"
+
+
+_NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+FILE_STEM_CHARS = 100  # most file systems take 255 bytes a name; a name's suffix and UTF-8 need room
+
+
+def file_stem(text: object, fallback: str) -> str:
+    """A download's file name before its suffix, from a name a user typed: no path separators or
+    characters a file system refuses, at most FILE_STEM_CHARS; the fallback when nothing is left."""
+    stem = _NOT_IN_FILE_NAMES.sub("_", _WHITESPACE.sub(" ", str(text))).strip(" .")
+    return shortened(stem, FILE_STEM_CHARS) if stem.strip("_") else fallback
