@@ -75,13 +75,17 @@ def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
 
 
 def stop(store: RunStore, run: Run) -> None:
-    """Stop or Cancel callback: ask, then say what happened in a toast and at the top of the panel."""
+    """Stop or Cancel callback: ask, then have the panel say what happened, in a toast and at its top."""
     text = STOP_MESSAGES[stop_run(store, run.id)].format(name=repr(run.name))
+    # said by the panel's rerun, not here: an element shown in a fragment's callback lands at the app's top
     st.session_state["train_notice"] = (text, time.time())
-    st.toast(markdown_text(text), icon=":material/stop_circle:")
+    st.session_state["train_toast"] = text
 
 
 def show_notice() -> None:
+    toast = st.session_state.pop("train_toast", None)
+    if toast:
+        st.toast(markdown_text(toast), icon=":material/stop_circle:")
     text, at = st.session_state.get("train_notice", ("", 0.0))
     if text and time.time() - at < NOTICE_S:
         st.info(markdown_text(text), icon=":material/info:")

@@ -112,7 +112,7 @@ def test_small_synthetic_run_finishes_with_its_curves(page, app_url, runs_dir, s
         {"model": "mlp", "dataset": "synthetic", "val_size": 100, "epochs": 8}
 
 
-def test_long_run_is_live_survives_a_refresh_and_stops(page, app_url, runs_dir, screenshot):
+def test_long_run_is_live_survives_a_refresh_and_stops(page, app, app_url, runs_dir, screenshot):
     store = RunStore(runs_dir)
     open_page(page, app_url, "", "Train")
     # the labs' CNN for 50 epochs: far longer than this test on any machine, so it is still running
@@ -148,10 +148,13 @@ def test_long_run_is_live_survives_a_refresh_and_stops(page, app_url, runs_dir, 
     wait_until(lambda: progress_step(page), lambda step: step > shown, 180, "progress after refresh")
     assert store.get_run(run_id).status == "running"
 
+    logged = len(app.log.read_text())
     page.get_by_role("button", name="Stop", exact=True).click()
     # said at the top of the panel (and in a toast, which goes by)
     expect(page.get_by_test_id("stAlertContentInfo").get_by_text(as_typed(
         "Stop requested for 'long-cnn': it ends at its next flush and keeps its checkpoints."))).to_be_visible()
+    # by the panel itself: an element shown from the button's callback in a fragment gets Streamlit's warning
+    assert "Warning" not in app.log.read_text()[logged:], app.log.read_text()[logged:]
     expect(badge(page, "stopped")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("stopped on request")).to_be_visible()
     final = stored_step(store, run_id)
