@@ -38,24 +38,34 @@ def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
                    hovertemplate="trial #%{x}: %{y:.2%}<extra></extra>"),
         go.Scatter(x=[n for n, _ in best], y=[v for _, v in best], mode="lines", name="best so far",
                    line=dict(color=COLORS[2], width=2, shape="hv"), hoverinfo="skip")])
-    fig.update_xaxes(title="trial")
+    last = max((row.number for row in scored), default=0)
+    fig.update_xaxes(title="trial", tick0=0, dtick=max(1, math.ceil(last / 10)))  # whole trial numbers only
     fig.update_yaxes(title=OBJECTIVE, tickformat=".0%", range=accuracy_range([row.objective for row in scored]))
     fig.update_layout(showlegend=False)  # a legend collides with the toolbar in a half-width column
     return _layout(fig, "Best so far", height)
 
 
+def category_labels(sweep: Sweep, name: str, values: list[Any]) -> list[str]:
+    """A setting's values as labels in the order of its choices (64 before 128, as typed), then any other."""
+    param = sweep.plan.space.search[name]
+    choices = list(param.values) if is_categorical(sweep, name) else []
+    return [str(shown_value(v)) for v in dict.fromkeys([*choices, *values])]
+
+
 def _dimension(sweep: Sweep, name: str, values: list[Any]) -> dict:
-    """One parcoords axis: categories as evenly spaced ticks, a log range on a log10 axis."""
+    """One parcoords axis: categories as evenly spaced ticks, a log range on a log10 axis of whole decades."""
     if is_categorical(sweep, name) or not all(isinstance(v, (int, float)) for v in values):
-        labels = [str(shown_value(v)) for v in dict.fromkeys(values)]
+        labels = category_labels(sweep, name, values)
         index = {label: i for i, label in enumerate(labels)}
         return dict(label=name, values=[index[str(shown_value(v))] for v in values],
                     tickvals=list(range(len(labels))), ticktext=labels)
     if is_log(sweep, name):
         low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+        high = max(high, low + 1)
         ticks = list(range(low, high + 1))
+        # the range from decade to decade: from the values alone, the ticks at its ends were left out
         return dict(label=f"{name} (log)", values=[math.log10(v) for v in values], tickvals=ticks,
-                    ticktext=[f"{10.0 ** t:g}" for t in ticks])
+                    ticktext=[f"{10.0 ** t:g}" for t in ticks], range=[low, high])
     return dict(label=name, values=values)
 
 
@@ -92,6 +102,9 @@ def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.
                       row=row + 1, col=col + 1)
         fig.update_xaxes(type="category" if categorical else ("log" if is_log(sweep, name) else "linear"),
                          row=row + 1, col=col + 1)
+        if categorical:
+            fig.update_xaxes(categoryorder="array", categoryarray=category_labels(sweep, name, []),
+                             row=row + 1, col=col + 1)
     fig.update_yaxes(tickformat=".0%", range=accuracy_range([r.objective for r in scored]))
     return _layout(fig, "", height * math.ceil(len(names) / columns))
 

@@ -1,0 +1,52 @@
+"""The sweep's charts read as the sweep was asked: choices in their order, whole trial numbers, whole decades."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.config import RunConfig
+from core.runs.records import Environment, Run, RunSummary
+from core.status import RunStatus
+from core.sweeps.records import Sweep, SweepPlan
+from core.sweeps.results import TrialRow
+from core.sweeps.space import parse_space
+from ui.sweep_charts import best_so_far_figure, parallel_figure, scatter_figure
+
+SPACE = {"model": "mlp", "dataset": "synthetic", "val_size": 100, "lr": {"low": 3e-4, "high": 3e-2, "log": True},
+         "batch_size": [64, 128, 32]}
+RUN = Run(id="20261203-000000-000000", name="t", config=RunConfig(), config_error=None, status=RunStatus.FINISHED,
+          created_at=0.0, started_at=0.0, ended_at=1.0, environment=Environment(), tags=(), notes="",
+          summary=RunSummary(best_val_accuracy=0.9), message="", pid=None, heartbeat_at=None, stop_requested=False)
+
+
+def sweep_and_rows() -> tuple[Sweep, list[TrialRow]]:
+    sweep = Sweep(id="s", name="s", plan=SweepPlan(parse_space(SPACE), trials=3), status=RunStatus.FINISHED,
+                  created_at=0.0, started_at=0.0, ended_at=1.0, message="", pid=None, heartbeat_at=None,
+                  stop_requested=False)
+    # the first trial drew 128: categories in order of appearance put 128 before 64
+    params = [{"lr": 1e-3, "batch_size": 128}, {"lr": 5e-3, "batch_size": 64}, {"lr": 2e-3, "batch_size": 128}]
+    rows = [TrialRow(number, replace(RUN, summary=RunSummary(best_val_accuracy=0.9 + number / 100)), 1, p)
+            for number, p in enumerate(params)]
+    return sweep, rows
+
+
+def test_choices_are_in_the_order_they_were_given_on_both_charts():
+    sweep, rows = sweep_and_rows()
+    batch = next(d for d in parallel_figure(sweep, rows).data[0].dimensions if d.label == "batch_size")
+    assert list(batch.ticktext) == ["64", "128", "32"] and list(batch.values) == [1, 0, 1]
+    scatter = scatter_figure(sweep, rows)
+    axis = next(a for a in (scatter.layout.xaxis, scatter.layout.xaxis2) if a.type == "category")
+    assert list(axis.categoryarray) == ["64", "128", "32"] and axis.categoryorder == "array"
+
+
+def test_a_log_axis_spans_whole_decades_so_both_end_labels_show():
+    sweep, rows = sweep_and_rows()
+    lr = next(d for d in parallel_figure(sweep, rows).data[0].dimensions if d.label == "lr (log)")
+    assert tuple(lr.range) == (-3, -2) and list(lr.ticktext) == ["0.001", "0.01"]
+
+
+def test_the_best_so_far_axis_ticks_whole_trial_numbers():
+    _, rows = sweep_and_rows()
+    axis = best_so_far_figure(rows).layout.xaxis
+    assert (axis.tick0, axis.dtick) == (0, 1)
+    many = [replace(rows[0], number=n) for n in range(45)]
+    assert best_so_far_figure(many).layout.xaxis.dtick == 5
