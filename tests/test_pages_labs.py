@@ -70,10 +70,14 @@ def test_a_csv_is_previewed_checked_fixed_and_started(app_store):
     (b"\x89PNG\r\n\x1a\n\x00\x00", "Not usable: not a CSV file: it holds binary data"),
     (b"", "Not usable: the file is empty"),
     (b"a,b\n" + b"1,2\n" * (MAX_CSV_BYTES // 4), "Not usable: the file is 20.0 MB; the limit is 20 MB"),
-], ids=["binary", "empty", "too-large"])
+    (b"**w**,**w**,label\n1,2,a\n", "Not usable: columns 1 and 2 are both named '**w**': give each column a name of "
+                                     "its own in the first row."),
+    (b",weight,label\n0,2,a\n", "Not usable: column 1 of the header row has no name: name every column in the "
+                                 "first row."),
+], ids=["binary", "empty", "too-large", "same-name-twice", "unnamed-column"])
 def test_a_file_that_is_not_a_usable_csv_says_why(app_store, data, message):
     at = csv_page(data)
-    assert any(e.value.startswith(message) for e in at.error), [e.value for e in at.error]
+    assert any(as_shown(e.value).startswith(message) for e in at.error), [e.value for e in at.error]
     at.button(key="train_start").click().run()
     assert app_store.list_runs() == []
 

@@ -20,6 +20,7 @@ from core.training.tabular import (
     sha256,
     split_size,
 )
+from ui.text import markdown_text
 
 PREVIEW_ROWS = 20
 FIX_LABELS = {"one_hot": "One-hot encode the text columns named above (one 0/1 column per value)",
@@ -114,8 +115,8 @@ def csv_section() -> CsvChoice | None:
     name, data = uploaded
     try:
         frame = read_upload(data)
-    except CsvError as err:  # the message names no column: safe as markdown
-        st.error(f"Not usable: {err}.", icon=":material/error:")
+    except CsvError as err:  # it may name a column: as typed, not as markup
+        st.error(markdown_text(f"Not usable: {err}."), icon=":material/error:")
         return None
     key = sha256(data)[:12]  # a new file starts with fresh column choices
     st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}:")

@@ -66,8 +66,10 @@ def read_table(data: bytes) -> pd.DataFrame:
     if not data.strip():
         raise CsvError("the file is empty")
     text = _text(data)
+    sep = _delimiter(text)
+    _check_header(text, sep)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=_delimiter(text), skipinitialspace=True)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise CsvError("the file is empty") from None
     except (pd.errors.ParserError, ValueError) as err:
@@ -95,6 +97,23 @@ def _text(data: bytes) -> str:
     if controls > 8:
         raise CsvError("not a CSV file: it holds binary data, and a CSV is plain text")
     return text
+
+
+def _check_header(text: str, sep: str) -> None:
+    """Every column named, each name once: pandas would name them 'Unnamed: 2' and 'a.1' in silence."""
+    header = [name.strip() for name in next(csv.reader(io.StringIO(text), delimiter=sep), [])]
+    if len(header) < 2:
+        return  # one column: read_table says so
+    blank = [str(i) for i, name in enumerate(header, 1) if not name]
+    if blank:
+        raise CsvError(f"column{'s' * (len(blank) > 1)} {', '.join(blank)} of the header row "
+                       f"{'have' if len(blank) > 1 else 'has'} no name: name every column in the first row")
+    first: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        if name in first:
+            raise CsvError(f"columns {first[name]} and {i} are both named {name!r}: give each column a name of "
+                           "its own in the first row")
+        first[name] = i
 
 
 def _delimiter(text: str) -> str:
