@@ -31,8 +31,9 @@ def table_with(at, *columns: str):
 
 
 def problem_messages(at) -> list[str]:
-    table = table_with(at, "problem")
-    return [] if table is None else table["problem"].tolist()
+    """The listed problems, as a reader sees them."""
+    return [as_shown(line.removeprefix("- ")) for block in at.markdown for line in block.value.splitlines()
+            if line.startswith("- \u2060")]
 
 
 def test_a_csv_is_previewed_checked_fixed_and_started(app_store):

@@ -85,8 +85,9 @@ def show_problems(checked: TableCheck) -> None:
     count = len(checked.problems)
     st.error(f"This table cannot train yet: {count} problem{'s' * (count > 1)}, listed below.",
              icon=":material/error:")
-    st.dataframe(pd.DataFrame({"problem": [p.message for p in checked.problems]}), hide_index=True,
-                 width="stretch", key="train_csv_problems")
+    # a list, not a table: a table's cell cut a long problem's sentence off before its advice
+    with st.container(key="train_csv_problems"):
+        st.markdown("\n".join(f"- {markdown_text(p.message)}" for p in checked.problems))
 
 
 def class_balance(checked: TableCheck) -> None:

@@ -31,10 +31,13 @@ def test_upload_a_csv_train_on_it_and_see_its_class_names(page, app_url, runs_di
     expect(page.get_by_text(re.compile(r"^This table cannot train yet: 2 problems"))).to_be_visible(timeout=30_000)
     one_hot = page.get_by_text("One-hot encode the text columns named above", exact=False)
     expect(one_hot).to_be_visible(timeout=60_000)  # the first checkbox on the page loads its code
-    # column names and values are shown as plain text, in a table of the problems
-    problems = page.locator('[data-testid="stDataFrame"]').filter(has_text="the feature 'colour' is not numeric")
-    expect(grid_rows(problems)).to_have_count(2, timeout=30_000)
-    expect(problems).to_contain_text("2 missing values in 2 of 240 rows - 'legs': 2 (rows 6, 51)", timeout=30_000)
+    # column names and values are shown as plain text, in a list of the problems, each whole
+    problems = page.locator(".st-key-train_csv_problems li")
+    expect(problems).to_have_count(2, timeout=30_000)
+    expect(problems.filter(has_text=as_typed("the feature 'colour' is not numeric"))).to_have_count(1)
+    expect(problems.filter(has_text=as_typed("2 missing values in 2 of 240 rows - 'legs': 2 (rows 6, 51)")))\
+        .to_have_count(1)
+    assert not problems.first.evaluate("e => e.scrollWidth > e.clientWidth")  # nothing cut off
     screenshot(page, "problems")
     one_hot.click()
     wait_for_idle(page)
