@@ -146,6 +146,9 @@ def draw_page() -> None:
         else:
             chosen = choose_runs(runs)
             st.session_state[CHOSEN_KEY] = [run.id for run in chosen]
+            if not chosen:
+                st.info("Pick one or more models above to see what they predict.", icon=":material/info:")
+                return
             show_predictions(candidates, seen, chosen)
             st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")
 

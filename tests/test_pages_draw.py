@@ -66,6 +66,15 @@ def test_several_models_side_by_side(app_store):
     assert sorted(as_shown(metric.label) for metric in at.metric) == ["first", "second"]
 
 
+def test_with_every_model_taken_out_it_asks_for_one_and_offers_nothing_to_look_inside(app_store):
+    finished_run(app_store, "only")
+    at = draw(open_page("pages/draw.py"), stroke_image())
+    at.multiselect(key="draw_runs").set_value([]).run()
+    assert not at.exception and at.metric.len == 0
+    assert any("Pick one or more models above" in info.value for info in at.info)
+    assert not at.get("page_link")
+
+
 def test_a_bad_checkpoint_is_reported(app_store):
     run_id = finished_run(app_store, "broken")
     app_store.checkpoint_path(run_id, "best").write_bytes(b"not a checkpoint")
