@@ -16,7 +16,7 @@ from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
 from ui.common import get_store, list_runs, route_through_app, store_guard
 from ui.layout import split
-from ui.models import cached_model
+from ui.models import cached_model, digit_note
 from ui.text import markdown_text
 
 CANVAS_PX = 280
@@ -62,7 +62,7 @@ def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
 
 def model_label(run: Run) -> str:
     """A short name for the picker; a model that never saw a digit says so."""
-    return f"{run.name} (bars, not digits)" if run.config.dataset == "synthetic" else run.name
+    return run.name + digit_note(run)
 
 
 def choose_runs(runs: list[Run]) -> list[Run]:

@@ -105,4 +105,9 @@ def test_tile_scales_each_map_to_its_own_range():
     assert np.all(grid[:3, :3] == 0)  # a flat map has no range: shown dark, not divided by zero
     np.testing.assert_allclose(grid[:3, 4:7], np.arange(9.0).reshape(3, 3) / 8)
     np.testing.assert_allclose(grid[4:7, :3], 1 - np.arange(9.0).reshape(3, 3) / 8)
-    assert units_as_maps(np.arange(10.0)).shape == (1, 3, 4)
+    cells = units_as_maps(np.arange(10.0))
+    assert cells.shape == (1, 3, 4) and np.isnan(cells.ravel()[10:]).all()  # two cells past the last unit
+    grid = tile(cells)
+    # the units scaled over their own range, the cells that are no unit left NaN: not shown as units that are off
+    np.testing.assert_allclose(grid.ravel()[:10], np.arange(10.0) / 9)
+    assert np.isnan(grid.ravel()[10:]).all()

@@ -14,12 +14,21 @@ from core.training.data import load_test_images
 
 DISPLAY_PX = 300  # about how wide a grid is drawn
 POSITIVE, NEGATIVE = np.array([1.0, 0.25, 0.1]), np.array([0.15, 0.45, 1.0])
+BLANK = np.array([0.75, 0.85, 1.0])  # a grid's cells past the last unit: pale blue, set apart from the greys
+BLANK_NOTE = "; the pale blue cells after the last unit are none"
 
 
 @st.cache_resource(show_spinner="Loading the test images...")
 def test_images(dataset: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
     return load_test_images(dataset).numpy()
+
+
+def grey_with_blanks(grid: np.ndarray) -> np.ndarray:
+    """A grey grid in [0, 1] as RGB, its NaN cells (no unit there) in BLANK, a colour no grey can be."""
+    rgb = np.repeat(np.nan_to_num(grid)[..., None], 3, axis=2)
+    rgb[np.isnan(grid)] = BLANK
+    return rgb
 
 
 def crisp(image: np.ndarray, width_px: int = DISPLAY_PX) -> np.ndarray:
@@ -41,12 +50,13 @@ def layer_caption(layer: LayerOutput) -> str:
     if layer.is_maps:
         count, height, width = layer.values.shape
         return f"{layer.name} ({layer.kind}): {count} maps of {height}x{width}"
-    return f"{layer.name} ({layer.kind}): {len(layer.values)} units"
+    padded = units_as_maps(layer.values).size > len(layer.values)
+    return f"{layer.name} ({layer.kind}): {len(layer.values)} units" + (BLANK_NOTE if padded else "")
 
 
 def layer_image(layer: LayerOutput) -> np.ndarray:
     """A layer's maps as one grid, or its units as one map of cells."""
-    return tile(layer.values if layer.is_maps else units_as_maps(layer.values))
+    return grey_with_blanks(tile(layer.values if layer.is_maps else units_as_maps(layer.values)))
 
 
 def show_evidence(view: InsideView, digit: np.ndarray, width_px: int) -> None:
@@ -75,8 +85,10 @@ def show_first_layer(view: InsideView, width_px: int) -> None:
                  caption=f"The first layer's {count} filters ({size}x{size}): light weights add, dark subtract")
         return
     hidden = view.hidden
-    st.image(crisp(tile(units_as_maps(hidden.activations)), width_px), clamp=True, output_format="PNG",
-             caption=f"The {len(hidden.activations)} hidden units' activations (after ReLU), row by row")
+    cells = units_as_maps(hidden.activations)
+    st.image(crisp(grey_with_blanks(tile(cells)), width_px), clamp=True, output_format="PNG",
+             caption=f"The {len(hidden.activations)} hidden units' activations (after ReLU), row by row"
+             + (BLANK_NOTE if cells.size > len(hidden.activations) else ""))
     st.image(crisp(tile(hidden.weights, columns=4), width_px), clamp=True, output_format="PNG",
              caption="Input weights of the most active units: " + ", ".join(
                  f"unit {unit} ({hidden.activations[unit]:.2f})" for unit in hidden.top))

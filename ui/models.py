@@ -28,3 +28,8 @@ def runs_with_checkpoints(store: RunStore) -> list[Run]:
     """Runs on 28x28 images that have a best checkpoint to predict with, newest first."""
     return [run for run in list_runs(store)
             if run.config.dataset in IMAGE_DATASETS and store.checkpoint_path(run.id, "best").exists()]
+
+
+def digit_note(run: Run) -> str:
+    """' (bars, not digits)' after the name of a model that never saw a digit, else nothing."""
+    return " (bars, not digits)" if run.config.dataset == "synthetic" else ""

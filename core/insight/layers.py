@@ -94,9 +94,10 @@ def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarr
     count, height, width = maps.shape
     columns = columns or int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / columns))
-    low = maps.reshape(count, -1).min(1)[:, None, None]
-    span = maps.reshape(count, -1).max(1)[:, None, None] - low
-    scaled = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.0)
+    # NaN marks a cell that is no unit (units_as_maps' padding): it stays NaN, for the page to set apart
+    low = np.nan_to_num(np.nanmin(maps.reshape(count, -1), 1))[:, None, None]
+    span = np.nan_to_num(np.nanmax(maps.reshape(count, -1), 1))[:, None, None] - low
+    scaled = np.where(np.isnan(maps), np.nan, np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.0))
     grid = np.ones((rows * (height + gap) - gap, columns * (width + gap) - gap), dtype=np.float32)
     for index, image in enumerate(scaled):
         top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
@@ -105,9 +106,10 @@ def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarr
 
 
 def units_as_maps(values: np.ndarray) -> np.ndarray:
-    """(units,) activations as one (1, rows, columns) map, padded with the smallest value, for a grid."""
+    """(units,) activations as one (1, rows, columns) map for a grid, its cells past the last unit NaN:
+    padded with a value, they looked like units that were off."""
     columns = int(np.ceil(np.sqrt(len(values))))
     rows = int(np.ceil(len(values) / columns))
-    padded = np.full(rows * columns, values.min() if len(values) else 0.0, dtype=np.float32)
+    padded = np.full(rows * columns, np.nan, dtype=np.float32)
     padded[:len(values)] = values
     return padded.reshape(1, rows, columns)
