@@ -126,8 +126,9 @@ def paths_figure(surface_name: str, paths: list, step: int) -> go.Figure:
                                     line=dict(color=color(i), width=2)))
     figure.add_trace(go.Scatter(x=[surface.minimum[0]], y=[surface.minimum[1]], mode="markers", name="minimum",
                                 marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1))))
-    figure.update_xaxes(range=surface.x_range, title="x")
-    figure.update_yaxes(range=surface.y_range, title="y")
+    figure.update_xaxes(range=surface.x_range, title="x", constrain="domain")
+    # one unit as long on both axes: the bowl's circles are circles, the valley as narrow as it is
+    figure.update_yaxes(range=surface.y_range, title="y", scaleanchor="x", scaleratio=1, constrain="domain")
     figure.update_layout(title=surface.title, height=520, margin=dict(l=10, r=10, t=40, b=10),
                          legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return figure

@@ -193,3 +193,6 @@ def test_losses_page_shows_values_gradients_and_paths(app_store):
     assert update.loc["θ", "x"] == -2.5 and update.loc["θ'", "x"] == pytest.approx(-2.4)  # Adam's first step: lr
     at.selectbox(key="losses_surface").set_value("rosenbrock").run()
     assert not at.exception and len(at.get("plotly_chart")) >= 3
+    paths = next(f for f in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                 if f["layout"].get("title", {}).get("text", "").startswith("Rosenbrock"))
+    assert paths["layout"]["yaxis"]["scaleanchor"] == "x"  # a unit as long on both axes: circles stay circles
