@@ -18,7 +18,7 @@ from core.runs.supervisor import status_label
 from core.status import RunStatus
 from core.training.checkpoints import load_model
 from core.training.data import DataError, load_test_images
-from ui.charts import confusion_figure, per_class_figure, run_styles
+from ui.charts import CONFUSION_TITLE_CHARS, confusion_figure, per_class_figure, run_styles
 from ui.common import (
     data_dir,
     get_store,
@@ -37,8 +37,6 @@ from ui.seed_groups import groups_section
 from ui.table_runs import predict_section, wrong_rows
 from ui.text import file_stem, markdown_text, shortened
 
-# a confusion matrix is 360 px wide: a longer title would be cut without a mark, or run into the axis
-CONFUSION_TITLE_CHARS = 36
 GALLERY_SIZE = 30
 TABLE_COLUMNS = {
     "name": st.column_config.TextColumn("Name"),

@@ -98,5 +98,5 @@ def test_seed_and_seeds_together_are_refused(tmp_path, capsys):
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seed", "1", "--seeds", "2", "3"]) == 2
     assert "error: seeds: give --seed or --seeds, not both" in capsys.readouterr().err
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "2", "2"]) == 2
-    assert "error: seeds: each seed once" in capsys.readouterr().err
+    assert "error: seeds: give each once; 2 came more than once" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -30,6 +30,8 @@ FAINT = 0.3  # the opacity of raw values drawn behind their smoothed curve
 LEGEND = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0, font=dict(size=11))
 # a legend entry longer than this would run past an 800 px page's chart: it is cut, with an ellipsis
 LEGEND_CHARS = 40
+# the Runs page draws a confusion matrix 360 px wide: a longer title would be cut without a mark
+CONFUSION_TITLE_CHARS = 36
 
 
 def color(index: int) -> str:
