@@ -150,4 +150,5 @@ def epochs_section(store: RunStore, runs: Sequence[Run]) -> None:
         if sides:
             flips_gallery(store, run, *sides)
     except DataError as err:
-        st.error(f"Cannot show the validation digits: {markdown_text(err)}", icon=":material/broken_image:")
+        what = "rows" if run.config.csv is not None else "digits"
+        st.error(f"Cannot show the validation {what}: {markdown_text(err)}", icon=":material/broken_image:")
