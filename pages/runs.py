@@ -39,7 +39,7 @@ from ui.text import file_stem, markdown_text, shortened
 
 GALLERY_SIZE = 30
 TABLE_COLUMNS = {
-    "name": st.column_config.TextColumn("Name"),
+    "name": st.column_config.TextColumn("Name", width="medium"),  # a long name is cut in its cell, whole on hover
     "status": st.column_config.TextColumn("Status"),
     "model": st.column_config.TextColumn("Model"),
     "optimizer": st.column_config.TextColumn("Optimizer"),
@@ -54,7 +54,7 @@ TABLE_COLUMNS = {
              "strokes), through the Draw page's preprocessing"),
     "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
-    "tags": st.column_config.ListColumn("Tags"),
+    "tags": st.column_config.ListColumn("Tags", width="medium"),
     "data": st.column_config.TextColumn("Data"),
 }
 
@@ -84,8 +84,9 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
              "test acc": run.summary.test_accuracy, "drawn acc": run.summary.drawn_accuracy,
              "duration (s)": run.duration,
              "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
-    return pd.DataFrame(rows, columns=["name", "status", "data", "model", "optimizer", "lr", "batch", "epochs",
-                                       "best val acc", "test acc", "drawn acc", "duration (s)", "created", "tags"])
+    # tags beside the name: last, they were off-screen at 1400 px, behind a horizontal scroll
+    return pd.DataFrame(rows, columns=["name", "tags", "status", "data", "model", "optimizer", "lr", "batch", "epochs",
+                                       "best val acc", "test acc", "drawn acc", "duration (s)", "created"])
 
 
 def matches(run: Run, statuses: list[str], models: list[str], tags: list[str], text: str) -> bool:
