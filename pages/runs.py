@@ -173,15 +173,16 @@ def delete_control(store: RunStore, run: Run) -> None:
 def downloads(store: RunStore, run: Run) -> None:
     """The run's metrics as CSV and its checkpoints (the best, and the last of a run stopped before
     its first epoch ended), its good one as ONNX too, made only when asked for."""
+    stem = file_stem(run.name, run.id)
     st.download_button("Metrics (CSV)", lambda: run_frame(store, run).to_csv(index=False),
-                       file_name=f"{file_stem(run.name, run.id)}-metrics.csv", mime="text/csv", on_click="ignore",
+                       file_name=f"{stem}-metrics.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key=f"runs_csv_{run.id}")
     for which in ("best", "last"):
         path = store.checkpoint_path(run.id, which)
         if path.exists():
             label = "Best checkpoint" if which == "best" else \
                 f"Last checkpoint (stopped at epoch {run.summary.epochs_completed + 1})"
-            st.download_button(label, path.read_bytes, file_name=f"{file_stem(run.name, run.id)}-{which}.pt",
+            st.download_button(label, path.read_bytes, file_name=f"{stem}-{which}.pt",
                                mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                                key=f"runs_ckpt_{which}_{run.id}")
     found = last_good_checkpoint(store, run.id)
@@ -189,7 +190,7 @@ def downloads(store: RunStore, run: Run) -> None:
         st.caption(f"No checkpoint: {checkpoint_absence(run)}.")
         return
     st.download_button("ONNX model", lambda: onnx_bytes(*load_model(found.path)[:2]),
-                       file_name=f"{file_stem(run.name, run.id)}.onnx", mime="application/octet-stream",
+                       file_name=f"{stem}.onnx", mime="application/octet-stream",
                        on_click="ignore", icon=":material/download:",
                        key=f"runs_onnx_{run.id}", help=f"The {found.describe(run)}'s model for onnxruntime; its "
                        "class names and what its input is are in the file's metadata")

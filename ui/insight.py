@@ -9,13 +9,12 @@ import streamlit as st
 
 from core.insight.attribution import METHOD_HELP
 from core.insight.inside import InsideView
-from core.insight.layers import LayerOutput, tile, units_as_maps
+from core.insight.layers import LayerOutput, tile, unit_grid, units_as_maps
 from core.training.data import load_test_images
 
 DISPLAY_PX = 300  # about how wide a grid is drawn
 POSITIVE, NEGATIVE = np.array([1.0, 0.25, 0.1]), np.array([0.15, 0.45, 1.0])
 BLANK = np.array([0.75, 0.85, 1.0])  # a grid's cells past the last unit: pale blue, set apart from the greys
-BLANK_NOTE = "; the pale blue cells after the last unit are none"
 
 
 @st.cache_resource(show_spinner="Loading the test images...")
@@ -29,6 +28,12 @@ def grey_with_blanks(grid: np.ndarray) -> np.ndarray:
     rgb = np.repeat(np.nan_to_num(grid)[..., None], 3, axis=2)
     rgb[np.isnan(grid)] = BLANK
     return rgb
+
+
+def blank_note(units: int) -> str:
+    """What a caption adds where a grid of units has cells after the last unit."""
+    rows, columns = unit_grid(units)
+    return "; the pale blue cells after the last unit are none" if rows * columns > units else ""
 
 
 def crisp(image: np.ndarray, width_px: int = DISPLAY_PX) -> np.ndarray:
@@ -50,8 +55,7 @@ def layer_caption(layer: LayerOutput) -> str:
     if layer.is_maps:
         count, height, width = layer.values.shape
         return f"{layer.name} ({layer.kind}): {count} maps of {height}x{width}"
-    padded = units_as_maps(layer.values).size > len(layer.values)
-    return f"{layer.name} ({layer.kind}): {len(layer.values)} units" + (BLANK_NOTE if padded else "")
+    return f"{layer.name} ({layer.kind}): {len(layer.values)} units{blank_note(len(layer.values))}"
 
 
 def layer_image(layer: LayerOutput) -> np.ndarray:
@@ -85,10 +89,10 @@ def show_first_layer(view: InsideView, width_px: int) -> None:
                  caption=f"The first layer's {count} filters ({size}x{size}): light weights add, dark subtract")
         return
     hidden = view.hidden
-    cells = units_as_maps(hidden.activations)
-    st.image(crisp(grey_with_blanks(tile(cells)), width_px), clamp=True, output_format="PNG",
-             caption=f"The {len(hidden.activations)} hidden units' activations (after ReLU), row by row"
-             + (BLANK_NOTE if cells.size > len(hidden.activations) else ""))
+    units = len(hidden.activations)
+    st.image(crisp(grey_with_blanks(tile(units_as_maps(hidden.activations))), width_px), clamp=True,
+             output_format="PNG",
+             caption=f"The {units} hidden units' activations (after ReLU), row by row{blank_note(units)}")
     st.image(crisp(tile(hidden.weights, columns=4), width_px), clamp=True, output_format="PNG",
              caption="Input weights of the most active units: " + ", ".join(
                  f"unit {unit} ({hidden.activations[unit]:.2f})" for unit in hidden.top))

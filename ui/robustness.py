@@ -76,7 +76,7 @@ def robustness_section(store: RunStore, runs: list[Run], names: list[str]) -> No
     missing = [(run, name) for run, name in ready if results[run.id] is None and (run, name) not in busy]
     for run, name in missing:
         error = robustness_jobs.stored_error(store, run.id)
-        if error is not None and (run, name) not in busy:
+        if error is not None:
             st.error(markdown_text(f"Measuring {name} failed: {error}"), icon=":material/error:")
     if busy:
         job_progress(store, *map(list, zip(*busy)))

@@ -26,8 +26,7 @@ def repeat_over_seeds(config: RunConfig, seeds: Iterable[int]) -> list[RunConfig
     seeds = list(seeds)
     if not seeds:
         raise ConfigError("seeds", "give at least one")
-    if len(seeds) > MAX_SEEDS:
-        raise ConfigError("seeds", f"at most {MAX_SEEDS} at once, got {len(seeds)}")
+    _refuse_too_many(len(seeds))
     repeated = sorted(seed for seed, count in Counter(seeds).items() if count > 1)
     if repeated:
         raise ConfigError("seeds", f"give each once; {', '.join(map(str, repeated))} came more than once")
@@ -38,10 +37,13 @@ def parse_seeds(text: str) -> list[int]:
     """Seeds as a user types them: '0 1 2', '0, 1, 2' or a range '0-4'; more than MAX_SEEDS are refused
     before any range is spelled out."""
     parts = [_seed_range(part) for part in text.replace(",", " ").split()]
-    count = sum(len(part) for part in parts)
+    _refuse_too_many(sum(len(part) for part in parts))
+    return [seed for part in parts for seed in part]
+
+
+def _refuse_too_many(count: int) -> None:
     if count > MAX_SEEDS:
         raise ConfigError("seeds", f"at most {MAX_SEEDS} at once, got {count}")
-    return [seed for part in parts for seed in part]
 
 
 def _seed_range(part: str) -> range:

@@ -105,11 +105,16 @@ def tile(maps: np.ndarray, columns: int | None = None, gap: int = 1) -> np.ndarr
     return grid
 
 
+def unit_grid(count: int) -> tuple[int, int]:
+    """(rows, columns) of the near-square grid that shows `count` units a cell each."""
+    columns = int(np.ceil(np.sqrt(count)))
+    return int(np.ceil(count / columns)) if count else 0, columns
+
+
 def units_as_maps(values: np.ndarray) -> np.ndarray:
     """(units,) activations as one (1, rows, columns) map for a grid, its cells past the last unit NaN:
     padded with a value, they looked like units that were off."""
-    columns = int(np.ceil(np.sqrt(len(values))))
-    rows = int(np.ceil(len(values) / columns))
+    rows, columns = unit_grid(len(values))
     padded = np.full(rows * columns, np.nan, dtype=np.float32)
     padded[:len(values)] = values
     return padded.reshape(1, rows, columns)
