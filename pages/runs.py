@@ -23,6 +23,7 @@ from ui.common import (
     data_dir,
     get_store,
     list_runs,
+    percent_column,
     rebuild_button,
     route_through_app,
     run_label,
@@ -46,10 +47,10 @@ TABLE_COLUMNS = {
     "lr": st.column_config.NumberColumn("LR", format="%.0e"),
     "epochs": st.column_config.NumberColumn("Epochs"),
     "batch": st.column_config.NumberColumn("Batch"),
-    "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
-    "test acc": st.column_config.NumberColumn("Test acc", format="percent"),
-    "drawn acc": st.column_config.NumberColumn(
-        "Drawn-style acc", format="percent",
+    "best val acc": percent_column("Best val acc"),
+    "test acc": percent_column("Test acc"),
+    "drawn acc": percent_column(
+        "Drawn-style acc",
         help="Accuracy on MNIST's test digits redrawn as the Draw page's canvas draws them (thin, even "
              "strokes), through the Draw page's preprocessing"),
     "duration (s)": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
@@ -257,9 +258,9 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
              "time": format_seconds(run.duration), "parameters": run.environment.parameters,
              "device": run.environment.device} for run, name in zip(runs, names)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="-", column_config={
-        "best val acc": st.column_config.NumberColumn(format="percent"),
-        "test acc": st.column_config.NumberColumn(format="percent"),
-        "drawn-style acc": st.column_config.NumberColumn(format="percent"),
+        "best val acc": percent_column(),
+        "test acc": percent_column(),
+        "drawn-style acc": percent_column(),
         "val loss": st.column_config.NumberColumn(format="%.4f"),
         "test loss": st.column_config.NumberColumn(format="%.4f")})
 

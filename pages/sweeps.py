@@ -14,7 +14,7 @@ from core.sweeps.records import EXECUTORS, STRATEGIES, Sweep, SweepPlan, SweepSe
 from core.sweeps.results import TrialRow, best_row, shown_value, trial_rows
 from core.sweeps.space import SpaceError, parse_space
 from core.sweeps.store import SweepStore
-from ui.common import STATUS_COLORS, format_time, get_store, route_through_app, store_guard
+from ui.common import STATUS_COLORS, format_time, get_store, percent_column, route_through_app, store_guard
 from ui.sweep_charts import best_so_far_figure, importance_figure, parallel_figure, scatter_figure
 from ui.text import markdown_text
 
@@ -139,8 +139,8 @@ def picked_trial(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> T
     """The trials table; the row picked in it (or the best trial) is the one the links open."""
     event = st.dataframe(trials_table(sweep, rows, best), key=f"sweeps_table_{sweep.id}", on_select="rerun",
                          selection_mode="single-row", hide_index=True, width="stretch", column_config={
-                             "val acc": st.column_config.NumberColumn("Val acc", format="percent"),
-                             "test acc": st.column_config.NumberColumn("Test acc", format="percent")})
+                             "val acc": percent_column("Val acc"),
+                             "test acc": percent_column("Test acc")})
     picked = [rows[i] for i in event.selection.rows if i < len(rows)]
     return picked[0] if picked else best
 

@@ -1,6 +1,8 @@
 """The Runs page under AppTest: the table, filters, comparison, editing and deleting."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from pages_helpers import (  # noqa: F401
     app_store,
@@ -46,6 +48,20 @@ def test_table_lists_every_run_with_its_results(two_runs):
     assert {"status", "model", "optimizer", "lr", "batch", "epochs", "best val acc", "duration (s)",
             "created", "tags"} <= set(table.columns)
 
+
+def percent_columns(table) -> dict[str, float | None]:
+    """Each column shown as a percent, with the step that fixes its decimals (None: the digits vary)."""
+    config = json.loads(table.proto.columns)
+    return {name: column["type_config"].get("step") for name, column in config.items()
+            if column.get("type_config", {}).get("format") == "percent"}
+
+
+def test_accuracies_show_two_decimals_in_every_table(two_runs):
+    # "percent" alone trims zeros: 86.6% stood beside 86.12% in one column
+    at = select(open_page("pages/runs.py"), [0, 1])
+    runs_table, results = at.dataframe[0], at.dataframe[2]
+    assert percent_columns(runs_table) == {"best val acc": 0.0001, "test acc": 0.0001, "drawn acc": 0.0001}
+    assert percent_columns(results) == {"best val acc": 0.0001, "test acc": 0.0001, "drawn-style acc": 0.0001}
 
 def test_filters_narrow_the_table(two_runs):
     app_store, slow, _ = two_runs

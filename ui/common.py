@@ -123,3 +123,9 @@ def status_badge(run: Run) -> None:
     """The run's status as a coloured badge: 'not responding' in red for a silent running worker."""
     label = supervisor.status_label(run)
     st.badge(label, color="red" if label == supervisor.NOT_RESPONDING else STATUS_COLORS.get(run.status, "gray"))
+
+
+def percent_column(label: str | None = None, **options) -> st.column_config.NumberColumn:
+    """A 0-1 fraction as a percent with two decimals always: 86.60% beside 86.12%, not 86.6%."""
+    # Streamlit's "percent" format trims zeros unless the column's step fixes the decimals
+    return st.column_config.NumberColumn(label, format="percent", step=0.0001, **options)

@@ -16,6 +16,7 @@ from core.training.data import DataError
 from core.training.evaluation import Misclassified
 from core.training.tabular import categories, encode_features, load_table, test_rows, used_rows
 from ui.charts import probability_figure, run_color
+from ui.common import percent_column
 from ui.text import markdown_text
 
 
@@ -39,7 +40,7 @@ def wrong_rows(store: RunStore, run: Run, wrong: list[Misclassified]) -> None:
     rows.insert(0, "true", [classes[m.label] for m in wrong])
     rows.insert(2, "confidence", [m.confidence for m in wrong])
     st.dataframe(rows, width="stretch", key=f"runs_wrong_rows_{run.id}", column_config={
-        "confidence": st.column_config.NumberColumn(format="percent")})
+        "confidence": percent_column()})
 
 
 def starting_row(frame: pd.DataFrame, csv_data: CsvData) -> pd.DataFrame:
