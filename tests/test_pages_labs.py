@@ -12,7 +12,7 @@ from tabular_helpers import CLASSES, csv_bytes, pets_config, pets_frame
 from core.insight import robustness_jobs
 from core.runs.supervisor import execute_run
 from core.training.checkpoints import CheckpointError
-from core.training.tabular import MAX_CSV_BYTES, sha256
+from core.training.tabular import MAX_CSV_BYTES, left_out_note, read_table, sha256
 
 
 def csv_page(data: bytes, name: str = "pets.csv"):
@@ -73,7 +73,7 @@ def test_a_csv_is_previewed_checked_fixed_and_started(app_store):
     (b"a,b\n" + b"1,2\n" * (MAX_CSV_BYTES // 4), "Not usable: the file is 20.0 MB; the limit is 20 MB"),
     (b"**w**,**w**,label\n1,2,a\n", "Not usable: columns 1 and 2 are both named '**w**': give each column a name of "
                                      "its own in the first row."),
-    (b",weight,label\n0,2,a\n", "Not usable: column 1 of the header row has no name: name every column in the "
+    (b"weight,,label\n1,0,a\n", "Not usable: column 2 of the header row has no name: name every column in the "
                                  "first row."),
 ], ids=["binary", "empty", "too-large", "same-name-twice", "unnamed-column"])
 def test_a_file_that_is_not_a_usable_csv_says_why(app_store, data, message):
@@ -82,6 +82,15 @@ def test_a_file_that_is_not_a_usable_csv_says_why(app_store, data, message):
     at.button(key="train_start").click().run()
     assert app_store.list_runs() == []
 
+
+def test_a_saved_row_index_is_left_out_with_a_note(app_store):
+    data = pets_frame(40).drop(columns="colour").to_csv().encode()  # pandas' default: the index first, unnamed
+    at = csv_page(data)
+    assert not at.error
+    assert left_out_note(read_table(data)) in [i.value for i in at.info]
+    assert list(table_with(at, "weight").columns) == ["weight", "legs", "animal"]
+    (target,) = [w for w in at.selectbox if w.key.startswith("train_csv_target")]
+    assert target.options == ["weight", "legs", "animal"]
 
 @pytest.mark.parametrize("change, message", [
     (lambda f: f.assign(animal="cat"), "the target 'animal' has a single class"),

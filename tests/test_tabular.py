@@ -23,6 +23,7 @@ from core.training.tabular import (
     check_table,
     describe_table,
     encode,
+    left_out_note,
     load_table,
     read_table,
     sha256,
@@ -51,6 +52,28 @@ def test_files_that_are_not_tables_are_refused_with_the_reason(data, message):
     with pytest.raises(CsvError, match=message):
         read_table(data)
 
+
+@pytest.mark.parametrize("index", [pd.RangeIndex(40), pd.RangeIndex(1, 41)], ids=["pandas", "R"])
+def test_a_saved_row_index_is_left_out_and_said(index):
+    frame = pets_frame(40).set_index(index)
+    read = read_table(frame.to_csv().encode())  # the index, with no name, first: as to_csv writes by default
+    pd.testing.assert_frame_equal(read, read_table(csv_bytes(frame)))
+    start = index[0]
+    assert left_out_note(read).startswith(f"The first column has no name and numbers the rows ({start}, "
+                                          f"{start + 1}, {start + 2}, ...): a saved row index")
+    assert left_out_note(read_table(csv_bytes(frame))) is None
+
+
+@pytest.mark.parametrize("data, message", [
+    (b",weight,animal\n0,1.5,cat\n2,2.5,dog\n", "column 1 of the header row has no name"),  # skips a number
+    (b",weight,animal\n5,1.5,cat\n6,2.5,dog\n", "column 1 of the header row has no name"),  # starts at 5
+    (b",weight,animal\nx,1.5,cat\ny,2.5,dog\n", "column 1 of the header row has no name"),  # not numbers
+    (b"weight,,animal\n1.5,0,cat\n", "column 2 of the header row has no name"),
+    (b",animal\n0,cat\n1,dog\n", "found one column besides the saved row index"),
+], ids=["gap", "offset", "text", "second-column", "nothing-else"])
+def test_an_unnamed_column_that_is_no_saved_index_is_refused(data, message):
+    with pytest.raises(CsvError, match=re.escape(message)):
+        read_table(data)
 
 def test_a_file_over_the_size_limit_is_refused_naming_the_limit():
     data = b"a,b\n" + b"1,2\n" * (MAX_CSV_BYTES // 4)
@@ -283,6 +306,19 @@ def test_cli_trains_on_a_csv_with_one_hot_and_dropped_rows(tmp_path, capsys):
     assert table.sha256 == sha256(path.read_bytes())
     assert (tmp_path / "runs" / "tables" / f"{table.sha256}.csv").read_bytes() == path.read_bytes()
 
+
+def test_cli_leaves_out_a_saved_row_index_and_says_so(tmp_path, capsys):
+    path = tmp_path / "pets.csv"
+    path.write_text(pets_frame(60).to_csv())
+    code = main(["train", "--csv", str(path), "--target", "animal", "--one-hot", "colour", "--epochs", "1",
+                 "--batch-size", "16", "--device", "cpu", "--runs", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "pets.csv: The first column has no name and numbers the rows (0, 1, 2, ...)" in out
+    from core.runs.store import RunStore
+
+    (run,) = RunStore(tmp_path / "runs").list_runs()
+    assert run.config.csv.features == ("weight", "legs", "colour") and run.status == "finished"
 
 @pytest.mark.parametrize("frame_change, extra, message", [
     (lambda f: f, [], "the feature 'colour' is not numeric.*\\(to encode it: --one-hot colour\\)"),

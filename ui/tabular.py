@@ -16,6 +16,7 @@ from core.training.tabular import (
     CsvError,
     TableCheck,
     check_table,
+    left_out_note,
     read_table,
     sha256,
     split_size,
@@ -120,6 +121,8 @@ def csv_section() -> CsvChoice | None:
         st.error(markdown_text(f"Not usable: {err}."), icon=":material/error:")
         return None
     key = sha256(data)[:12]  # a new file starts with fresh column choices
+    if left_out_note(frame):
+        st.info(left_out_note(frame), icon=":material/info:")
     st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}:")
     st.dataframe(frame.head(PREVIEW_ROWS), width="stretch", height=220, key="train_csv_preview")
     target, features = columns(frame, key)

@@ -116,10 +116,13 @@ def read_csv_argument(args: argparse.Namespace) -> bytes | None:
 def table_settings(args: argparse.Namespace, data: bytes, given: dict) -> dict:
     """The settings a CSV brings: its checked table, an MLP, and 15% validation rows unless given."""
     # imported here, as the TensorBoard writer below: pandas would cost every `train` a slower start
-    from core.training.tabular import describe_table, read_table, split_size
+    from core.training.tabular import describe_table, left_out_note, read_table, split_size
 
     name = Path(args.csv).name
-    features = tuple(args.features or [c for c in read_table(data).columns if c != args.target])
+    frame = read_table(data)
+    if left_out_note(frame):
+        print(f"{name}: {left_out_note(frame)}", flush=True)
+    features = tuple(args.features or [c for c in frame.columns if c != args.target])
     table, checked = describe_table(data, name, args.target, features, tuple(args.one_hot), args.drop_missing)
     if table is None:
         raise DataError(f"{name} cannot train as chosen:\n" + "\n".join(

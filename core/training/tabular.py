@@ -18,6 +18,7 @@ MAX_CSV_BYTES = MAX_CSV_MB * 1024 * 1024  # about 500,000 rows of a dozen number
 MIN_ROWS = 10  # enough to train, validate and test on at least one row each
 SHOWN_ROWS = 5  # row numbers named in a message before "and N more"
 DELIMITERS = ",;\t|"
+LEFT_OUT = "left_out"  # the frame.attrs key of what reading a table left out
 
 
 class CsvError(DataError):
@@ -67,18 +68,40 @@ def read_table(data: bytes) -> pd.DataFrame:
         raise CsvError("the file is empty")
     text = _text(data)
     sep = _delimiter(text)
-    _check_header(text, sep)
+    first_unnamed = _check_header(text, sep)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise CsvError("the file is empty") from None
     except (pd.errors.ParserError, ValueError) as err:
         raise CsvError(f"not a CSV file: {str(err).strip().splitlines()[-1]}") from None
-    if len(frame.columns) < 2:
-        raise CsvError("not a CSV file with columns: found one column; a table needs a target column and "
-                       "at least one feature column, separated by commas")
-    if frame.empty:
+    if frame.empty and len(frame.columns) > 1:
         raise CsvError("the file has a header but no rows")
+    if first_unnamed:
+        frame = _without_saved_index(frame)
+    if len(frame.columns) < 2:
+        found = "one column besides the saved row index" if first_unnamed else "one column"
+        raise CsvError(f"not a CSV file with columns: found {found}; a table needs a target column and "
+                       "at least one feature column, separated by commas")
+    return frame
+
+
+def left_out_note(frame: pd.DataFrame) -> str | None:
+    """What reading the table left out of the file, said in a sentence, if anything."""
+    return frame.attrs.get(LEFT_OUT)
+
+
+def _without_saved_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table without its unnamed first column where that column numbers the rows (0, 1, 2, ... or 1, 2,
+    3, ...): the row index that pandas' to_csv and R's write.csv save by default. Any other is refused."""
+    first = frame.iloc[:, 0]
+    start = first.iloc[0] if pd.api.types.is_integer_dtype(first) else None
+    if start not in (0, 1) or not (first.to_numpy() == np.arange(start, start + len(first))).all():
+        raise CsvError(_unnamed_message(["1"]))
+    frame = frame.iloc[:, 1:].copy()
+    frame.attrs[LEFT_OUT] = (f"The first column has no name and numbers the rows ({start}, {start + 1}, "
+                             f"{start + 2}, ...): a saved row index, as pandas' to_csv and R's write.csv "
+                             "write by default. It is left out.")
     return frame
 
 
@@ -99,21 +122,29 @@ def _text(data: bytes) -> str:
     return text
 
 
-def _check_header(text: str, sep: str) -> None:
-    """Every column named, each name once: pandas would name them 'Unnamed: 2' and 'a.1' in silence."""
+def _check_header(text: str, sep: str) -> bool:
+    """Every column named, each name once: pandas would name them 'Unnamed: 2' and 'a.1' in silence.
+
+    The first column alone may have no name, as a saved row index has none: whether it has none.
+    """
     header = [name.strip() for name in next(csv.reader(io.StringIO(text), delimiter=sep), [])]
     if len(header) < 2:
-        return  # one column: read_table says so
+        return False  # one column: read_table says so
     blank = [str(i) for i, name in enumerate(header, 1) if not name]
-    if blank:
-        raise CsvError(f"column{'s' * (len(blank) > 1)} {', '.join(blank)} of the header row "
-                       f"{'have' if len(blank) > 1 else 'has'} no name: name every column in the first row")
+    if blank and blank != ["1"]:
+        raise CsvError(_unnamed_message(blank))
     first: dict[str, int] = {}
     for i, name in enumerate(header, 1):
         if name in first:
             raise CsvError(f"columns {first[name]} and {i} are both named {name!r}: give each column a name of "
                            "its own in the first row")
         first[name] = i
+    return bool(blank)
+
+
+def _unnamed_message(blank: list[str]) -> str:
+    return (f"column{'s' * (len(blank) > 1)} {', '.join(blank)} of the header row "
+            f"{'have' if len(blank) > 1 else 'has'} no name: name every column in the first row")
 
 
 def _delimiter(text: str) -> str:
