@@ -149,8 +149,10 @@ def test_a_csv_run_whose_table_is_gone_says_so_with_the_file_name_as_typed(app_s
     config = replace(config, csv=replace(config.csv, name=hostile))
     run_id = app_store.create_run(config, name="pets")
     assert execute_run(app_store, run_id) == "finished"
-    (app_store.tables_dir / f"{config.csv.sha256}.csv").unlink()
     at = select(open_page("pages/runs.py"), [0])
+    assert not at.error and table_with(at, "class", "probability") is not None  # read, and cached
+    (app_store.tables_dir / f"{config.csv.sha256}.csv").unlink()  # while the server runs
+    at.run()
     assert not at.exception, at.exception
     errors = [error.value for error in at.error]
     for opening in ("Cannot show the test rows:", "Cannot predict with this run:"):

@@ -18,6 +18,7 @@ from core.runs.store import RunStore
 from core.training.data import DataError, load_validation_images
 from core.training.tabular import load_table, validation_rows
 from ui.charts import confusion_figure
+from ui.table_runs import table_stamp
 from ui.text import markdown_text
 
 GALLERY_SIZE = 30
@@ -31,10 +32,15 @@ def validation_images(dataset: str, val_size: int, seed: int) -> tuple[np.ndarra
     return images.numpy(), labels.numpy(), indices.numpy()
 
 
-@st.cache_data(max_entries=8, show_spinner="Reading the run's table...")
 def validation_table(tables_dir: str, csv_data: CsvData, val_size: int,
                      seed: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """A CSV run's validation rows: indices in its table, labels, and the file's rows."""
+    return _validation_table(tables_dir, csv_data, val_size, seed, table_stamp(tables_dir, csv_data))
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the run's table...")
+def _validation_table(tables_dir: str, csv_data: CsvData, val_size: int, seed: int,
+                      stamp: int | None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     frame, table = load_table(csv_data, Path(tables_dir))
     indices, labels, rows = validation_rows(frame, table, csv_data, val_size, seed)
     return indices.numpy(), labels.numpy(), rows

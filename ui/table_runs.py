@@ -4,6 +4,8 @@ The table's column names and values are the user's text: shown in dataframes and
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 import torch
@@ -14,15 +16,28 @@ from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError, load_model
 from core.training.data import DataError
 from core.training.evaluation import Misclassified
-from core.training.tabular import categories, encode_features, load_table, test_rows, used_rows
+from core.training.tabular import categories, encode_features, load_table, table_path, test_rows, used_rows
 from ui.charts import probability_figure, run_color
 from ui.common import percent_column
 from ui.text import markdown_text
 
 
-@st.cache_data(max_entries=8, show_spinner="Reading the run's table...")
+def table_stamp(tables_dir: str, csv_data: CsvData) -> int | None:
+    """When the run's stored table file last changed, None once it is gone: part of a cached read's key, so
+    that a table deleted or replaced while the server runs is noticed at the next read."""
+    try:
+        return table_path(Path(tables_dir), csv_data.sha256).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def stored_table(tables_dir: str, csv_data: CsvData) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The file's rows, and its test rows in the test split's order (row numbers from 1)."""
+    return _stored_table(tables_dir, csv_data, table_stamp(tables_dir, csv_data))
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the run's table...")
+def _stored_table(tables_dir: str, csv_data: CsvData, stamp: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame, table = load_table(csv_data, tables_dir)
     return frame, test_rows(frame, table, csv_data)
 
