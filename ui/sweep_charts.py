@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from core.sweeps.records import Sweep
 from core.sweeps.results import TrialRow, best_so_far, is_categorical, is_log, shown_value
+from core.sweeps.space import Range
 from ui.charts import COLORS, run_color
 
 OBJECTIVE = "validation accuracy"
@@ -35,6 +36,7 @@ def best_so_far_figure(rows: list[TrialRow], height: int = 300) -> go.Figure:
     fig = go.Figure([
         go.Scatter(x=[row.number for row in scored], y=[row.objective for row in scored], mode="markers",
                    name="trial", marker=dict(color=[run_color(row.run.id) for row in scored], size=7),
+                   cliponaxis=False,  # a trial at 100% sits on the axis's top edge: drawn whole, not halved
                    hovertemplate="trial #%{x}: %{y:.2%}<extra></extra>"),
         go.Scatter(x=[n for n, _ in best], y=[v for _, v in best], mode="lines", name="best so far",
                    line=dict(color=COLORS[2], width=2, shape="hv"), hoverinfo="skip")])
@@ -96,17 +98,27 @@ def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.
         categorical = is_categorical(sweep, name)
         xs = [str(shown_value(r.params[name])) if categorical else r.params[name] for r in scored]
         fig.add_trace(go.Scatter(x=xs, y=[r.objective for r in scored], mode="markers", showlegend=False,
-                                 marker=dict(color=[run_color(r.run.id) for r in scored], size=7),
+                                 marker=dict(color=[run_color(r.run.id) for r in scored], size=7), cliponaxis=False,
                                  customdata=[r.number for r in scored],
                                  hovertemplate=f"trial #%{{customdata}}<br>{name} %{{x}}: %{{y:.2%}}<extra></extra>"),
                       row=row + 1, col=col + 1)
-        fig.update_xaxes(type="category" if categorical else ("log" if is_log(sweep, name) else "linear"),
-                         row=row + 1, col=col + 1)
-        if categorical:
-            fig.update_xaxes(categoryorder="array", categoryarray=category_labels(sweep, name, []),
-                             row=row + 1, col=col + 1)
+        axis = (dict(type="category", categoryorder="array", categoryarray=category_labels(sweep, name, []))
+                if categorical else searched_range_axis(sweep.plan.space.search[name]))
+        fig.update_xaxes(**axis, row=row + 1, col=col + 1)
     fig.update_yaxes(tickformat=".0%", range=accuracy_range([r.objective for r in scored]))
     return _layout(fig, "", height * math.ceil(len(names) / columns))
+
+
+def searched_range_axis(param: Range) -> dict:
+    """An x axis over the whole searched range, not just the values tried: where they fall in it shows; a log
+    axis labels its 1, 2 and 5 multiples (Plotly's own labels crowded: 0.0007 0.0008 0.0009 0.001), in
+    decimals (not 100μ)."""
+    if param.log:
+        low, high = math.log10(param.low), math.log10(param.high)
+        pad = 0.04 * (high - low or 1)
+        return dict(type="log", range=[low - pad, high + pad], dtick="D2", exponentformat="none")
+    pad = 0.04 * (param.high - param.low or abs(param.low) or 1)
+    return dict(type="linear", range=[param.low - pad, param.high + pad])
 
 
 def importance_figure(importance: dict[str, float], height: int = 240) -> go.Figure:

@@ -1,6 +1,7 @@
 """The sweep's charts read as the sweep was asked: choices in their order, whole trial numbers, whole decades."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from core.config import RunConfig
@@ -50,3 +51,21 @@ def test_the_best_so_far_axis_ticks_whole_trial_numbers():
     assert (axis.tick0, axis.dtick) == (0, 1)
     many = [replace(rows[0], number=n) for n in range(45)]
     assert best_so_far_figure(many).layout.xaxis.dtick == 5
+
+
+def test_each_setting_is_drawn_over_the_whole_range_searched():
+    sweep, rows = sweep_and_rows()  # lr searched over 3e-4..3e-2 on a log scale; the trials tried 1e-3..5e-3
+    lr = scatter_figure(sweep, rows).layout.xaxis
+    low, high = lr.range
+    assert (lr.type, lr.dtick, lr.exponentformat) == ("log", "D2", "none")  # 1, 2 and 5 times a power of ten
+    assert low < math.log10(3e-4) < math.log10(3e-2) < high and high - low < 2.2
+    linear = replace(sweep, plan=replace(sweep.plan, space=parse_space(SPACE | {"lr": {"low": 0.001, "high": 0.011}})))
+    axis = scatter_figure(linear, rows).layout.xaxis
+    assert axis.type == "linear" and axis.range[0] < 0.001 < 0.011 < axis.range[1] < 0.0115
+
+
+def test_trials_at_the_top_of_the_axis_are_drawn_whole():
+    sweep, rows = sweep_and_rows()
+    markers = [trace for figure in (best_so_far_figure(rows), scatter_figure(sweep, rows)) for trace in figure.data
+               if trace.mode == "markers"]
+    assert len(markers) == 3 and all(trace.cliponaxis is False for trace in markers)
