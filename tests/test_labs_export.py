@@ -163,7 +163,20 @@ def test_cli_exports_runs_and_names_an_unknown_one(store, tmp_path, capsys, two_
     assert f"tensorboard --logdir {tmp_path / 'tb'}" in capsys.readouterr().out
     assert len(list((tmp_path / "tb").iterdir())) == 2
     assert main(["export", "tensorboard", "nope", "--out", str(tmp_path / "x"), "--runs", str(store.root)]) == 2
-    assert "no run with id 'nope'" in capsys.readouterr().out
+    assert "no run with id 'nope'" in capsys.readouterr().err
+
+
+def test_cli_export_checks_every_id_and_the_folder_first_and_replaces_an_earlier_export(store, tmp_path, capsys,
+                                                                                         two_runs):
+    out, runs = tmp_path / "tb", str(store.root)
+    assert main(["export", "tensorboard", two_runs[0], "nope", "--out", str(out), "--runs", runs]) == 2
+    assert "no run with id 'nope'" in capsys.readouterr().err and not out.exists()  # nothing half-written
+    (tmp_path / "afile").write_text("")
+    assert main(["export", "tensorboard", two_runs[0], "--out", str(tmp_path / "afile"), "--runs", runs]) == 2
+    assert f"cannot write TensorBoard files into {tmp_path / 'afile'}" in capsys.readouterr().err
+    for _ in range(2):  # again, and the same run twice: still one event file, or TensorBoard doubles the curves
+        assert main(["export", "tensorboard", *two_runs, two_runs[0], "--out", str(out), "--runs", runs]) == 0
+    assert sorted(len(list(folder.glob("events.out.tfevents.*"))) for folder in out.iterdir()) == [1, 1]
 
 
 # --- ONNX ---------------------------------------------------------------------------------------------
@@ -205,6 +218,14 @@ def test_cli_exports_a_table_checkpoint_that_standardises_raw_rows(store, tmp_pa
     assert max_difference(out.read_bytes(), model, rows) <= TOLERANCE
     meta = {p.key: p.value for p in onnx.load(out).metadata_props}
     assert tuple(json.loads(meta["classes"])) == CLASSES and "weight" in meta["input"]
+
+
+@pytest.mark.parametrize("out, reason", [(".", "it is a folder; give a file name"),
+                                         ("nodir/m.onnx", "the folder {tmp}/nodir does not exist")])
+def test_cli_names_an_onnx_path_it_cannot_write(tmp_path, capsys, out, reason):
+    path = tmp_path / out
+    assert main(["export", "onnx", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(path)]) == 2
+    assert f"cannot write the ONNX model to {path}: {reason.format(tmp=tmp_path)}" in capsys.readouterr().err
 
 
 def test_cli_names_a_missing_checkpoint_and_writes_nothing(tmp_path, capsys):

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from core.cli.paths import writable_file, writable_folder
+from core.cli.runs import existing_store
 from core.labs.onnx_export import TOLERANCE, export_checkpoint
 from core.labs.tensorboard import export_runs
-from core.runs.store import RunNotFound, RunStore
+from core.runs.store import RunNotFound
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,12 +28,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_tensorboard(args: argparse.Namespace) -> int:
-    store = RunStore(args.runs)
+    store = existing_store(args.runs)
+    run_ids = list(dict.fromkeys(args.run_ids))  # a run given twice is written once
     try:
-        folders = export_runs(store, args.run_ids, args.out)
+        for run_id in run_ids:  # every id is checked before anything is written
+            store.get_run(run_id)
     except RunNotFound as err:
-        print(f"error: no run with id {err.args[0]!r} in {store.root} (see `python -m core runs`)")
+        print(f"error: no run with id {err.args[0]!r} in {store.root} (see `python -m core runs`)", file=sys.stderr)
         return 2
+    folders = export_runs(store, run_ids, writable_folder(args.out, "TensorBoard files"))
     for folder in folders:
         print(folder)
     print(f"open them with: tensorboard --logdir {Path(args.out)}")
@@ -38,7 +44,7 @@ def command_tensorboard(args: argparse.Namespace) -> int:
 
 
 def command_onnx(args: argparse.Namespace) -> int:
-    difference = export_checkpoint(args.checkpoint, args.out)
+    difference = export_checkpoint(args.checkpoint, writable_file(args.out, "the ONNX model"))
     print(f"wrote {args.out}: onnxruntime matches torch on a batch of 32 to {difference:.2g} "
           f"(allowed: {TOLERANCE:g})")
     return 0

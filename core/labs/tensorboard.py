@@ -91,8 +91,10 @@ def write_hparams(writer, run: Run) -> None:
 
 
 def export_run(store: RunStore, run: Run, out: Path) -> Path:
-    """Write one run's event file under out; returns its folder."""
+    """Write one run's event file under out, in place of any an earlier export left there; returns its folder."""
     folder = Path(out) / run_folder(run)
+    for earlier in folder.glob("events.out.tfevents.*"):  # else TensorBoard draws each curve once per file
+        earlier.unlink()
     metrics = store.read_metrics(run.id)[0]
     with _writer(folder) as writer:
         write_metrics(writer, metrics)

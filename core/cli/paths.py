@@ -1,0 +1,32 @@
+"""Where a command writes, checked before anything starts: a bad path is one clear line, not a traceback
+and a run left queued."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.training.data import DataError
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """The folder, made if missing; DataError naming the path and the reason if it cannot hold files."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot write {what} into {path}: {err.strerror or err}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write {what} into {path}: permission denied")
+    return folder
+
+
+def writable_file(path: str | Path, what: str) -> Path:
+    """A file path whose folder exists and can be written; DataError naming what is wrong otherwise."""
+    file = Path(path)
+    if file.is_dir():
+        raise DataError(f"cannot write {what} to {path}: it is a folder; give a file name")
+    if not file.parent.is_dir():
+        raise DataError(f"cannot write {what} to {path}: the folder {file.parent} does not exist")
+    if not os.access(file.parent, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write {what} to {path}: permission denied")
+    return file
