@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from core.config import DEVICES
+from core.config import DEVICES, ConfigError
 
 
 def available_devices() -> list[str]:
@@ -21,6 +21,12 @@ def resolve_device(name: str) -> torch.device:
     available = available_devices()
     if name == "auto":
         return torch.device(available[-1])
-    if name not in available:
-        raise RuntimeError(f"device: {name!r} is not available here (available: {', '.join(available)})")
+    require_device(name)
     return torch.device(name)
+
+
+def require_device(name: str) -> None:
+    """ConfigError unless the device is 'auto' or one this machine has: checked before a run is created."""
+    available = available_devices()
+    if name != "auto" and name not in available:
+        raise ConfigError("device", f"{name!r} is not available here (available: {', '.join(available)})")

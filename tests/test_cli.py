@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import build_parser
+from core.cli import train as train_command
 from core.cli.train import config_from_args
 from core.config import CHOICES, RunConfig, default_val_size
 from core.presets import PRESETS
@@ -38,11 +39,31 @@ def test_train_then_test_a_tiny_run(tmp_path):
     (["--batch-size", "0"], "error: batch_size: must be from 1 to 8192"),
     (["--epochs", "1000"], "error: epochs: must be from 1 to 100"),
     (["--model", "resnet"], "error: model: 'resnet' is not one of"),
+    (["--device", "mps"], "error: device: 'mps' is not available here (available: cpu"),  # never on Linux
+    (["--tensorboard", "/dev/null"], "error: cannot write TensorBoard files into /dev/null: it is a file"),
+    (["--target", "animal"], "error: --target is for a CSV file: give --csv FILE as well, or leave it out"),
+    (["--drop-missing", "--test-size", "5"], "error: --drop-missing, --test-size are for a CSV file"),
+    (["--csv", "pets.csv", "--target", "animal", "--model", "cnn"],
+     "error: a CSV file trains an MLP on its rows: --model cnn does not go with --csv"),
+    (["--csv", "pets.csv", "--target", "animal", "--preset", "fast-99"],
+     "error: a CSV file trains an MLP on its rows: --preset fast-99 does not go with --csv"),
 ])
 def test_invalid_settings_are_refused_before_anything_starts(tmp_path, args, message):
     result = cli_here("train", "--runs", str(tmp_path / "runs"), *args)
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_runs_a_command_queued_are_cancelled_when_it_fails_on_the_way(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    run_ids = [store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100)) for _ in range(2)]
+
+    def fails(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(train_command, "train_here", fails)
+    with pytest.raises(OSError):
+        train_command.train_in_turn(store, run_ids, "data")
+    assert [store.get_run(run_id).status for run_id in run_ids] == ["stopped", "stopped"]  # none left queued
 
 
 def test_a_bad_checkpoint_gives_a_clear_error(tmp_path):

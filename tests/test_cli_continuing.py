@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import main
+from core.cli import build_parser, main
+from core.config import RunConfig
 from core.runs.store import RunStore
 
 TINY = ["--model", "mlp", "--dataset", "synthetic", "--val-size", "100", "--batch-size", "64", "--device", "cpu"]
@@ -53,6 +54,7 @@ def test_fork_starts_a_child_with_changed_settings(tmp_path, capsys):
                                          "the model's shape"),
     (["--epoch", "3"], "has no checkpoint for epoch 3; epochs with one: 1"),
     (["--epoch", "1", "--epochs", "1"], "error: epochs: a fork from epoch 1 needs more epochs than that, got 1"),
+    (["--epoch", "1", "--device", "mps"], "error: device: 'mps' is not available here"),  # never on Linux
 ])
 def test_a_bad_fork_is_refused_in_one_line_and_creates_nothing(tmp_path, capsys, args, message):
     runs = tmp_path / "runs"
@@ -62,6 +64,20 @@ def test_a_bad_fork_is_refused_in_one_line_and_creates_nothing(tmp_path, capsys,
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert [run.id for run in RunStore(runs).list_runs()] == [parent]
+
+
+def test_a_run_on_a_device_this_machine_lacks_is_not_resumed_here(tmp_path, capsys):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100, device="mps"))
+    assert main(["resume", run_id, "--runs", str(store.root)]) == 2
+    assert ("error: device: the run trains on 'mps', which is not available here (available: cpu"
+            in capsys.readouterr().err)
+    assert store.get_run(run_id).status == "queued"  # untouched
+
+
+def test_fork_help_says_its_settings_default_to_the_parents():
+    help_text = build_parser()._subparsers._group_actions[0].choices["fork"].format_help()
+    assert "default: cnn" not in help_text and "default: the parent's" in help_text
 
 
 def test_unknown_runs_and_missing_stores_are_named(tmp_path, capsys):

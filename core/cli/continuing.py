@@ -6,7 +6,8 @@ import dataclasses
 
 from core.cli.runs import existing_store
 from core.cli.train import config_arguments, train_in_turn
-from core.config import RunConfig
+from core.config import ConfigError, RunConfig
+from core.devices import available_devices, require_device
 from core.runs import continuation
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
@@ -23,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                "settings changed (not the model's shape, the data, the batch size or the seed)")
     fork.add_argument("run_id")
     fork.add_argument("--epoch", type=int, required=True, help="the parent's epoch to start from")
-    config_arguments(fork)
+    config_arguments(fork, inherited=True)
     fork.add_argument("--name", default="", help="run name (default: the parent's, with fork@EPOCH)")
     fork.add_argument("--tags", nargs="*", default=[], help="run tags")
     _store_arguments(fork)
@@ -41,6 +42,10 @@ def _exit_code(status: RunStatus) -> int:
 
 def command_resume(args: argparse.Namespace) -> int:
     store = existing_store(args.runs)
+    device = store.get_run(args.run_id).config.device
+    if device not in ("auto", *available_devices()):
+        raise ConfigError("device", f"the run trains on {device!r}, which is not available here (available: "
+                          f"{', '.join(available_devices())}); fork it with --device to go on here")
     run = continuation.resume(store, args.run_id, args.epochs)
     after = store.completed_epochs(run.id) or run.parent_epoch or 0
     print(f"resuming {run.name!r} after epoch {after}, to epoch {run.config.epochs}", flush=True)
@@ -50,6 +55,7 @@ def command_resume(args: argparse.Namespace) -> int:
 def command_fork(args: argparse.Namespace) -> int:
     store = existing_store(args.runs)
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
+    require_device(changes.get("device", store.get_run(args.run_id).config.device))
     child = continuation.fork(store, args.run_id, args.epoch, changes, name=args.name, tags=args.tags)
     print(f"forked {args.run_id} at epoch {args.epoch} as {child}", flush=True)
     return _exit_code(train_in_turn(store, [child], args.data_dir)[0])

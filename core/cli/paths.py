@@ -11,6 +11,8 @@ from core.training.data import DataError
 def writable_folder(path: str | Path, what: str) -> Path:
     """The folder, made if missing; DataError naming the path and the reason if it cannot hold files."""
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"cannot write {what} into {path}: it is a file; give a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:

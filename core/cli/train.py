@@ -11,6 +11,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from core.cli.paths import writable_folder
 from core.comparison.groups import repeat_over_seeds, spread
 from core.config import (
     CHOICES,
@@ -21,6 +22,7 @@ from core.config import (
     default_val_size,
     planned_steps,
 )
+from core.devices import require_device
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
@@ -33,28 +35,30 @@ from core.training.events import BatchEnded, EpochEnded, RunEnded
 REDRAW_S = 0.25
 
 
-def config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One --flag per RunConfig field; only the flags given are set (they override a preset)."""
+def config_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
+    """One --flag per RunConfig field; only the flags given are set (they override a preset, or with
+    inherited, the parent run's settings: the help says so instead of the defaults)."""
     for field in dataclasses.fields(RunConfig):
         flag, default = "--" + field.name.replace("_", "-"), field.default
+        shown = "the parent's" if inherited else (" ".join(map(str, default)) if isinstance(default, tuple)
+                                                  else default)
         given_only = dict(dest=field.name, default=argparse.SUPPRESS)
         if field.name == "csv":
             continue  # a table comes with --csv FILE --target COLUMN (table_arguments)
         if field.name == "hidden_sizes":
-            parser.add_argument(flag, type=int, nargs="+", help=f"default: {' '.join(map(str, default))}",
-                                **given_only)
+            parser.add_argument(flag, type=int, nargs="+", help=f"default: {shown}", **given_only)
         elif isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default: {default}",
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default: {shown}",
                                 **given_only)
         elif field.name in CHOICES:
             # validated by RunConfig, which names the field in one line; argparse's choices would not
             parser.add_argument(flag, metavar="{" + ",".join(CHOICES[field.name]) + "}",
-                                help=f"one of {', '.join(CHOICES[field.name])}; default: {default}", **given_only)
+                                help=f"one of {', '.join(CHOICES[field.name])}; default: {shown}", **given_only)
         elif field.name == "train_samples":
-            parser.add_argument(flag, type=int, help="use only this many training images (default: all)",
-                                **given_only)
+            parser.add_argument(flag, type=int, help="use only this many training images (default: "
+                                f"{'the parent' + chr(39) + 's' if inherited else 'all'})", **given_only)
         else:
-            parser.add_argument(flag, type=type(default), help=f"default: {default}", **given_only)
+            parser.add_argument(flag, type=type(default), help=f"default: {shown}", **given_only)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -104,13 +108,30 @@ def config_from_args(args: argparse.Namespace, table: bytes | None = None) -> Ru
 def read_csv_argument(args: argparse.Namespace) -> bytes | None:
     """The bytes of --csv FILE, read once (what is checked is what is kept), or None without --csv."""
     if not getattr(args, "csv", None):
+        given = [flag for flag, value in table_only_flags(args).items() if value]
+        if given:
+            one = len(given) == 1
+            raise DataError(f"{', '.join(given)} {'is' if one else 'are'} for a CSV file: give --csv FILE as "
+                            f"well, or leave {'it' if one else 'them'} out to train on MNIST")
         return None
+    given = (("--preset", args.preset), ("--model", getattr(args, "model", None)),
+             ("--dataset", getattr(args, "dataset", None)))
+    clashes = [f"{flag} {value}" for flag, value in given if value not in (None, "mlp", "csv")]
+    if clashes:
+        raise DataError(f"a CSV file trains an MLP on its rows: {' and '.join(clashes)} "
+                        f"{'does' if len(clashes) == 1 else 'do'} not go with --csv")
     if not args.target:
         raise DataError("--csv needs --target COLUMN: the column of class labels to predict")
     try:
         return Path(args.csv).read_bytes()
     except OSError as err:
         raise DataError(f"cannot read {args.csv}: {err.strerror or err}") from None
+
+
+def table_only_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The table's options as given: none of them means anything without --csv."""
+    return {"--target": args.target, "--features": args.features, "--one-hot": args.one_hot,
+            "--drop-missing": args.drop_missing, "--test-size": args.test_size is not None}
 
 
 def table_settings(args: argparse.Namespace, data: bytes, given: dict) -> dict:
@@ -188,6 +209,9 @@ def command_train(args: argparse.Namespace) -> int:
     configs = repeat_over_seeds(config, args.seeds) if args.seeds else [config]
     if config.csv is None:
         require_files(config.dataset, args.data_dir)
+    require_device(config.device)  # everything is checked before a run is queued: a failed check queues none
+    if args.tensorboard:
+        writable_folder(args.tensorboard, "TensorBoard files")
     store = RunStore(args.runs)
     if table is not None:
         store.add_table(table)
@@ -220,6 +244,9 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
             print(f"run {run_id} in {store.root}", flush=True)
             statuses.append(train_here(store, run_id, data_dir, tensorboard))
             print_outcome(store, run_id)
+    except BaseException:
+        stop()  # the runs this command queued are not left for a later worker to train unasked
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     return statuses
