@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from core.sweeps.driver import TrialEnded
 
 
+# a sweep's settings on the command line, and the SweepPlan field each sets; only those given are set
+PLAN_FIELDS = {"trials": "trials", "strategy": "strategy", "prune": "pruner", "parallel": "parallel",
+               "executor": "executor", "ray_address": "ray_address", "storage": "storage", "retries": "retries",
+               "seed": "sampler_seed", "name": "name"}
+PLAN_OPTION = dict(default=argparse.SUPPRESS)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     sweep = commands.add_parser("sweep", help="search settings with Optuna: grid, random or TPE, with pruning",
                                 description="Run a sweep: --space FILE starts one, --resume SWEEP_ID goes on "
@@ -27,22 +34,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     start.add_argument("--resume", metavar="SWEEP_ID", help="go on with a stored sweep; finished trials are kept")
     start.add_argument("--stop", metavar="SWEEP_ID", help="ask a running sweep to stop")
     start.add_argument("--list", action="store_true", help="list the stored sweeps")
-    sweep.add_argument("--trials", type=int, default=8, help="how many trials (default: 8)")
-    sweep.add_argument("--strategy", default="tpe", metavar="{" + ",".join(STRATEGIES) + "}",
+    sweep.add_argument("--trials", type=int, **PLAN_OPTION, help="how many trials (default: 8)")
+    sweep.add_argument("--strategy", **PLAN_OPTION, metavar="{" + ",".join(STRATEGIES) + "}",
                        help="Optuna sampler: grid, random or tpe (default: tpe)")
-    sweep.add_argument("--prune", nargs="?", const="median", default="", metavar="{median,hyperband}",
+    sweep.add_argument("--prune", nargs="?", const="median", **PLAN_OPTION, metavar="{median,hyperband}",
                        help="stop poor trials early from their per-epoch validation accuracy (default pruner: "
                             "median)")
-    sweep.add_argument("--parallel", type=int, default=1, help="trials at once (default: 1)")
-    sweep.add_argument("--executor", default="local", metavar="{" + ",".join(EXECUTORS) + "}",
+    sweep.add_argument("--parallel", type=int, **PLAN_OPTION, help="trials at once (default: 1)")
+    sweep.add_argument("--executor", **PLAN_OPTION, metavar="{" + ",".join(EXECUTORS) + "}",
                        help="local: worker processes here; ray: Ray tasks on a cluster (default: local)")
-    sweep.add_argument("--ray-address", default="", help="a Ray cluster's head, host:port; without it the ray "
+    sweep.add_argument("--ray-address", **PLAN_OPTION, help="a Ray cluster's head, host:port; without it the ray "
                                                          "executor starts Ray on this machine")
-    sweep.add_argument("--storage", default="", help="Optuna study storage as an RDB URL (default: a journal "
+    sweep.add_argument("--storage", **PLAN_OPTION, help="Optuna study storage as an RDB URL (default: a journal "
                                                      "file beside runs.db)")
-    sweep.add_argument("--retries", type=int, default=0, help="new attempts for a trial whose worker died")
-    sweep.add_argument("--seed", type=int, default=None, help="the sampler's seed (default: random)")
-    sweep.add_argument("--name", default="", help="sweep name")
+    sweep.add_argument("--retries", type=int, **PLAN_OPTION, help="new attempts for a trial whose worker died")
+    sweep.add_argument("--seed", type=int, **PLAN_OPTION, help="the sampler's seed (default: random)")
+    sweep.add_argument("--name", **PLAN_OPTION, help="sweep name")
     sweep.add_argument("--runs", default="runs", help="run store folder (default: runs)")
     sweep.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     sweep.set_defaults(handler=command_sweep)
@@ -53,9 +60,13 @@ def command_sweep(args: argparse.Namespace) -> int:
 
     try:
         if args.list:
+            refuse_plan_options(args, "--list shows each sweep with its own")
             return list_sweeps(RunStore(args.runs))
         if args.stop:
+            refuse_plan_options(args, "--stop only asks a running sweep to stop")
             return stop_sweep(RunStore(args.runs), args.stop)
+        if args.resume:
+            refuse_plan_options(args, "--resume goes on with the settings the sweep was started with")
         return run_sweep(args)
     except (SpaceError, SweepSettingError, SweepBusy, RayUnreachable) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -66,12 +77,21 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 
 def plan_from_args(args: argparse.Namespace) -> SweepPlan:
-    if args.prune not in PRUNERS:
+    """The plan from --space and the options given; SweepPlan's defaults for the rest."""
+    if getattr(args, "prune", "") not in PRUNERS:
         raise SweepSettingError(f"prune: {args.prune!r} is not one of median, hyperband")
-    return SweepPlan(space=load_space(args.space), strategy=args.strategy, trials=args.trials,
-                     parallel=args.parallel, pruner=args.prune, executor=args.executor,
-                     ray_address=args.ray_address, storage=args.storage, retries=args.retries,
-                     sampler_seed=args.seed, name=args.name)
+    given = {field: getattr(args, option) for option, field in PLAN_FIELDS.items() if hasattr(args, option)}
+    if given.get("ray_address") and given.get("executor") != "ray":
+        raise SweepSettingError("ray-address: a Ray cluster's address is for --executor ray")
+    return SweepPlan(space=load_space(args.space), **given)
+
+
+def refuse_plan_options(args: argparse.Namespace, action: str) -> None:
+    """A sweep's settings are for a new one: --resume goes on with its stored plan, --list and --stop have none."""
+    given = ["--" + option.replace("_", "-") for option in PLAN_FIELDS if hasattr(args, option)]
+    if given:
+        raise SweepSettingError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for a new sweep "
+                                f"(--space); {action}")
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -82,6 +102,10 @@ def run_sweep(args: argparse.Namespace) -> int:
         plan = plan_from_args(args)  # a bad space or setting is refused before the store is touched
         if plan.executor == "ray" and plan.ray_address:
             check_reachable(plan.ray_address)  # one line now, not minutes of Ray retrying
+        if plan.storage:
+            from core.sweeps.study import check_storage
+
+            check_storage(plan.storage)  # one line now, not a traceback and a failed sweep in the list
         store = RunStore(args.runs)
         sweep_id = SweepStore(store).create(plan)
     sweeps = SweepStore(store)

@@ -41,6 +41,8 @@ class SweepPlan:
         _whole("trials", self.trials, 1, MAX_TRIALS)
         _whole("parallel", self.parallel, 1, MAX_PARALLEL)
         _whole("retries", self.retries, 0, 5)
+        if self.sampler_seed is not None:
+            _whole("seed", self.sampler_seed, 0, 2**32 - 1)  # numpy's seed range, which Optuna's samplers use
         if self.strategy == "grid":
             self.space.grid_size()  # a range without a step cannot be gridded: say so now
 

@@ -14,7 +14,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from core.sweeps.records import SweepPlan
+from core.sweeps.records import SweepPlan, SweepSettingError
 from core.sweeps.space import Choice, SearchSpace, grid_values
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,6 +72,18 @@ def storage(url: str, journal: Path) -> optuna.storages.BaseStorage:
         return optuna.storages.RDBStorage(url)
     journal.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(journal)))
+
+
+def check_storage(url: str) -> None:
+    """SweepSettingError naming the URL and why, unless Optuna can open the RDB there (it makes its tables)."""
+    import sqlalchemy.exc
+
+    try:
+        optuna.storages.RDBStorage(url)
+    except (ValueError, ImportError, sqlalchemy.exc.SQLAlchemyError) as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise SweepSettingError(f"storage: cannot open {url!r} as Optuna's study storage: {reason} (give an "
+                                "RDB URL such as sqlite:///sweeps.db, or leave --storage out)") from None
 
 
 def open_study(study_name: str, plan: SweepPlan, journal: Path, seed_offset: int = 0) -> optuna.Study:

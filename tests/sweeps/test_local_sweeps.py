@@ -57,6 +57,16 @@ def test_the_cli_runs_the_example_sweep_and_prints_each_trial_and_the_best(tmp_p
     (["--space", "no-such-space.toml"], "error: space: cannot read no-such-space.toml"),
     (["--space", "examples/sweep-quick.toml", "--executor", "ray", "--ray-address", "127.0.0.1:9"],
      "error: Ray is not reachable at 127.0.0.1:9"),
+    (["--space", "examples/sweep-quick.toml", "--seed", "-1"], "error: seed: must be a whole number from 0 to "
+                                                              "4294967295, got -1"),
+    (["--space", "examples/sweep-quick.toml", "--storage", "notaurl"],
+     "error: storage: cannot open 'notaurl' as Optuna's study storage: Could not parse"),
+    (["--space", "examples/sweep-quick.toml", "--storage", "sqlite:////proc/none/x.db"],
+     "error: storage: cannot open 'sqlite:////proc/none/x.db' as Optuna's study storage: unable to open"),
+    (["--space", "examples/sweep-quick.toml", "--ray-address", "127.0.0.1:9"],
+     "error: ray-address: a Ray cluster's address is for --executor ray"),
+    (["--resume", "s1", "--trials", "3"], "error: --trials is for a new sweep (--space); --resume goes on with"),
+    (["--list", "--trials", "3", "--seed", "1"], "error: --trials, --seed are for a new sweep (--space); --list"),
 ])
 def test_bad_sweep_settings_are_refused_in_one_line_before_anything_starts(tmp_path, args, message):
     command = ("sweep", "--runs", str(tmp_path / "runs"), *args)
