@@ -116,3 +116,14 @@ def test_seed_and_seeds_together_are_refused(tmp_path, capsys):
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "2", "2"]) == 2
     assert "error: seeds: give each once; 2 came more than once" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a", "a", "b", "--vs", "c"], "error: runs: group A gives a more than once; give each run once"),
+    (["a", "--vs", "c", "c"], "error: runs: group B gives c more than once"),
+    (["a", "b", "--vs", "b", "a"], "error: runs: a, b are in both groups; a run belongs to one side"),
+])
+def test_compare_refuses_a_run_counted_twice(tmp_path, capsys, args, message):
+    # the bootstrap would take a run given three times for three seeds, and print a verdict on one run
+    assert main(["compare", *args, "--runs", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 from core.cli.runs import existing_store
 from core.comparison.groups import spread
 from core.comparison.verdict import verdict
+from core.config import ConfigError
 from core.runs.records import Run
 
 
@@ -26,7 +27,20 @@ def tested(runs: list[Run], side: str) -> list[float]:
     return [run.summary.test_accuracy for run in runs if run.summary.test_accuracy is not None]
 
 
+def check_groups(a: list[str], b: list[str]) -> None:
+    """ConfigError for a run given twice or on both sides: the bootstrap would count it as more seeds."""
+    for side, ids in (("A", a), ("B", b)):
+        twice = sorted({run_id for run_id in ids if ids.count(run_id) > 1})
+        if twice:
+            raise ConfigError("runs", f"group {side} gives {', '.join(twice)} more than once; give each run once")
+    both = sorted(set(a) & set(b))
+    if both:
+        raise ConfigError("runs", f"{', '.join(both)} {'is' if len(both) == 1 else 'are'} in both groups; a run "
+                          "belongs to one side")
+
+
 def command_compare(args: argparse.Namespace) -> int:
+    check_groups(args.a, args.vs)
     store = existing_store(args.runs)
     sides = {"A": [store.get_run(run_id) for run_id in args.a], "B": [store.get_run(run_id) for run_id in args.vs]}
     accuracies = {side: tested(runs, side) for side, runs in sides.items()}
