@@ -252,7 +252,7 @@ def _validate_table(config: RunConfig) -> None:
         raise ConfigError("csv", f"needs 2 to {MAX_CLASSES} classes, got {len(table.classes)}")
     _int_range("csv.inputs", table.inputs, 1, MAX_INPUTS)
     _int_range("csv.rows", table.rows, 2, 10**8)
-    _int_range("csv.test_size", table.test_size, 0, table.rows - 1)
+    _int_range("csv.test_size", table.test_size, 1, table.rows - 1)  # a run ends with its test
 
 
 def _validate_schedule(config: RunConfig) -> None:

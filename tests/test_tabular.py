@@ -144,6 +144,18 @@ def test_missing_values_say_how_many_and_where_and_offer_to_drop_the_rows():
     assert checked.ok and checked.rows == 57
 
 
+def test_values_too_large_to_train_on_are_named_with_their_rows():
+    # inf, or past float32's range: accepted, they made the run's loss NaN at its first step ("try a lower lr")
+    frame = pets_frame(60).assign(legs=lambda f: f["legs"].astype(float))
+    frame.loc[4, "weight"], frame.loc[[7, 9], "legs"] = np.inf, [1e39, -1e39]
+    found = problems(csv_bytes(frame), features=("weight", "legs"))
+    assert [p.message for p in found] == [
+        "the feature 'weight' has 1 value too large to train on (infinite, or beyond ±3.4e38) in row 5: fix it "
+        "in the file, or leave the feature out",
+        "the feature 'legs' has 2 values too large to train on (infinite, or beyond ±3.4e38) in rows 8, 10: fix "
+        "them in the file, or leave the feature out"]
+
+
 def test_many_missing_rows_are_counted_not_all_listed():
     frame = pets_frame(60)
     frame.loc[range(0, 60, 5), "legs"] = np.nan
@@ -337,6 +349,15 @@ def test_cli_refuses_a_bad_csv_and_starts_nothing(tmp_path, capsys, frame_change
 
     assert RunStore(tmp_path / "runs").list_runs() == []
     assert not (tmp_path / "runs" / "tables").exists()
+
+
+def test_cli_refuses_a_table_run_with_no_test_rows(tmp_path, capsys):
+    path = tmp_path / "pets.csv"
+    path.write_bytes(csv_bytes(pets_frame(40)))
+    code = main(["train", "--csv", str(path), "--target", "animal", "--one-hot", "colour", "--test-size", "0",
+                 "--runs", str(tmp_path / "runs")])
+    assert code == 2 and "error: csv.test_size: must be from 1 to 39, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # before, the run was stored and failed at its end
 
 
 def test_cli_names_a_missing_target_and_an_unreadable_file(tmp_path, capsys):

@@ -173,6 +173,8 @@ def check_table(frame: pd.DataFrame, target: str, features: tuple[str, ...], one
     problems += _target_problems(used[target], target)
     problems += [_text_problem(used[c], c) for c in features if c not in one_hot and not _numeric(used[c])]
     problems += [_one_hot_problem(used[c], c) for c in one_hot if used[c].nunique() > ONE_HOT_MAX_VALUES]
+    numeric = [c for c in features if c not in one_hot and _numeric(used[c])]
+    problems += [problem for c in numeric if (problem := _infinite_problem(used[c], c))]
     if problems:
         return TableCheck(tuple(problems))
     counts = used[target].value_counts()
@@ -249,6 +251,18 @@ def _text_problem(values: pd.Series, column: str) -> Problem:
     return Problem(f"the feature {column!r} is not numeric (e.g. {example}) and has {distinct:,} different "
                    f"values, too many to one-hot encode (at most {ONE_HOT_MAX_VALUES}): leave it out of the "
                    "features, or fix its values in the file", columns=(column,))
+
+
+def _infinite_problem(values: pd.Series, column: str) -> Problem | None:
+    """Values a model cannot take: infinite, or past float32's range (they become infinite in training)."""
+    with np.errstate(over="ignore"):  # past float32's range is what is looked for
+        infinite = np.isinf(_numbers(values))
+    count = int(infinite.sum())
+    if not count:
+        return None
+    return Problem(f"the feature {column!r} has {count} value{'s' * (count > 1)} too large "
+                   f"to train on (infinite, or beyond ±3.4e38) in {_row_list(values.index[infinite])}: fix "
+                   f"{'them' if count > 1 else 'it'} in the file, or leave the feature out", columns=(column,))
 
 
 def _one_hot_problem(values: pd.Series, column: str) -> Problem:
