@@ -128,3 +128,20 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
     process.stdout.close()
     _, err = process.communicate(timeout=600)
     assert process.returncode == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+@pytest.mark.parametrize("command", [["runs"], ["runs", "--current"], ["sweep", "--list"], ["sweep", "--stop", "s"],
+                                     ["robustness", "r"], ["rebuild-index"], ["export", "tensorboard", "r",
+                                                                              "--out", "never-written"]])
+def test_commands_that_read_runs_name_a_mistyped_store_and_create_nothing(tmp_path, command):
+    for root in (tmp_path / "typo", tmp_path):  # missing, and a folder without a store
+        result = cli_here(*command, "--runs", str(root))
+        assert result.returncode == 2, result
+        assert result.stderr == f"error: no run store in {root} (pass --runs with the folder your runs are in)\n"
+    assert list(tmp_path.iterdir()) == [] and not (REPO / "never-written").exists()
+
+
+def test_robustness_names_an_unknown_run(tmp_path):
+    store = RunStore(tmp_path)
+    result = cli_here("robustness", "nope", "--runs", str(store.root))
+    assert result.returncode == 1 and result.stderr == f"error: no run has the id 'nope' in {store.root}\n"

@@ -6,6 +6,7 @@ import sys
 
 from tqdm import tqdm
 
+from core.cli.runs import existing_store
 from core.insight import robustness_jobs
 from core.runs.store import RunNotFound, RunStore
 from core.training.checkpoints import CheckpointError
@@ -24,11 +25,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_robustness(args: argparse.Namespace) -> int:
-    store, failed = RunStore(args.runs), 0
+    store, failed = existing_store(args.runs), 0
     for run_id in args.run_ids:
         try:
             failed += not _one_run(store, run_id, args)
-        except (RunNotFound, CheckpointError, DataError, ValueError, OSError) as err:
+        except RunNotFound:
+            print(f"error: no run has the id {run_id!r} in {store.root}", file=sys.stderr)
+            failed += 1
+        except (CheckpointError, DataError, ValueError, OSError) as err:
             print(f"error: {run_id}: {err}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0

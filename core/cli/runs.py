@@ -11,6 +11,7 @@ from core.runs.progress import status_line
 from core.runs.queue import current_run
 from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
+from core.runs.run_file import run_folders
 from core.runs.store import RunStore
 from core.training.data import DEFAULT_DATA_DIR
 
@@ -40,15 +41,22 @@ class NoStore(RuntimeError):
     """A command that reads runs was pointed at a folder without a run store."""
 
 
+def require_runs_folder(path: str) -> None:
+    """NoStore for a folder that is missing, or holds neither runs.db nor run folders: a mistyped --runs is
+    named, not made into a new, empty store. Anything else is the store's to judge (a damaged one says so)."""
+    root = Path(path)
+    if not root.exists() or (root.is_dir() and not (root / "runs.db").exists() and not run_folders(root)):
+        raise NoStore(f"no run store in {root.resolve()} (pass --runs with the folder your runs are in)")
+
+
 def existing_store(path: str) -> RunStore:
     """The run store in a folder that has one; NoStore, creating nothing, otherwise."""
-    if not (Path(path) / "runs.db").is_file():
-        raise NoStore(f"no run store in {Path(path).resolve()} (pass --runs with the folder your runs are in)")
+    require_runs_folder(path)
     return RunStore(path)
 
 
 def command_runs(args: argparse.Namespace) -> int:
-    store = RunStore(args.runs)
+    store = existing_store(args.runs)
     runs = supervisor.list_runs(store)
     if args.current:
         return print_current(store, runs)
@@ -92,5 +100,6 @@ def command_worker(args: argparse.Namespace) -> int:
 
 
 def command_rebuild(args: argparse.Namespace) -> int:
+    require_runs_folder(args.runs)
     print(rebuild_index(args.runs).describe())
     return 0

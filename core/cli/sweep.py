@@ -6,6 +6,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from core.cli.runs import existing_store
 from core.runs.store import RunStore
 from core.status import RunStatus
 from core.sweeps.executors import RayUnreachable, check_reachable
@@ -61,10 +62,10 @@ def command_sweep(args: argparse.Namespace) -> int:
     try:
         if args.list:
             refuse_plan_options(args, "--list shows each sweep with its own")
-            return list_sweeps(RunStore(args.runs))
+            return list_sweeps(existing_store(args.runs))
         if args.stop:
             refuse_plan_options(args, "--stop only asks a running sweep to stop")
-            return stop_sweep(RunStore(args.runs), args.stop)
+            return stop_sweep(existing_store(args.runs), args.stop)
         if args.resume:
             refuse_plan_options(args, "--resume goes on with the settings the sweep was started with")
         return run_sweep(args)
@@ -96,7 +97,7 @@ def refuse_plan_options(args: argparse.Namespace, action: str) -> None:
 
 def run_sweep(args: argparse.Namespace) -> int:
     if args.resume:
-        store = RunStore(args.runs)
+        store = existing_store(args.runs)
         sweep_id = SweepStore(store).get(args.resume).id
     else:
         plan = plan_from_args(args)  # a bad space or setting is refused before the store is touched
