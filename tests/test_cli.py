@@ -121,6 +121,19 @@ def test_presets_are_listed_with_their_measured_figures():
         assert f"{name}: {preset.title}" in result.stdout and preset.description in result.stdout
 
 
+def test_a_training_whose_reader_leaves_goes_on_to_its_end(tmp_path):
+    # `python -m core train ... | head -1`: the run failed with a BrokenPipeError, and the command exited 0
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "core", "train", "--model", "mlp", "--dataset", "synthetic",
+                                "--val-size", "100", "--epochs", "2", "--seeds", "0", "1", "--runs", str(runs)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert [run.status for run in RunStore(runs).list_runs()] == ["finished", "finished"]
+    assert "epoch 2/2" in err  # the progress lines still reach stderr, whose reader stayed
+
+
 def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path):
     # `python -m core presets | head -1`: head exits after its line; here the reader closes before any is written
     process = subprocess.Popen([sys.executable, "-m", "core", "presets"], cwd=REPO, stdout=subprocess.PIPE,

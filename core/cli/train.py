@@ -11,6 +11,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from core.cli.output import quiet_when_closed
 from core.cli.paths import writable_folder
 from core.comparison.groups import repeat_over_seeds, spread
 from core.config import (
@@ -240,10 +241,11 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
     previous = signal.signal(signal.SIGINT, stop)
     statuses = []
     try:
-        for run_id in run_ids:
-            print(f"run {run_id} in {store.root}", flush=True)
-            statuses.append(train_here(store, run_id, data_dir, tensorboard))
-            print_outcome(store, run_id)
+        with quiet_when_closed():  # `train | head -1`: the run goes on when the reader leaves
+            for run_id in run_ids:
+                print(f"run {run_id} in {store.root}", flush=True)
+                statuses.append(train_here(store, run_id, data_dir, tensorboard))
+                print_outcome(store, run_id)
     except BaseException:
         stop()  # the runs this command queued are not left for a later worker to train unasked
         raise

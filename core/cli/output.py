@@ -1,0 +1,48 @@
+"""Output that goes quiet when its reader leaves (`python -m core train | head -1`), so the run goes on."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+
+class QuietWhenClosed:
+    """A text stream whose writes stop, without an error, once the reader closed the pipe: a training's
+    progress lines are for watching it, and a watcher that leaves does not fail the run."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.reader_gone = stream, False
+
+    def write(self, text: str) -> int:
+        return self._quietly(self.stream.write, text) or len(text)
+
+    def flush(self) -> None:
+        self._quietly(self.stream.flush)
+
+    def _quietly(self, call, *args):
+        if self.reader_gone:
+            return None
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            self.reader_gone = True
+            # Python's recipe: the descriptor to devnull, so that the flush at exit does not raise either
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            return None
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)  # isatty, fileno, encoding...: the stream's own
+
+
+@contextlib.contextmanager
+def quiet_when_closed() -> Iterator[None]:
+    """stdout and stderr as QuietWhenClosed while the block runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = QuietWhenClosed(sys.stdout), QuietWhenClosed(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
