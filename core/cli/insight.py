@@ -6,6 +6,7 @@ import sys
 
 from tqdm import tqdm
 
+from core.cli.output import one_line
 from core.cli.runs import existing_store
 from core.insight import robustness_jobs
 from core.runs.store import RunNotFound, RunStore
@@ -42,16 +43,16 @@ def _one_run(store: RunStore, run_id: str, args: argparse.Namespace) -> bool:
     run = store.get_run(run_id)
     reason = robustness_jobs.unmeasurable(store, run)
     if reason is not None:
-        print(f"error: {run.name}: {reason}", file=sys.stderr)
+        print(f"error: {one_line(run.name)}: {reason}", file=sys.stderr)
         return False
     result = None if args.force else robustness_jobs.stored_curves(store, run_id)
     if result is None:
-        with tqdm(total=1, desc=run.name, unit="level", disable=args.quiet, leave=False) as bar:
+        with tqdm(total=1, desc=one_line(run.name), unit="level", disable=args.quiet, leave=False) as bar:
             def advance(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
             result = robustness_jobs.compute(store, run_id, args.data_dir, on_step=advance)
-    print(f"{run.name} ({run_id}): {result.images:,} test images, {result.seconds:.1f} s")
+    print(f"{one_line(run.name)} ({run_id}): {result.images:,} test images, {result.seconds:.1f} s")
     for curve in result.curves:
         points = ", ".join(f"{level:g}: {accuracy:.1%}" for level, accuracy in zip(curve.levels, curve.accuracy))
         print(f"  {curve.name} [{curve.unit}]: {points}")

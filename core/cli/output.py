@@ -46,3 +46,9 @@ def quiet_when_closed() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def one_line(text: str) -> str:
+    """User text for a terminal line, as stored but with control characters as escapes: a name with a line
+    break ('a\\nb' from --name) split the runs listing's line in two."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

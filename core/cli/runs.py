@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.cli.output import one_line
 from core.presets import PRESETS
 from core.runs import supervisor
 from core.runs.final_test import describe_test, evaluate_ended_run
@@ -64,7 +65,7 @@ def command_runs(args: argparse.Namespace) -> int:
         test = run.summary.test_accuracy
         fork = f"  (fork of {run.parent_id} at epoch {run.parent_epoch})" if run.parent_id else ""
         print(f"{run.id}  {supervisor.status_label(run):<14} {run.config.model:<8} "
-              f"{'' if test is None else f'{test:.2%}':>7}  {run.name}{fork}")
+              f"{'' if test is None else f'{test:.2%}':>7}  {one_line(run.name)}{fork}")
     return 0
 
 
@@ -77,7 +78,7 @@ def print_current(store: RunStore, runs: list[Run]) -> int:
     from core.runs.series import frame_progress, metrics_frame  # pandas: only `status` pays its import
 
     frame = metrics_frame(store.read_metrics(run.id)[0])
-    print(f"{run.id}  {run.name}  {run.status.label}: {status_line(run, frame_progress(run, frame))}")
+    print(f"{run.id}  {one_line(run.name)}  {run.status.label}: {status_line(run, frame_progress(run, frame))}")
     print(f"test: {describe_test(run)}")
     return 0
 

@@ -6,6 +6,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from core.cli.output import one_line
 from core.cli.runs import existing_store
 from core.runs.store import RunStore
 from core.status import RunStatus
@@ -111,8 +112,8 @@ def run_sweep(args: argparse.Namespace) -> int:
         sweep_id = SweepStore(store).create(plan)
     sweeps = SweepStore(store)
     sweep = sweeps.get(sweep_id)
-    print(f"sweep {sweep.id} ({sweep.name}) in {store.root}: {sweep.plan.strategy}, {sweep.plan.trials} trials, "
-          f"{sweep.plan.parallel} at once on {sweep.plan.executor}", flush=True)
+    print(f"sweep {sweep.id} ({one_line(sweep.name)}) in {store.root}: {sweep.plan.strategy}, "
+          f"{sweep.plan.trials} trials, {sweep.plan.parallel} at once on {sweep.plan.executor}", flush=True)
     # Ctrl-C asks for a stop: the trials in flight stop with their checkpoints, and --resume goes on
     signal.signal(signal.SIGINT, lambda *_: sweeps.request_stop(sweep_id))
     signal.signal(signal.SIGTERM, lambda *_: sweeps.request_stop(sweep_id))
@@ -151,7 +152,7 @@ def list_sweeps(store: RunStore) -> int:
     for sweep in sweeps.list():
         trials = {run.trial_number for run in store.sweep_runs(sweep.id)}
         print(f"{sweep.id}  {sweep.status:<12} {sweep.plan.strategy:<6} {len(trials):>4}/{sweep.plan.trials:<4} "
-              f"{sweep.name}  {sweep.message}")
+              f"{one_line(sweep.name)}  {one_line(sweep.message)}")
     return 0
 
 

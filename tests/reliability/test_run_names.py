@@ -9,6 +9,7 @@ import pytest
 from reliability_helpers import files_under
 
 from core.cli import main
+from core.cli.output import one_line
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 
@@ -70,4 +71,6 @@ def test_hostile_names_given_to_the_cli_stay_inside_too(tmp_path, nested_store, 
     capsys.readouterr()
     assert main(["runs", "--runs", str(nested_store.root)]) == 0
     listing = capsys.readouterr().out
-    assert all(name in listing for name in names)
+    # one line a run, control characters shown as escapes (a line break in a name split its line in two)
+    assert len(listing.splitlines()) == len(names) and all(one_line(name) in listing for name in names)
+    assert "tab\\tnew\\nline\\rcarriage" in listing
