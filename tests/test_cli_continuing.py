@@ -115,7 +115,16 @@ def test_seed_and_seeds_together_are_refused(tmp_path, capsys):
     assert "error: seeds: give --seed or --seeds, not both" in capsys.readouterr().err
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "2", "2"]) == 2
     assert "error: seeds: give each once; 2 came more than once" in capsys.readouterr().err
+    assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "0-100000"]) == 2  # as on the page
+    assert "error: seeds: at most 100 at once, got 100001" in capsys.readouterr().err
+    assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "x"]) == 2
+    assert "error: seeds: " in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_range_of_seeds_queues_one_run_a_seed(tmp_path, capsys):
+    assert main(["train", *TINY, "--epochs", "1", "--runs", str(tmp_path / "runs"), "--seeds", "3-4", "7"]) == 0
+    assert sorted(run.config.seed for run in RunStore(tmp_path / "runs").list_runs()) == [3, 4, 7]
 
 
 @pytest.mark.parametrize("args, message", [

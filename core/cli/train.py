@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from core.cli.output import quiet_when_closed
 from core.cli.paths import writable_folder
-from core.comparison.groups import repeat_over_seeds, spread
+from core.comparison.groups import MAX_SEEDS, parse_seeds, repeat_over_seeds, spread
 from core.config import (
     CHOICES,
     MAX_CSV_MB,
@@ -70,8 +70,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     table_arguments(train)
     train.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into "
                        "DIR/<run> as the run goes (open them with `tensorboard --logdir DIR`)")
-    train.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
-                       help="queue the same settings once per seed (a seed group), then train them in turn")
+    train.add_argument("--seeds", nargs="+", metavar="SEED",
+                       help="queue the same settings once per seed (a seed group), then train them in turn: "
+                            f"seeds such as 0 1 2, or a range such as 0-4; at most {MAX_SEEDS}")
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--tags", nargs="*", default=[], help="run tags")
     train.add_argument("--runs", default="runs", help="run store folder (default: runs)")
@@ -207,7 +208,7 @@ def command_train(args: argparse.Namespace) -> int:
     config = config_from_args(args, table)
     if args.seeds and hasattr(args, "seed"):
         raise ConfigError("seeds", "give --seed or --seeds, not both")
-    configs = repeat_over_seeds(config, args.seeds) if args.seeds else [config]
+    configs = repeat_over_seeds(config, parse_seeds(" ".join(args.seeds))) if args.seeds else [config]
     if config.csv is None:
         require_files(config.dataset, args.data_dir)
     require_device(config.device)  # everything is checked before a run is queued: a failed check queues none
