@@ -119,10 +119,10 @@ def _row(run_id: str, identity: dict, old_row: dict, outcome: dict, config_data:
         "recovered from its run folder when the index was rebuilt; metrics not in the old runs.db were lost, "
         "per-epoch results come from its checkpoints")
     evaluation = outcome.get("evaluation")
-    kept = ("started_at", "environment", "evaluation", "sweep_id", "trial_number", "trained_before_s")
+    kept = ("started_at", "environment", "evaluation", "trained_before_s")
     return {**{key: old_row[key] for key in kept if old_row.get(key)},
-            "parent_id": identity.get("parent_id") or old_row.get("parent_id"),
-            "parent_epoch": identity.get("parent_epoch") or old_row.get("parent_epoch"),
+            **{key: _first_given(identity.get(key), old_row.get(key))
+               for key in ("parent_id", "parent_epoch", "sweep_id", "trial_number")},
             "id": run_id,
             "name": identity.get("name") or old_row.get("name") or f"{config_data.get('model')}-{run_id[-6:]}",
             "config": json.dumps(config_data, sort_keys=True), "status": final or RunStatus.INTERRUPTED,
@@ -134,6 +134,11 @@ def _row(run_id: str, identity: dict, old_row: dict, outcome: dict, config_data:
 
 
 _FINAL = {status.value for status in RunStatus if status.is_final}
+
+
+def _first_given(*values: Any) -> Any:
+    """The first value that is not None: trial number 0 and epoch 0 are given values."""
+    return next((value for value in values if value is not None), None)
 
 
 def _loads(text: Any) -> Any:

@@ -19,7 +19,8 @@ from core.runs.records import Metric
 RUN_FILE = "run.json"
 UNSAVED_METRICS = "unsaved-metrics.jsonl"
 OUTCOME = "outcome.json"
-IDENTITY = ("id", "name", "tags", "notes", "config", "created_at")
+IDENTITY = ("id", "name", "tags", "notes", "config", "created_at", "parent_id", "parent_epoch", "sweep_id",
+            "trial_number")
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -308,7 +308,8 @@ class RunStore:
         write_run_file(self.run_dir(run_id), {"id": run.id, "name": run.name, "tags": list(run.tags),
                                               "notes": run.notes, "config": run.config.to_dict(),
                                               "created_at": run.created_at, "parent_id": run.parent_id,
-                                              "parent_epoch": run.parent_epoch})
+                                              "parent_epoch": run.parent_epoch, "sweep_id": run.sweep_id,
+                                              "trial_number": run.trial_number})
 
     def reopen(self, run_id: str, config: RunConfig, after_epoch: int) -> None:
         """Queue an ended run again to continue after an epoch: what came later goes, and its test results.

@@ -28,6 +28,7 @@ from core.config import RunConfig
 from core.runs import continuation, launcher
 from core.runs.recorder import Recorder
 from core.runs.records import Run
+from core.runs.run_file import write_outcome
 from core.runs.store import RunNotFound, RunNotRunning, RunStore
 from core.runs.store_errors import StoreBusy, StoreError
 from core.runs.trial import Origin, TrialInterrupted, TrialItem, TrialSource, run_trial
@@ -101,7 +102,9 @@ def _run_claimed(store: RunStore, run: Run, data_dir: Path | str, on_item: Calla
     except Exception as err:
         with contextlib.suppress(OSError):  # a full disk fails the log too; the status must still be set
             (store.run_dir(run.id) / "error.log").write_text(traceback.format_exc())
-        store.finish(run.id, RunStatus.FAILED, f"{type(err).__name__}: {err}")
+        message = f"{type(err).__name__}: {err}"
+        if store.finish(run.id, RunStatus.FAILED, message) is not False:  # False: ended elsewhere, as it says
+            write_outcome(store.run_dir(run.id), {"status": RunStatus.FAILED, "message": message})  # for a rebuild
     finally:
         heartbeat.done.set()
     return _status_now(store, run.id)

@@ -21,7 +21,7 @@ from core.runs.rebuild import rebuild_index
 from core.runs.records import Metric
 from core.runs.store import RunStore
 from core.runs.store_errors import StoreDamaged, StoreError
-from core.runs.supervisor import launch
+from core.runs.supervisor import execute_run, launch
 
 
 def remove_db(root: Path) -> None:
@@ -187,3 +187,19 @@ def test_the_real_cli_prints_one_line_and_no_traceback(tmp_path):
                             timeout=120)
     assert result.returncode == 2 and result.stdout == ""
     assert "is damaged or was changed by another program" in one_error_line(result.stderr)
+
+
+def test_a_rebuild_keeps_fork_links_sweep_trials_and_failures(app_store, kept):
+    def fails(*args, **kwargs):
+        raise RuntimeError("boom")
+        yield  # a trial source is a generator
+    failed = app_store.create_run(kept["run"].config, name="failed")
+    assert execute_run(app_store, failed, source=fails) == "failed"
+    fork = app_store.create_run(kept["run"].config, name="fork", parent_id=kept["id"], parent_epoch=2)
+    trial = app_store.create_run(kept["run"].config, name="trial", sweep_id="s1", trial_number=0)
+    garbage(app_store.root)  # nothing of the old runs.db can be read
+    rebuild_index(app_store.root)
+    store = RunStore(app_store.root)
+    assert (store.get_run(failed).status, store.get_run(failed).message) == ("failed", "RuntimeError: boom")
+    assert (store.get_run(fork).parent_id, store.get_run(fork).parent_epoch) == (kept["id"], 2)
+    assert (store.get_run(trial).sweep_id, store.get_run(trial).trial_number) == ("s1", 0)
