@@ -157,5 +157,9 @@ def list_sweeps(store: RunStore) -> int:
 
 
 def stop_sweep(store: RunStore, sweep_id: str) -> int:
-    print(f"sweep {sweep_id}: stop {SweepStore(store).request_stop(sweep_id)}")
+    sweeps = SweepStore(store)
+    if sweeps.request_stop(sweep_id) == "requested":
+        print(f"sweep {sweep_id}: stop requested; its trials in flight stop with their checkpoints")
+    else:
+        print(f"sweep {sweep_id} is {sweeps.get(sweep_id).status.label}, not running: nothing to stop")
     return 0

@@ -84,8 +84,10 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
     origin = origin_of(store, dataclasses.replace(run, config=config))
     after = origin.checkpoint["epoch"] if origin else 0
     if after >= config.epochs:
-        raise CannotContinue(f"run {run.name!r} has trained {after} of its {config.epochs} epochs: "
-                             f"ask for more epochs to continue it (for example {after + 1})")
+        done = (f"{after} of its {config.epochs} epochs" if epochs is None  # --epochs 1 read "2 of its 1 epochs"
+                else f"{after} epoch{'s' * (after != 1)} already, and {epochs} asked for are no more")
+        raise CannotContinue(f"run {run.name!r} has trained {done}: ask for more epochs to continue it "
+                             f"(for example {after + 1})")
     store.reopen(run_id, config, after)
     store.checkpoint_path(run_id, "last").unlink(missing_ok=True)  # mid-epoch weights the resume replaces
     return store.get_run(run_id)

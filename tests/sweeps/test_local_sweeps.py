@@ -179,3 +179,11 @@ def test_a_killed_driver_resumes_with_no_trial_run_twice_and_none_lost(sweep_sto
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert all(f"trial #{n} complete" in result.stdout for n in in_flight)
     assert SweepStore(sweep_store).get(sweep_id).status == RunStatus.FINISHED
+
+
+def test_stopping_a_sweep_that_is_not_running_says_so(sweep_store):
+    sweep_id = make_sweep(sweep_store, {**TINY, "lr": [0.1, 0.01]}, trials=1)
+    SweepStore(sweep_store).finish(sweep_id, RunStatus.FINISHED, "done")
+    result = cli_here("sweep", "--stop", sweep_id, "--runs", str(sweep_store.root))
+    assert result.returncode == 0  # it said only "stop not active"
+    assert result.stdout == f"sweep {sweep_id} is finished, not running: nothing to stop\n"
