@@ -66,6 +66,18 @@ def test_runs_a_command_queued_are_cancelled_when_it_fails_on_the_way(tmp_path, 
     assert [store.get_run(run_id).status for run_id in run_ids] == ["stopped", "stopped"]  # none left queued
 
 
+def test_repeated_list_options_add_up():
+    args = build_parser().parse_args(["train", "--one-hot", "a", "--one-hot", "b", "--features", "f", "--features",
+                                      "g", "--tags", "x", "--tags", "y"])
+    assert (args.one_hot, args.features, args.tags) == (["a", "b"], ["f", "g"], ["x", "y"])  # not the last one
+
+
+def test_an_onnx_file_given_as_a_checkpoint_is_named(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
+    result = cli_here("test", "--checkpoint", str(tmp_path / "m.onnx"))
+    assert result.returncode == 2 and "is an ONNX model; give the .pt checkpoint it was exported from" in result.stderr
+
+
 def test_a_bad_checkpoint_gives_a_clear_error(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)

@@ -136,3 +136,11 @@ def test_compare_refuses_a_run_counted_twice(tmp_path, capsys, args, message):
     # the bootstrap would take a run given three times for three seeds, and print a verdict on one run
     assert main(["compare", *args, "--runs", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_compare_notes_groups_trained_on_different_data(tmp_path, capsys):
+    store = RunStore(tmp_path)
+    a = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100))
+    b = store.create_run(RunConfig(model="mlp", dataset="mnist"))
+    assert main(["compare", a, "--vs", b, "--runs", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("note: the groups trained on different data (A: synthetic; B: mnist)")

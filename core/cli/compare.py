@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli.output import one_line
 from core.cli.runs import existing_store
 from core.comparison.groups import spread
 from core.comparison.verdict import verdict
@@ -27,6 +28,12 @@ def tested(runs: list[Run], side: str) -> list[float]:
     return [run.summary.test_accuracy for run in runs if run.summary.test_accuracy is not None]
 
 
+def trained_on(run: Run) -> str:
+    """A run's data: 'mnist', 'synthetic', or a CSV's file name and checksum."""
+    table = run.config.csv
+    return run.config.dataset if table is None else f"csv {one_line(table.name)} ({table.sha256[:8]})"
+
+
 def check_groups(a: list[str], b: list[str]) -> None:
     """ConfigError for a run given twice or on both sides: the bootstrap would count it as more seeds."""
     for side, ids in (("A", a), ("B", b)):
@@ -43,6 +50,10 @@ def command_compare(args: argparse.Namespace) -> int:
     check_groups(args.a, args.vs)
     store = existing_store(args.runs)
     sides = {"A": [store.get_run(run_id) for run_id in args.a], "B": [store.get_run(run_id) for run_id in args.vs]}
+    data = {side: sorted({trained_on(run) for run in runs}) for side, runs in sides.items()}
+    if data["A"] != data["B"]:
+        print(f"note: the groups trained on different data (A: {'; '.join(data['A'])}; B: {'; '.join(data['B'])}): "
+              "their test accuracies are on different test sets")
     accuracies = {side: tested(runs, side) for side, runs in sides.items()}
     for side, values in accuracies.items():
         shown = spread(values)

@@ -74,7 +74,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="queue the same settings once per seed (a seed group), then train them in turn: "
                             f"seeds such as 0 1 2, or a range such as 0-4; at most {MAX_SEEDS}")
     train.add_argument("--name", default="", help="run name")
-    train.add_argument("--tags", nargs="*", default=[], help="run tags")
+    train.add_argument("--tags", nargs="*", action="extend", default=[], help="run tags")
     train.add_argument("--runs", default="runs", help="run store folder (default: runs)")
     train.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     train.set_defaults(handler=command_train)
@@ -85,8 +85,9 @@ def table_arguments(parser: argparse.ArgumentParser) -> None:
     table = parser.add_argument_group("your own CSV data (instead of MNIST; an MLP trains on it)")
     table.add_argument("--csv", metavar="FILE", help=f"a CSV file of at most {MAX_CSV_MB} MB, one row per example")
     table.add_argument("--target", metavar="COLUMN", help="the column of class labels to predict")
-    table.add_argument("--features", metavar="COLUMN", nargs="+", help="the input columns (default: all others)")
-    table.add_argument("--one-hot", metavar="COLUMN", nargs="+", default=[],
+    table.add_argument("--features", metavar="COLUMN", nargs="+", action="extend",
+                       help="the input columns (default: all others)")
+    table.add_argument("--one-hot", metavar="COLUMN", nargs="+", action="extend", default=[],
                        help=f"text columns of at most {ONE_HOT_MAX_VALUES} values to encode as one 0/1 column each")
     table.add_argument("--drop-missing", action="store_true", help="leave out rows with a missing value")
     table.add_argument("--test-size", type=int, metavar="ROWS", help="rows held out for testing (default: 15%%); "

@@ -75,6 +75,8 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dic
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix.lower() == ".onnx":  # an export of a checkpoint, not one: it read as corrupt
+        raise CheckpointError(f"{path} is an ONNX model; give the .pt checkpoint it was exported from")
     _check_crcs(path)
     try:
         data = torch.load(path, map_location=device, weights_only=True)
