@@ -1,12 +1,22 @@
 import gzip
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 import torch
 
 from core.training import data, decoded
-from core.training.data import DataError, Split, batches, build_datasets, load_mnist_uint8, random_shift, read_idx
+from core.training.data import (
+    DataError,
+    Split,
+    batches,
+    build_datasets,
+    download_mnist,
+    load_mnist_uint8,
+    random_shift,
+    read_idx,
+)
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -97,6 +107,22 @@ def test_a_missing_file_is_named_and_nothing_is_downloaded(mnist_copy, monkeypat
                                         "downloaded by itself.*download-mnist"):
         load_mnist_uint8(mnist_copy)
     assert connections == []
+
+
+def test_download_mnist_sets_a_corrupt_file_aside_and_fetches_it_again(mnist_copy, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    path = mnist_copy / "train-labels-idx1-ubyte.gz"
+    good = path.read_bytes()
+    path.write_bytes(b"not a gzip file")
+    fetched = []
+
+    def from_the_shipped_copy(url, root, filename):  # no network here: the shipped file stands in for it
+        fetched.append(filename)
+        (Path(root) / filename).write_bytes(good)
+    monkeypatch.setattr(tv_utils, "download_url", from_the_shipped_copy)
+    assert download_mnist(mnist_copy) == [path] and fetched == [path.name]
+    assert path.read_bytes() == good and (mnist_copy / f"{path.name}.corrupt").read_bytes() == b"not a gzip file"
 
 
 def test_validation_split_is_seeded_disjoint_and_normalized(synthetic_arrays):

@@ -88,6 +88,7 @@ def download_mnist(data_dir: Path | str) -> list[Path]:
     data_dir = Path(data_dir)
     fetched = []
     for name in MNIST_FILES:
+        _set_aside_if_corrupt(data_dir / name)
         if not (data_dir / name).exists():
             errors = []
             for mirror in MNIST_MIRRORS:
@@ -101,6 +102,17 @@ def download_mnist(data_dir: Path | str) -> list[Path]:
             fetched.append(data_dir / name)
         read_idx(data_dir / name)  # the checksum: a bad download is refused at once
     return fetched
+
+
+def _set_aside_if_corrupt(path: Path) -> None:
+    """A file that fails its checksum renamed to <name>.corrupt, so that it is downloaded again (before, the
+    download kept it and refused it again)."""
+    if not path.exists():
+        return
+    try:
+        read_idx(path)
+    except DataError:
+        path.replace(path.with_name(path.name + ".corrupt"))
 
 
 def require_files(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
