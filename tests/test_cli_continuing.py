@@ -144,3 +144,6 @@ def test_compare_notes_groups_trained_on_different_data(tmp_path, capsys):
     b = store.create_run(RunConfig(model="mlp", dataset="mnist"))
     assert main(["compare", a, "--vs", b, "--runs", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("note: the groups trained on different data (A: synthetic; B: mnist)")
+    again = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100))  # seed 0 as well
+    assert main(["compare", a, again, "--vs", b, "--runs", str(tmp_path)]) == 0
+    assert "note: group A's runs share seed 0: runs with one seed repeat one another" in capsys.readouterr().out

@@ -50,10 +50,8 @@ def command_compare(args: argparse.Namespace) -> int:
     check_groups(args.a, args.vs)
     store = existing_store(args.runs)
     sides = {"A": [store.get_run(run_id) for run_id in args.a], "B": [store.get_run(run_id) for run_id in args.vs]}
-    data = {side: sorted({trained_on(run) for run in runs}) for side, runs in sides.items()}
-    if data["A"] != data["B"]:
-        print(f"note: the groups trained on different data (A: {'; '.join(data['A'])}; B: {'; '.join(data['B'])}): "
-              "their test accuracies are on different test sets")
+    for note in caveats(sides):
+        print(f"note: {note}")
     accuracies = {side: tested(runs, side) for side, runs in sides.items()}
     for side, values in accuracies.items():
         shown = spread(values)
@@ -61,3 +59,19 @@ def command_compare(args: argparse.Namespace) -> int:
               f"{shown.mean:.2%}" + ("" if shown.std is None else f" ± {shown.std:.2%}")))
     print(verdict(accuracies["A"], accuracies["B"]).explanation)
     return 0
+
+
+def caveats(sides: dict[str, list[Run]]) -> list[str]:
+    """What weakens the verdict: groups on different data, runs of a group that share a seed."""
+    found = []
+    data = {side: sorted({trained_on(run) for run in runs}) for side, runs in sides.items()}
+    if data["A"] != data["B"]:
+        found.append(f"the groups trained on different data (A: {'; '.join(data['A'])}; B: {'; '.join(data['B'])})"
+                     ": their test accuracies are on different test sets")
+    for side, runs in sides.items():
+        seeds = [run.config.seed for run in runs]
+        shared = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+        if shared:
+            found.append(f"group {side}'s runs share seed{'s' * (len(shared) > 1)} {', '.join(map(str, shared))}: "
+                         "runs with one seed repeat one another, and the bootstrap counts each as a seed of its own")
+    return found
