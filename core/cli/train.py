@@ -57,7 +57,7 @@ def config_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -
                                 help=f"one of {', '.join(CHOICES[field.name])}; default: {shown}", **given_only)
         elif field.name == "train_samples":
             parser.add_argument(flag, type=int, help="use only this many training images (default: "
-                                f"{'the parent' + chr(39) + 's' if inherited else 'all'})", **given_only)
+                                f"{shown if inherited else 'all'})", **given_only)
         else:
             parser.add_argument(flag, type=type(default), help=f"default: {shown}", **given_only)
 
@@ -111,18 +111,9 @@ def config_from_args(args: argparse.Namespace, table: bytes | None = None) -> Ru
 def read_csv_argument(args: argparse.Namespace) -> bytes | None:
     """The bytes of --csv FILE, read once (what is checked is what is kept), or None without --csv."""
     if not getattr(args, "csv", None):
-        given = [flag for flag, value in table_only_flags(args).items() if value]
-        if given:
-            one = len(given) == 1
-            raise DataError(f"{', '.join(given)} {'is' if one else 'are'} for a CSV file: give --csv FILE as "
-                            f"well, or leave {'it' if one else 'them'} out to train on MNIST")
+        refuse_table_options(args)
         return None
-    given = (("--preset", args.preset), ("--model", getattr(args, "model", None)),
-             ("--dataset", getattr(args, "dataset", None)))
-    clashes = [f"{flag} {value}" for flag, value in given if value not in (None, "mlp", "csv")]
-    if clashes:
-        raise DataError(f"a CSV file trains an MLP on its rows: {' and '.join(clashes)} "
-                        f"{'does' if len(clashes) == 1 else 'do'} not go with --csv")
+    refuse_image_options(args)
     if not args.target:
         raise DataError("--csv needs --target COLUMN: the column of class labels to predict")
     try:
@@ -131,10 +122,25 @@ def read_csv_argument(args: argparse.Namespace) -> bytes | None:
         raise DataError(f"cannot read {args.csv}: {err.strerror or err}") from None
 
 
-def table_only_flags(args: argparse.Namespace) -> dict[str, object]:
-    """The table's options as given: none of them means anything without --csv."""
-    return {"--target": args.target, "--features": args.features, "--one-hot": args.one_hot,
-            "--drop-missing": args.drop_missing, "--test-size": args.test_size is not None}
+def refuse_table_options(args: argparse.Namespace) -> None:
+    """DataError naming the table's options given without --csv: they mean nothing for MNIST."""
+    given = {"--target": args.target, "--features": args.features, "--one-hot": args.one_hot,
+             "--drop-missing": args.drop_missing, "--test-size": args.test_size is not None}
+    named = [flag for flag, value in given.items() if value]
+    if named:
+        one = len(named) == 1
+        raise DataError(f"{', '.join(named)} {'is' if one else 'are'} for a CSV file: give --csv FILE as "
+                        f"well, or leave {'it' if one else 'them'} out to train on MNIST")
+
+
+def refuse_image_options(args: argparse.Namespace) -> None:
+    """DataError naming a preset, model or dataset given with --csv: a table trains an MLP on its rows."""
+    given = (("--preset", args.preset), ("--model", getattr(args, "model", None)),
+             ("--dataset", getattr(args, "dataset", None)))
+    clashes = [f"{flag} {value}" for flag, value in given if value not in (None, "mlp", "csv")]
+    if clashes:
+        raise DataError(f"a CSV file trains an MLP on its rows: {' and '.join(clashes)} "
+                        f"{'does' if len(clashes) == 1 else 'do'} not go with --csv")
 
 
 def table_settings(args: argparse.Namespace, data: bytes, given: dict) -> dict:
