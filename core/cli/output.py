@@ -1,4 +1,5 @@
-"""Output that goes quiet when its reader leaves (`python -m core train | head -1`), so the run goes on."""
+"""The CLI's output: streams that go quiet when their reader leaves (`train | head -1`), so the run goes
+on, and user text kept to one terminal line."""
 from __future__ import annotations
 
 import contextlib
