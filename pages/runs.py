@@ -24,6 +24,7 @@ from ui.common import (
     get_store,
     list_runs,
     percent_column,
+    percent_value,
     rebuild_button,
     route_through_app,
     run_label,
@@ -81,8 +82,9 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
     rows = [{"name": run.name, "status": status_label(run), "data": data_label(run), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
-             "epochs": run.config.epochs, "best val acc": run.summary.best_val_accuracy,
-             "test acc": run.summary.test_accuracy, "drawn acc": run.summary.drawn_accuracy,
+             "epochs": run.config.epochs, "best val acc": percent_value(run.summary.best_val_accuracy),
+             "test acc": percent_value(run.summary.test_accuracy),
+             "drawn acc": percent_value(run.summary.drawn_accuracy),
              "duration (s)": run.duration,
              "created": pd.Timestamp.fromtimestamp(run.created_at), "tags": list(run.tags)} for run in runs]
     # tags beside the name: last, they were off-screen at 1400 px, behind a horizontal scroll
@@ -252,9 +254,9 @@ def final_metrics(runs: list[Run], names: list[str]) -> None:
     rows = [{"run": name, "status": run.status.label,
              "end": run.summary.end_reason.label if run.summary.end_reason else "",
              "epochs": run.summary.epochs_completed, "best epoch": run.summary.best_epoch,
-             "best val acc": run.summary.best_val_accuracy, "val loss": run.summary.best_val_loss,
-             "test acc": run.summary.test_accuracy, "test loss": run.summary.test_loss,
-             "drawn-style acc": run.summary.drawn_accuracy, "tested": describe_test(run),
+             "best val acc": percent_value(run.summary.best_val_accuracy), "val loss": run.summary.best_val_loss,
+             "test acc": percent_value(run.summary.test_accuracy), "test loss": run.summary.test_loss,
+             "drawn-style acc": percent_value(run.summary.drawn_accuracy), "tested": describe_test(run),
              "time": format_seconds(run.duration), "parameters": run.environment.parameters,
              "device": run.environment.device} for run, name in zip(runs, names)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="-", column_config={

@@ -14,7 +14,15 @@ from core.sweeps.records import EXECUTORS, STRATEGIES, Sweep, SweepPlan, SweepSe
 from core.sweeps.results import TrialRow, best_row, shown_value, trial_rows
 from core.sweeps.space import SpaceError, parse_space
 from core.sweeps.store import SweepStore
-from ui.common import STATUS_COLORS, format_time, get_store, percent_column, route_through_app, store_guard
+from ui.common import (
+    STATUS_COLORS,
+    format_time,
+    get_store,
+    percent_column,
+    percent_value,
+    route_through_app,
+    store_guard,
+)
 from ui.sweep_charts import best_so_far_figure, importance_figure, parallel_figure, scatter_figure
 from ui.text import markdown_text
 
@@ -125,9 +133,9 @@ def trials_table(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> p
     """One row per trial: its status, objective, the best-so-far mark and its settings."""
     records = []
     for row in rows:
-        record = {"trial": row.number, "status": row.run.status.label, "val acc": row.objective,
+        record = {"trial": row.number, "status": row.run.status.label, "val acc": percent_value(row.objective),
                   "best": "best" if best is not None and row.number == best.number else "",
-                  "test acc": row.run.summary.test_accuracy, "epochs": row.run.summary.epochs_completed,
+                  "test acc": percent_value(row.run.summary.test_accuracy), "epochs": row.run.summary.epochs_completed,
                   "time": format_seconds(row.run.duration), "attempts": row.attempts}
         records.append(record | {name: shown_value(value) for name, value in row.params.items()})
     columns = ["trial", "status", "val acc", "best", *sweep.plan.space.search, "test acc", "epochs", "time",
@@ -138,7 +146,8 @@ def trials_table(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> p
 def picked_trial(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> TrialRow | None:
     """The trials table; the row picked in it (or the best trial) is the one the links open."""
     event = st.dataframe(trials_table(sweep, rows, best), key=f"sweeps_table_{sweep.id}", on_select="rerun",
-                         selection_mode="single-row", hide_index=True, width="stretch", column_config={
+                         selection_mode="single-row", hide_index=True, width="stretch", placeholder="-",
+                         column_config={
                              "val acc": percent_column("Val acc"),
                              "test acc": percent_column("Test acc")})
     picked = [rows[i] for i in event.selection.rows if i < len(rows)]

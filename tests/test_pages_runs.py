@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from pages_helpers import (  # noqa: F401
@@ -43,8 +44,8 @@ def test_table_lists_every_run_with_its_results(two_runs):
     at = open_page("pages/runs.py")
     table = at.dataframe[0].value
     assert table["name"].tolist() == ["fast", "slow"]
-    assert table["test acc"].tolist() == [app_store.get_run(fast).summary.test_accuracy,
-                                          app_store.get_run(slow).summary.test_accuracy]
+    assert table["test acc"].tolist() == [round(app_store.get_run(fast).summary.test_accuracy, 4),
+                                          round(app_store.get_run(slow).summary.test_accuracy, 4)]
     assert {"status", "model", "optimizer", "lr", "batch", "epochs", "best val acc", "duration (s)",
             "created", "tags"} <= set(table.columns)
 
@@ -58,7 +59,11 @@ def percent_columns(table) -> dict[str, float | None]:
 
 def test_accuracies_show_two_decimals_in_every_table(two_runs):
     # "percent" alone trims zeros: 86.6% stood beside 86.12% in one column
+    app_store, _, fast = two_runs
+    app_store.set_summary(fast, replace(app_store.get_run(fast).summary, test_accuracy=0.90149998))
     at = select(open_page("pages/runs.py"), [0, 1])
+    # the column cuts off the digits past its step: rounded first, it reads 90.15% as everywhere else
+    assert at.dataframe[0].value["test acc"].tolist()[0] == at.dataframe[2].value["test acc"].tolist()[0] == 0.9015
     runs_table, results = at.dataframe[0], at.dataframe[2]
     assert percent_columns(runs_table) == {"best val acc": 0.0001, "test acc": 0.0001, "drawn acc": 0.0001}
     assert percent_columns(results) == {"best val acc": 0.0001, "test acc": 0.0001, "drawn-style acc": 0.0001}
@@ -149,7 +154,7 @@ def test_a_run_stopped_in_its_first_epoch_offers_its_last_checkpoint_and_its_tes
     assert not any("No checkpoint" in caption.value for caption in at.caption)
     results = at.dataframe[2].value
     assert results["tested"].tolist() == ["last checkpoint, stopped at epoch 1"]
-    assert results["test acc"].tolist() == [app_store.get_run(run_id).summary.test_accuracy]
+    assert results["test acc"].tolist() == [round(app_store.get_run(run_id).summary.test_accuracy, 4)]
 
 
 def test_a_run_cancelled_before_it_started_says_why_it_has_nothing(app_store):

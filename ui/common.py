@@ -126,6 +126,13 @@ def status_badge(run: Run) -> None:
 
 
 def percent_column(label: str | None = None, **options) -> st.column_config.NumberColumn:
-    """A 0-1 fraction as a percent with two decimals always: 86.60% beside 86.12%, not 86.6%."""
+    """A 0-1 fraction as a percent with two decimals always: 86.60% beside 86.12%, not 86.6%. Its values
+    go through percent_value."""
     # Streamlit's "percent" format trims zeros unless the column's step fixes the decimals
     return st.column_config.NumberColumn(label, format="percent", step=0.0001, **options)
+
+
+def percent_value(fraction: float | None) -> float | None:
+    """A fraction rounded to a percent column's step: the column cuts off the digits past it, so 0.90149998
+    read 90.14% there and 90.15% elsewhere."""
+    return None if fraction is None else round(fraction, 4)

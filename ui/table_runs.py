@@ -18,7 +18,7 @@ from core.training.data import DataError
 from core.training.evaluation import Misclassified
 from core.training.tabular import categories, encode_features, load_table, table_path, test_rows, used_rows
 from ui.charts import probability_figure, run_color
-from ui.common import percent_column
+from ui.common import percent_column, percent_value
 from ui.text import markdown_text
 
 
@@ -53,7 +53,7 @@ def wrong_rows(store: RunStore, run: Run, wrong: list[Misclassified]) -> None:
     rows = tested.iloc[[m.index for m in wrong]].copy()
     rows.insert(0, "predicted", [classes[m.predicted] for m in wrong])
     rows.insert(0, "true", [classes[m.label] for m in wrong])
-    rows.insert(2, "confidence", [m.confidence for m in wrong])
+    rows.insert(2, "confidence", [percent_value(m.confidence) for m in wrong])
     st.dataframe(rows, width="stretch", key=f"runs_wrong_rows_{run.id}", column_config={
         "confidence": percent_column()})
 
