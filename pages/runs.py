@@ -142,20 +142,33 @@ def show_flash() -> None:
 
 
 def edit_form(store: RunStore, run: Run) -> None:
-    """Rename, tag and annotate a run."""
+    """Rename, tag and annotate a run. Save writes only the fields edited here: another tab's edits made
+    since this form opened stay (Save wrote all three, and undid a rename made elsewhere)."""
+    keys = {field: f"runs_{field}_{run.id}" for field in ("name", "tags", "notes")}
+    opened = st.session_state.setdefault(f"runs_edit_opened_{run.id}",
+                                         {"name": run.name, "tags": ", ".join(run.tags), "notes": run.notes})
     with st.form(f"runs_edit_{run.id}", border=False):
-        name = st.text_input("Name", run.name, key=f"runs_name_{run.id}")
-        tags = st.text_input("Tags", ", ".join(run.tags), key=f"runs_tags_{run.id}", help="comma separated")
-        notes = st.text_area("Notes", run.notes, key=f"runs_notes_{run.id}")
+        edited = {"name": st.text_input("Name", opened["name"], key=keys["name"]),
+                  "tags": st.text_input("Tags", opened["tags"], key=keys["tags"], help="comma separated"),
+                  "notes": st.text_area("Notes", opened["notes"], key=keys["notes"])}
         if st.form_submit_button("Save", icon=":material/save:"):
-            if not name.strip():
+            if not edited["name"].strip():
                 st.error("A run needs a name.")
                 return
-            store.rename(run.id, name.strip())
-            store.set_tags(run.id, parse_tags(tags))
-            store.set_notes(run.id, notes)
-            flash("success", f"Saved {markdown_text(repr(name.strip()))}.")
+            save_edits(store, run.id, {field: value for field, value in edited.items() if value != opened[field]})
+            for key in (*keys.values(), f"runs_edit_opened_{run.id}"):  # the form opens again on what is stored
+                st.session_state.pop(key, None)
+            flash("success", f"Saved {markdown_text(repr(store.get_run(run.id).name))}.")
             st.rerun()
+
+
+def save_edits(store: RunStore, run_id: str, changed: dict[str, str]) -> None:
+    if "name" in changed:
+        store.rename(run_id, changed["name"].strip())
+    if "tags" in changed:
+        store.set_tags(run_id, parse_tags(changed["tags"]))
+    if "notes" in changed:
+        store.set_notes(run_id, changed["notes"])
 
 
 def delete_control(store: RunStore, run: Run) -> None:

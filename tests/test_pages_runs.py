@@ -138,6 +138,19 @@ def test_rename_tag_and_note_a_run(two_runs):
     assert any("Saved" in s.value for s in at.success)
 
 
+def test_saving_in_one_tab_keeps_what_another_tab_saved_meanwhile(two_runs):
+    app_store, slow, _ = two_runs
+    at = select(open_page("pages/runs.py"), [1])  # this tab opens the form
+    app_store.rename(slow, "renamed by B")  # another tab saves a new name and tags
+    app_store.set_tags(slow, ["keep"])
+    at.text_area(key=f"runs_notes_{slow}").set_value("a note from A")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    run = app_store.get_run(slow)
+    assert (run.name, run.tags, run.notes) == ("renamed by B", ("keep",), "a note from A")
+    assert [as_shown(s.value) for s in at.success] == ["Saved 'renamed by B'."]
+    assert at.text_input(key=f"runs_name_{slow}").value == "renamed by B"  # the form opens again on the store
+
+
 def test_downloads_offer_metrics_the_best_checkpoint_onnx_and_tensorboard_logs(two_runs):
     _, _slow, _ = two_runs
     at = select(open_page("pages/runs.py"), [1])
