@@ -11,7 +11,7 @@ from core.status import RunStatus
 from core.sweeps.driver import check_drivers, launch_sweep, resume_sweep
 from core.sweeps.executors import RayUnreachable, check_reachable
 from core.sweeps.records import EXECUTORS, STRATEGIES, Sweep, SweepPlan, SweepSettingError
-from core.sweeps.results import TrialRow, best_row, shown_value, trial_rows
+from core.sweeps.results import BEST, TrialRow, best_row, describe_best, shown_value, trial_rows
 from core.sweeps.space import SpaceError, parse_space
 from core.sweeps.store import SweepStore
 from ui.common import (
@@ -190,11 +190,23 @@ def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRo
         controls(sweeps, store, sweep)
     running = sum(1 for row in rows if row.run.is_active)
     plan = sweep.plan
-    st.caption(f"{STRATEGY_LABELS[plan.strategy]}{', pruning' if plan.pruner else ''} - {len(rows)} of "
-               f"{plan.trials} trials started, {running} running - {plan.parallel} at once on "
+    started = max((row.number + 1 for row in rows), default=0)  # trials are numbered as they start
+    deleted = f" ({started - len(rows)} deleted since)" if started > len(rows) else ""
+    st.caption(f"{STRATEGY_LABELS[plan.strategy]}{', pruning' if plan.pruner else ''} - {started} of "
+               f"{plan.trials} trials started{deleted}, {running} running - {plan.parallel} at once on "
                f"{'Ray' if plan.executor == 'ray' else 'this machine'} - {format_seconds(sweep.duration)}")
-    if sweep.message:
-        (st.error if sweep.status == RunStatus.FAILED else st.caption)(markdown_text(sweep.message))
+    message = current_message(sweep, rows)
+    if message:
+        (st.error if sweep.status == RunStatus.FAILED else st.caption)(markdown_text(message))
+
+
+def current_message(sweep: Sweep, rows: list[TrialRow]) -> str:
+    """The sweep's message, its best trial as the trials stored now show it (one deleted on Runs was still
+    named best here, beside a table that marked another)."""
+    best = best_row(rows)
+    if best is not None and sweep.message.startswith(BEST):
+        return describe_best(best.number, best.objective)
+    return sweep.message
 
 
 def charts(sweep: Sweep, rows: list[TrialRow]) -> None:

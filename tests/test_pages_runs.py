@@ -151,6 +151,21 @@ def test_saving_in_one_tab_keeps_what_another_tab_saved_meanwhile(two_runs):
     assert at.text_input(key=f"runs_name_{slow}").value == "renamed by B"  # the form opens again on the store
 
 
+def test_deleting_says_what_else_it_changes(two_runs):
+    app_store, slow, fast = two_runs
+    config = app_store.get_run(slow).config
+    app_store.create_run(config, name="branch", parent_id=slow, parent_epoch=1)
+    with app_store.transaction() as db:  # what a sweep's driver sets on its trials
+        db.execute("UPDATE runs SET sweep_id='s1', trial_number=3 WHERE id=?", (fast,))
+    at = open_page("pages/runs.py")
+    slow_row = at.dataframe[0].value["name"].tolist().index("slow")
+    fast_row = at.dataframe[0].value["name"].tolist().index("fast")
+    shown = [as_shown(c.value) for c in select(at, [slow_row]).caption]
+    assert any(c.startswith("1 run was forked from it (branch): it keeps its own checkpoints") for c in shown)
+    shown = [as_shown(c.value) for c in select(at, [fast_row]).caption]
+    assert "It is trial #3 of a sweep: the sweep's table and charts lose it." in shown
+
+
 def test_downloads_offer_metrics_the_best_checkpoint_onnx_and_tensorboard_logs(two_runs):
     _, _slow, _ = two_runs
     at = select(open_page("pages/runs.py"), [1])

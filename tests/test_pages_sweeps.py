@@ -72,6 +72,18 @@ def test_a_sweep_shows_its_trials_best_so_far_parallel_coordinates_and_importanc
     assert charts[1]["data"][0]["y"] == ["batch_size", "lr"]  # most important on top
 
 
+def test_a_deleted_trial_is_counted_and_the_best_line_follows_the_trials_left(stored_sweep, app_store):
+    trials = {run.trial_number: run for run in app_store.sweep_runs(stored_sweep)}
+    best = max(trials.values(), key=lambda run: run.summary.best_val_accuracy)
+    app_store.delete_run(best.id)  # on the Runs page
+    left = max((run for run in trials.values() if run.id != best.id), key=lambda run: run.summary.best_val_accuracy)
+    at = open_page("pages/sweeps.py")
+    shown = [as_shown(c.value) for c in at.caption]
+    assert any("3 of 3 trials started (1 deleted since)" in c for c in shown), shown
+    assert (f"best: trial #{left.trial_number}, validation accuracy {left.summary.best_val_accuracy:.2%}"
+            in shown)  # not the deleted trial, which the message named
+
+
 def test_the_picked_trial_links_to_runs_and_draw(stored_sweep, app_store):
     at = open_page("pages/sweeps.py")
     table = at.dataframe[0]

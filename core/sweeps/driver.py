@@ -27,6 +27,7 @@ from core.runs.supervisor import check_liveness
 from core.status import RunStatus
 from core.sweeps.executors import Executor, LocalExecutor, RayExecutor
 from core.sweeps.records import Sweep, SweepPlan
+from core.sweeps.results import describe_best
 from core.sweeps.space import SpaceError
 from core.sweeps.store import SweepStore
 from core.sweeps.study import distributions, importance, open_study, tell
@@ -334,7 +335,7 @@ class SweepLoop:
     def summary(self) -> str:
         if self.best is None:
             return "no trial completed"
-        return f"best: trial #{self.best[0]}, validation accuracy {self.best[1]:.2%}"
+        return describe_best(*self.best)
 
 
 def launch_sweep(runs: RunStore, plan: SweepPlan, data_dir: Path | str = DEFAULT_DATA_DIR) -> str:

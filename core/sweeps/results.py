@@ -53,6 +53,14 @@ def best_so_far(rows: list[TrialRow]) -> list[tuple[int, float]]:
     return out
 
 
+BEST = "best: trial #"  # how a finished sweep's message begins
+
+
+def describe_best(number: int, value: float) -> str:
+    """A finished sweep's message: its best trial."""
+    return f"{BEST}{number}, validation accuracy {value:.2%}"
+
+
 def best_row(rows: list[TrialRow]) -> TrialRow | None:
     scored = [row for row in rows if row.objective is not None]
     return max(scored, key=lambda row: (row.objective, -row.number)) if scored else None
