@@ -44,7 +44,10 @@ class SweepPlan:
         if self.sampler_seed is not None:
             _whole("seed", self.sampler_seed, 0, 2**32 - 1)  # numpy's seed range, which Optuna's samplers use
         if self.strategy == "grid":
-            self.space.grid_size()  # a range without a step cannot be gridded: say so now
+            points = self.space.grid_size()  # a range without a step cannot be gridded: say so now
+            if self.trials > points:  # Optuna would end after the last point, short of the trials asked
+                raise SweepSettingError(f"trials: the grid has {points} point{'s' * (points > 1)}; ask for at "
+                                        f"most {points} trials (fewer try that many points, picked at random)")
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
