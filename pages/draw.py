@@ -9,14 +9,13 @@ from core.insight.inference import LOW_CONFIDENCE, Prediction, predict
 from core.insight.picks import rank_for_drawing
 from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
 from core.insight.typical import unlike_a_digit
-from core.runs.final_test import Checkpoint, last_good_checkpoint
+from core.runs.final_test import Checkpoint
 from core.runs.records import Run
-from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
-from ui.common import get_store, list_runs, route_through_app, store_guard
+from ui.common import get_store, route_through_app, store_guard
 from ui.layout import split
-from ui.models import cached_model, digit_note
+from ui.models import checkpoint_model, digit_note, runs_with_checkpoints
 from ui.text import markdown_text
 
 CANVAS_PX = 280
@@ -53,13 +52,6 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
     return None
 
 
-def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
-    """Image runs with weights to predict with (the best epoch's, or those a stopped run ended with), newest
-    first (a table's model reads no image)."""
-    found = {run.id: (run, last_good_checkpoint(store, run.id)) for run in list_runs(store) if run.config.csv is None}
-    return {run_id: (run, checkpoint) for run_id, (run, checkpoint) in found.items() if checkpoint is not None}
-
-
 def model_label(run: Run) -> str:
     """A short name for the picker; a model that never saw a digit says so."""
     return run.name + digit_note(run)
@@ -79,7 +71,7 @@ def choose_runs(runs: list[Run]) -> list[Run]:
 def prediction_of(run: Run, checkpoint: Checkpoint, image: np.ndarray) -> Prediction | str:
     """One model's answer for the image, or why its checkpoint cannot give one."""
     try:
-        model = cached_model(str(checkpoint.path), checkpoint.path.stat().st_mtime)
+        model = checkpoint_model(checkpoint)
     except (CheckpointError, OSError, ValueError) as err:
         return f"Cannot load {run.name!r}: {err}"
     return predict(model, to_tensor(image))

@@ -8,13 +8,14 @@ import streamlit as st
 from core.insight.inside import InsideView, look_inside
 from core.insight.picks import rank_for_drawing
 from core.insight.preprocess import to_tensor
+from core.runs.final_test import Checkpoint
 from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError
 from ui.charts import probability_figure
 from ui.common import get_store, route_through_app, run_label, store_guard
 from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images
-from ui.models import best_model, digit_note, runs_with_checkpoints
+from ui.models import checkpoint_model, digit_note, runs_with_checkpoints
 from ui.text import markdown_text
 
 MAX_SHOWN = 3
@@ -77,12 +78,13 @@ def choose_input(store: RunStore, runs: list[Run]) -> tuple[np.ndarray, str] | N
     return misclassified_input(store, runs)
 
 
-def views(store: RunStore, runs: list[Run], image: np.ndarray, target: int | None) -> list[InsideView | None]:
+def views(checkpoints: dict[str, tuple[Run, Checkpoint]], runs: list[Run], image: np.ndarray,
+          target: int | None) -> list[InsideView | None]:
     """Each model's view of the image; None where its checkpoint cannot be loaded (said in its column)."""
     result = []
     for run in runs:
         try:
-            result.append(look_inside(best_model(store, run), to_tensor(image), target))
+            result.append(look_inside(checkpoint_model(checkpoints[run.id][1]), to_tensor(image), target))
         except (CheckpointError, OSError) as err:
             st.error(f"Cannot load {markdown_text(repr(run.name))}: {markdown_text(err)}")
             result.append(None)
@@ -109,7 +111,7 @@ with store_guard("inside"):
 if not candidates:
     st.info("No trained model yet: train one on the Train page first.", icon=":material/info:")
     st.stop()
-chosen = choose_runs(candidates)
+chosen = choose_runs([run for run, _ in candidates.values()])
 picked = choose_input(store, chosen) if chosen else None
 if picked is not None:
     image, what = picked
@@ -117,7 +119,7 @@ if picked is not None:
     left.image(crisp(image, 196), caption=f"Input (28x28): {what}", clamp=True, output_format="PNG")
     target = right.selectbox("Evidence for", [None, *range(10)], key="inside_target",
                              format_func=lambda d: "each model's answer" if d is None else f"digit {d}")
-    shown = views(store, chosen, image, target)
+    shown = views(candidates, chosen, image, target)
     with right:
         side_by_side(chosen, shown, lambda view, width: st.plotly_chart(
             probability_figure(view.probabilities, height=160), key=f"inside_probs_{id(view)}"))

@@ -31,6 +31,17 @@ def test_nothing_drawn_points_to_the_draw_page(app_store):
     assert not at.get("image")
 
 
+def test_a_run_stopped_in_its_first_epoch_is_offered_as_on_draw(app_store):
+    # Draw showed a run stopped before its first epoch ended (its last checkpoint); Inside dropped it
+    stopped = finished_run(app_store, "stopped early")
+    app_store.checkpoint_path(stopped, "best").rename(app_store.checkpoint_path(stopped, "last"))
+    at = open_page("pages/inside.py")
+    at.multiselect(key="inside_runs").set_value([stopped]).run()
+    at.segmented_control(key="inside_source").set_value("Test image").run()
+    assert not at.exception and not at.error
+    assert any(text.value.startswith("stopped early (bars, not digits): reads ") for text in at.text)
+
+
 def test_a_test_image_is_looked_at_by_every_view(app_store):
     run_id = finished_run(app_store, "mlp one")
     at = open_page("pages/inside.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 from torch import nn
 
+from core.runs.final_test import Checkpoint, last_good_checkpoint
 from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import load_model
@@ -18,16 +19,18 @@ def cached_model(path: str, mtime: float) -> nn.Module:
     return load_model(path)[0]
 
 
-def best_model(store: RunStore, run: Run) -> nn.Module:
-    """The run's best checkpoint's model (CheckpointError or OSError if it cannot be loaded)."""
-    path = store.checkpoint_path(run.id, "best")
-    return cached_model(str(path), path.stat().st_mtime)
+def checkpoint_model(checkpoint: Checkpoint) -> nn.Module:
+    """A checkpoint's model (CheckpointError or OSError if it cannot be loaded)."""
+    return cached_model(str(checkpoint.path), checkpoint.path.stat().st_mtime)
 
 
-def runs_with_checkpoints(store: RunStore) -> list[Run]:
-    """Runs on 28x28 images that have a best checkpoint to predict with, newest first."""
-    return [run for run in list_runs(store)
-            if run.config.dataset in IMAGE_DATASETS and store.checkpoint_path(run.id, "best").exists()]
+def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
+    """Runs on 28x28 images with weights to predict with (the best epoch's, or those a stopped run ended
+    with), newest first: one choice for Draw and Inside (Inside took best checkpoints alone, and dropped a
+    model Draw had shown when it was followed there)."""
+    found = {run.id: (run, last_good_checkpoint(store, run.id)) for run in list_runs(store)
+             if run.config.csv is None and run.config.dataset in IMAGE_DATASETS}
+    return {run_id: (run, checkpoint) for run_id, (run, checkpoint) in found.items() if checkpoint is not None}
 
 
 def digit_note(run: Run) -> str:
