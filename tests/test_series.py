@@ -12,6 +12,7 @@ from core.runs.series import (
     metric_series,
     metrics_frame,
     off_scale,
+    recent_rate,
     smooth_ema,
 )
 
@@ -143,3 +144,11 @@ def test_the_epoch_axis_places_a_fork_from_its_branch_epoch():
     live = [Metric(step, 3, "train", "loss", 1.0, 0.0) for step in range(9, 12)]  # epoch 3 under way
     x, _ = metric_series(metrics_frame(live), "train", "loss", x="epoch")
     assert x.tolist() == [2 + s / 3 for s in range(1, 4)]
+
+
+def test_the_speed_shown_is_the_median_of_the_latest_batches_not_the_last_one():
+    rates = [5000.0] * 300 + [130.0]  # one read-back group slowed by what else the machine did
+    frame = metrics_frame([Metric(step, 1, "train", "samples_per_s", rate, float(step))
+                           for step, rate in enumerate(rates, 1)])
+    assert recent_rate(frame) == 5000.0
+    assert recent_rate(metrics_frame([])) is None
