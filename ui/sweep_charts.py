@@ -110,15 +110,24 @@ def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.
 
 
 def searched_range_axis(param: Range) -> dict:
-    """An x axis over the whole searched range, not just the values tried: where they fall in it shows; a log
-    axis labels its 1, 2 and 5 multiples (Plotly's own labels crowded: 0.0007 0.0008 0.0009 0.001), in
-    decimals (not 100μ)."""
+    """An x axis over the whole searched range, not just the values tried: where they fall in it shows. A
+    log axis is labelled in full at powers of ten, and at 2 and 5 times them across a decade or two
+    (Plotly's own labels crowded, 0.0008 0.0009 0.001, or read a bare '2' and '5' between decades)."""
     if param.log:
         low, high = math.log10(param.low), math.log10(param.high)
         pad = 0.04 * (high - low or 1)
-        return dict(type="log", range=[low - pad, high + pad], dtick="D2", exponentformat="none")
+        ticks = log_ticks(param.low, param.high)
+        return dict(type="log", range=[low - pad, high + pad], tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])
     pad = 0.04 * (param.high - param.low or abs(param.low) or 1)
     return dict(type="linear", range=[param.low - pad, param.high + pad])
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """1, 2 and 5 times each power of ten from low to high where that spans two decades at most, else the powers."""
+    steps = (1, 2, 5) if math.log10(high / low) <= 2 + 1e-9 else (1,)
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    candidates = [float(f"{m}e{d}") for d in decades for m in steps]  # exact decimals: 2e-4, not 0.00020000001
+    return [v for v in candidates if low * (1 - 1e-9) <= v <= high * (1 + 1e-9)]
 
 
 def importance_figure(importance: dict[str, float], height: int = 240) -> go.Figure:

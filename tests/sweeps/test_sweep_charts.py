@@ -10,7 +10,7 @@ from core.status import RunStatus
 from core.sweeps.records import Sweep, SweepPlan
 from core.sweeps.results import TrialRow
 from core.sweeps.space import parse_space
-from ui.sweep_charts import best_so_far_figure, parallel_figure, scatter_figure
+from ui.sweep_charts import best_so_far_figure, log_ticks, parallel_figure, scatter_figure
 
 SPACE = {"model": "mlp", "dataset": "synthetic", "val_size": 100, "lr": {"low": 3e-4, "high": 3e-2, "log": True},
          "batch_size": [64, 128, 32]}
@@ -57,7 +57,7 @@ def test_each_setting_is_drawn_over_the_whole_range_searched():
     sweep, rows = sweep_and_rows()  # lr searched over 3e-4..3e-2 on a log scale; the trials tried 1e-3..5e-3
     lr = scatter_figure(sweep, rows).layout.xaxis
     low, high = lr.range
-    assert (lr.type, lr.dtick, lr.exponentformat) == ("log", "D2", "none")  # 1, 2 and 5 times a power of ten
+    assert lr.type == "log" and list(lr.ticktext) == ["0.0005", "0.001", "0.002", "0.005", "0.01", "0.02"]
     assert low < math.log10(3e-4) < math.log10(3e-2) < high and high - low < 2.2
     linear = replace(sweep, plan=replace(sweep.plan, space=parse_space(SPACE | {"lr": {"low": 0.001, "high": 0.011}})))
     axis = scatter_figure(linear, rows).layout.xaxis
@@ -69,3 +69,9 @@ def test_trials_at_the_top_of_the_axis_are_drawn_whole():
     markers = [trace for figure in (best_so_far_figure(rows), scatter_figure(sweep, rows)) for trace in figure.data
                if trace.mode == "markers"]
     assert len(markers) == 3 and all(trace.cliponaxis is False for trace in markers)
+
+
+def test_log_ticks_are_full_numbers_at_1_2_5_over_two_decades_and_powers_of_ten_beyond():
+    assert log_ticks(1e-4, 1e-2) == [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
+    assert log_ticks(1e-6, 1e-1) == [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+    assert log_ticks(3e-4, 3e-2) == [5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2]
