@@ -1,6 +1,8 @@
 """Sweeps: define a search space with widgets, launch its driver process, watch the trials live."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -170,13 +172,14 @@ def trial_links(row: TrialRow | None) -> None:
 def controls(sweeps: SweepStore, store: RunStore, sweep: Sweep) -> None:
     """Stop a running sweep; resume a stopped or interrupted one."""
     if sweep.is_active and st.button("Stop sweep", key="sweeps_stop", icon=":material/stop_circle:"):
-        st.session_state["sweeps_stop_result"] = (sweep.id, sweeps.request_stop(sweep.id))
+        st.session_state["sweeps_stop_result"] = (sweep.id, sweeps.request_stop(sweep.id), time.time())
     resumable = sweep.status in (RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED)
     if resumable and st.button("Resume sweep", key="sweeps_resume", icon=":material/play_arrow:"):
         resume_sweep(store, sweep.id)
-        st.session_state["sweeps_stop_result"] = (sweep.id, "resumed")
+        st.session_state["sweeps_stop_result"] = (sweep.id, "resumed", time.time())
     result = st.session_state.get("sweeps_stop_result")
-    if result and result[0] == sweep.id:
+    # said until the sweep ends after the click: "the rest run now" stood beside a finished sweep
+    if result and result[0] == sweep.id and (sweep.ended_at is None or sweep.ended_at < result[2]):
         st.info(STOP_MESSAGES.get(result[1], "Resumed: finished trials are kept, the rest run now."),
                 icon=":material/info:")
 

@@ -127,3 +127,12 @@ def test_a_sweeps_name_and_message_are_shown_as_typed_not_as_markup(app_store):
     assert [as_shown(s.value) for s in at.subheader] == [name]
     assert as_shown(at.error[0].value) == "driver said _this_ and `that`"
     assert "\\*\\*bold\\*\\*" in at.subheader[0].value  # escaped, so Markdown shows the stars
+
+
+def test_a_resume_notice_goes_once_the_sweep_has_ended_since(stored_sweep, app_store):
+    ended_at = SweepStore(app_store).get(stored_sweep).ended_at
+    at = open_page("pages/sweeps.py")
+    at.session_state["sweeps_stop_result"] = (stored_sweep, "resumed", ended_at + 1)  # clicked after it ended
+    assert any("Resumed: finished trials are kept" in info.value for info in at.run().info)
+    at.session_state["sweeps_stop_result"] = (stored_sweep, "resumed", ended_at - 1)  # it ended after the click
+    assert not any("Resumed" in info.value for info in at.run().info)  # "the rest run now" beside "finished"
