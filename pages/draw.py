@@ -62,7 +62,11 @@ def choose_runs(runs: list[Run]) -> list[Run]:
     by_id = {run.id: run for run in runs}
     ranked = rank_for_drawing(runs)
     # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
-    linked = [run_id for run_id in st.query_params.get_all("run") if run_id in by_id][:MAX_SHOWN]
+    asked = st.query_params.get_all("run")
+    linked = [run_id for run_id in asked if run_id in by_id][:MAX_SHOWN]
+    if asked and not linked:  # the link's runs have no weights to predict with: say so, not show another silently
+        st.info("The linked run has no weights to predict with (it diverged or stopped before a checkpoint, or "
+                "is gone); showing another model instead.", icon=":material/info:")
     chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: model_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]

@@ -122,3 +122,14 @@ def test_one_warning_for_a_drawing_unlike_a_digit_whichever_models_read_it(app_s
                                               "unlike any MNIST digit")
     at = draw(at, stroke_image())
     assert not any("may not be read as a digit" in warning.value for warning in at.warning)
+
+
+def test_a_link_to_a_run_without_weights_says_so_and_shows_another(app_store):
+    finished_run(app_store, "has weights")
+    unweighted = app_store.create_run(app_store.list_runs()[0].config, name="diverged at once")
+    at = open_page("pages/draw.py")
+    at.query_params["run"] = unweighted  # the Sweeps page links a trial as /draw?run=ID
+    at.run()
+    assert not at.exception
+    assert any(info.value.startswith("The linked run has no weights to predict with") for info in at.info)
+    assert at.multiselect(key="draw_runs").value != [unweighted]
