@@ -1,6 +1,7 @@
 """Sweeps: define a search space with widgets, launch its driver process, watch the trials live."""
 from __future__ import annotations
 
+import os
 import time
 
 import pandas as pd
@@ -90,8 +91,11 @@ def search_widgets() -> None:
     right.toggle("Prune poor trials (median)", key="sweeps_prune", persist_state="session",
                  help="Stop a trial whose validation accuracy trails the median of earlier trials at the same epoch")
     left.number_input("Trials", 1, 1000, 8, key="sweeps_trials", persist_state="session")
+    cores = os.cpu_count() or 1
     right.number_input("At once", 1, 16, 1, key="sweeps_parallel", persist_state="session",
-                       help="Trials running in parallel: one per core is the most this machine can take")
+                       help=f"Trials running in parallel on this machine, which has {cores} core"
+                            f"{'s' * (cores > 1)}: more than {cores} at once only slows each down (a Ray cluster "
+                            "takes as many as its machines have cores)")
     left.radio("Executor", EXECUTORS, key="sweeps_executor", horizontal=True, persist_state="session",
                format_func={"local": "This machine", "ray": "Ray cluster"}.get)
     right.text_input("Ray address", key="sweeps_ray_address", placeholder="host:6379, empty for Ray on this machine",

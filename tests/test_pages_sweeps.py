@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -36,6 +37,8 @@ def test_no_sweeps_yet_opens_the_form(app_store):
     at = open_page("pages/sweeps.py")
     assert any("No sweeps yet" in info.value for info in at.info)
     assert at.button(key="sweeps_launch")
+    cores = os.cpu_count()  # "At once" goes to 16; its help says what this machine can take
+    assert f"which has {cores} core" in at.number_input(key="sweeps_parallel").help
 
 
 @pytest.mark.parametrize("changes, message", [
