@@ -188,7 +188,7 @@ def controls(sweeps: SweepStore, store: RunStore, sweep: Sweep) -> None:
                 icon=":material/info:")
 
 
-def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRow]) -> None:
+def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> None:
     title, buttons = st.columns([4, 1], vertical_alignment="center")
     with title:
         st.subheader(markdown_text(sweep.name))
@@ -202,15 +202,14 @@ def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRo
     st.caption(f"{STRATEGY_LABELS[plan.strategy]}{', pruning' if plan.pruner else ''} - {started} of "
                f"{plan.trials} trials started{deleted}, {running} running - {plan.parallel} at once on "
                f"{'Ray' if plan.executor == 'ray' else 'this machine'} - {format_seconds(sweep.duration)}")
-    message = current_message(sweep, rows)
+    message = current_message(sweep, best)
     if message:
         (st.error if sweep.status == RunStatus.FAILED else st.caption)(markdown_text(message))
 
 
-def current_message(sweep: Sweep, rows: list[TrialRow]) -> str:
+def current_message(sweep: Sweep, best: TrialRow | None) -> str:
     """The sweep's message, its best trial as the trials stored now show it (one deleted on Runs was still
     named best here, beside a table that marked another)."""
-    best = best_row(rows)
     if best is not None and sweep.message.startswith(BEST):
         return describe_best(best.number, best.objective)
     return sweep.message
@@ -244,11 +243,11 @@ def show_sweep(sweep_id: str) -> None:
     check_drivers(sweeps)
     sweep = sweeps.get(sweep_id)
     rows = trial_rows(sweep, store.sweep_runs(sweep_id))
-    header(sweeps, store, sweep, rows)
+    best = best_row(rows)  # one for the header's best line and the table's mark
+    header(sweeps, store, sweep, rows, best)
     if not rows:
         st.caption("No trials yet: the driver is starting.")
         return
-    best = best_row(rows)
     trial_links(picked_trial(sweep, rows, best))
     charts(sweep, rows)
 

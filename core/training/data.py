@@ -83,36 +83,41 @@ def _decompressed(path: Path, compressed: bytes, expected: str | None) -> bytes:
 
 def download_mnist(data_dir: Path | str) -> list[Path]:
     """Download the four MNIST files into data_dir over https and check them; only ever on request."""
-    from torchvision.datasets.utils import download_url
-
     data_dir = Path(data_dir)
     fetched = []
     for name in MNIST_FILES:
-        _set_aside_if_corrupt(data_dir / name)
-        if not (data_dir / name).exists():
-            errors = []
-            for mirror in MNIST_MIRRORS:
-                try:
-                    download_url(mirror + name, str(data_dir), filename=name)
-                    break
-                except Exception as err:  # urllib's many errors: say them all at the end
-                    errors.append(f"{mirror}{name}: {err}")
-            else:
-                raise DataError(f"could not download {name}: {'; '.join(errors)}")
-            fetched.append(data_dir / name)
+        if _intact(data_dir / name):
+            continue
+        _download(name, data_dir)
+        fetched.append(data_dir / name)
         read_idx(data_dir / name)  # the checksum: a bad download is refused at once
     return fetched
 
 
-def _set_aside_if_corrupt(path: Path) -> None:
-    """A file that fails its checksum renamed to <name>.corrupt, so that it is downloaded again (before, the
-    download kept it and refused it again)."""
+def _intact(path: Path) -> bool:
+    """Whether the file is there and passes its checksum; one that fails is renamed to <name>.corrupt, so that
+    it is downloaded again (before, the download kept it and refused it again)."""
     if not path.exists():
-        return
+        return False
     try:
         read_idx(path)
+        return True
     except DataError:
         path.replace(path.with_name(path.name + ".corrupt"))
+        return False
+
+
+def _download(name: str, data_dir: Path) -> None:
+    from torchvision.datasets.utils import download_url
+
+    errors = []
+    for mirror in MNIST_MIRRORS:
+        try:
+            download_url(mirror + name, str(data_dir), filename=name)
+            return
+        except Exception as err:  # urllib's many errors: say them all at the end
+            errors.append(f"{mirror}{name}: {err}")
+    raise DataError(f"could not download {name}: {'; '.join(errors)}")
 
 
 def require_files(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:

@@ -171,9 +171,9 @@ def check_table(frame: pd.DataFrame, target: str, features: tuple[str, ...], one
                                 "validate and test"))
         return TableCheck(tuple(problems))
     problems += _target_problems(used[target], target)
-    problems += [_text_problem(used[c], c) for c in features if c not in one_hot and not _numeric(used[c])]
-    problems += [_one_hot_problem(used[c], c) for c in one_hot if used[c].nunique() > ONE_HOT_MAX_VALUES]
     numeric = [c for c in features if c not in one_hot and _numeric(used[c])]
+    problems += [_text_problem(used[c], c) for c in features if c not in one_hot and c not in numeric]
+    problems += [_one_hot_problem(used[c], c) for c in one_hot if used[c].nunique() > ONE_HOT_MAX_VALUES]
     problems += [problem for c in numeric if (problem := _infinite_problem(used[c], c))]
     if problems:
         return TableCheck(tuple(problems))
