@@ -170,3 +170,25 @@ def test_robustness_names_an_unknown_run(tmp_path):
     store = RunStore(tmp_path)
     result = cli_here("robustness", "nope", "--runs", str(store.root))
     assert result.returncode == 1 and result.stderr == f"error: no run has the id 'nope' in {store.root}\n"
+
+
+def test_worker_names_a_run_that_is_not_queued_instead_of_exiting_silently(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100), name="done")
+    store.claim(run_id, os.getpid())
+    store.finish(run_id, "finished")
+    result = cli_here("worker", "--run", run_id, "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert f"run {run_id} (done) is finished, not queued: nothing to run" in result.stderr
+    assert store.get_run(run_id).status == "finished"
+
+
+def test_worker_evaluate_says_why_there_was_nothing_to_test(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100), name="early")
+    store.claim(run_id, os.getpid())
+    result = cli_here("worker", "--evaluate", run_id, "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "nothing to test: it is running; it is tested when it ends" in result.stderr
+    store.finish(run_id, "stopped")
+    result = cli_here("worker", "--evaluate", run_id, "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "it has no checkpoint to test" in result.stderr

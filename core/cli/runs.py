@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from core.cli.output import one_line
@@ -14,6 +15,7 @@ from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
 from core.runs.run_file import run_folders
 from core.runs.store import RunStore
+from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
 
@@ -92,12 +94,41 @@ def command_presets(args: argparse.Namespace) -> int:
 def command_worker(args: argparse.Namespace) -> int:
     supervisor.lower_priority()
     if args.evaluate:
-        evaluate_ended_run(RunStore(args.runs), args.evaluate, args.data_dir)
-    elif args.run:
-        supervisor.execute_run(RunStore(args.runs), args.run, args.data_dir)
-    else:
-        supervisor.drain_queue(RunStore(args.runs), args.data_dir)
+        return evaluate_one(existing_store(args.runs), args.evaluate, args.data_dir)
+    if args.run:
+        return run_one(existing_store(args.runs), args.run, args.data_dir)
+    supervisor.drain_queue(RunStore(args.runs), args.data_dir)
     return 0
+
+
+def run_one(store: RunStore, run_id: str, data_dir: str) -> int:
+    """`worker --run`: train one queued run; a run that is not queued is named with its status, not run."""
+    run = store.get_run(run_id)
+    if run.status is not RunStatus.QUEUED:
+        print(f"run {run.id} ({one_line(run.name)}) is {supervisor.status_label(run)}, not queued: nothing to run "
+              f"(go on with it: python -m core resume {run.id})", file=sys.stderr)
+        return 2
+    supervisor.execute_run(store, run_id, data_dir)
+    return 0
+
+
+def evaluate_one(store: RunStore, run_id: str, data_dir: str) -> int:
+    """`worker --evaluate`: test an ended run's last good checkpoint, or say why there was nothing to test."""
+    if evaluate_ended_run(store, run_id, data_dir):
+        run = store.get_run(run_id)
+        print(f"run {run.id}: test accuracy {run.summary.test_accuracy:.2%} ({describe_test(run)})")
+        return 0
+    run = store.get_run(run_id)
+    print(f"run {run.id} ({one_line(run.name)}): nothing to test: {untested_reason(run)}", file=sys.stderr)
+    return 0 if run.summary.test_accuracy is not None else 2
+
+
+def untested_reason(run: Run) -> str:
+    if run.is_active:
+        return f"it is {supervisor.status_label(run)}; it is tested when it ends"
+    if run.summary.test_accuracy is not None:
+        return f"it was tested already ({describe_test(run)})"
+    return "it has no checkpoint to test (it ended before its first epoch's)"
 
 
 def command_rebuild(args: argparse.Namespace) -> int:
