@@ -10,6 +10,7 @@ import streamlit as st
 from core.config import MODELS, class_names
 from core.labs.onnx_export import onnx_bytes
 from core.labs.tensorboard import export_zip
+from core.runs.deletion import delete_consequences
 from core.runs.final_test import describe_test, last_good_checkpoint
 from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
@@ -171,23 +172,9 @@ def save_edits(store: RunStore, run_id: str, changed: dict[str, str]) -> None:
         store.set_notes(run_id, changed["notes"])
 
 
-def delete_warnings(store: RunStore, run: Run) -> list[str]:
-    """What else deleting a run changes: a sweep's table and charts, forks' link to their branch point."""
-    found = []
-    if run.sweep_id is not None:
-        found.append(f"It is trial #{run.trial_number} of a sweep: the sweep's table and charts lose it.")
-    forks = store.children(run.id)
-    if forks:
-        many = len(forks) > 1
-        found.append(f"{len(forks)} run{'s were' if many else ' was'} forked from it "
-                     f"({', '.join(fork.name for fork in forks)}): {'they keep their' if many else 'it keeps its'} "
-                     f"own checkpoints, but {'lose their' if many else 'loses its'} parent's curve and the link to it.")
-    return found
-
-
 def delete_control(store: RunStore, run: Run) -> None:
     """Delete a run after an explicit confirmation; an active run is refused with the reason."""
-    for warning in delete_warnings(store, run):
+    for warning in delete_consequences(store, run):
         st.caption(markdown_text(warning))
     confirmed = st.checkbox("Yes, delete this run", key=f"runs_confirm_{run.id}",
                             help="Its metrics and checkpoints go with it; this cannot be undone.")

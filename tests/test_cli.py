@@ -192,3 +192,39 @@ def test_worker_evaluate_says_why_there_was_nothing_to_test(tmp_path):
     store.finish(run_id, "stopped")
     result = cli_here("worker", "--evaluate", run_id, "--runs", str(tmp_path / "runs"))
     assert result.returncode == 2 and "it has no checkpoint to test" in result.stderr
+
+
+def test_delete_names_what_it_changes_asks_and_deletes_each_run_once(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    config = RunConfig(model="mlp", dataset="synthetic", val_size=100)
+    parent, other = store.create_run(config, name="parent"), store.create_run(config, name="other")
+    for run_id in (parent, other):
+        store.claim(run_id, os.getpid())
+        store.finish(run_id, "finished")
+    store.create_run(config, name="child", parent_id=parent, parent_epoch=1)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    unasked = cli_here("delete", parent, "--runs", str(tmp_path / "runs"))  # no terminal to ask at
+    assert unasked.returncode == 1 and "pass --yes" in unasked.stderr and "nothing deleted" in unasked.stderr
+    assert "1 run was forked from it (child)" in unasked.stdout
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda question: "n")
+    assert cli_here("delete", parent, "--runs", str(tmp_path / "runs")).returncode == 1
+    monkeypatch.setattr("builtins.input", lambda question: "y")
+    result = cli_here("delete", parent, other, parent, "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("deleted ") == 2 and not (tmp_path / "runs" / parent).exists()
+    assert [run.name for run in store.list_runs()] == ["child"]
+
+
+def test_delete_refuses_all_when_one_run_is_active_or_unknown(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    config = RunConfig(model="mlp", dataset="synthetic", val_size=100)
+    done, queued = store.create_run(config, name="done"), store.create_run(config, name="waiting")
+    store.claim(done, os.getpid())
+    store.finish(done, "finished")
+    result = cli_here("delete", done, queued, "--yes", "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert f"stop these runs before deleting them: {queued} ('waiting', queued)" in result.stderr
+    result = cli_here("delete", done, "nope", "--yes", "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "no run has the id 'nope'" in result.stderr
+    assert len(store.list_runs()) == 2

@@ -1,4 +1,5 @@
-"""`python -m core runs`, `presets` and `worker`: list what is stored and known, drain the queue."""
+"""`python -m core runs`, `presets`, `worker`, `delete` and `rebuild-index`: list what is stored and known, drain
+the queue, delete runs, rebuild the index."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from pathlib import Path
 from core.cli.output import one_line
 from core.presets import PRESETS
 from core.runs import supervisor
+from core.runs.deletion import deletable_runs, delete_consequences
 from core.runs.final_test import describe_test, evaluate_ended_run
 from core.runs.progress import status_line
 from core.runs.queue import current_run
@@ -34,6 +36,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--evaluate", metavar="RUN_ID",
                         help="instead: test an ended run's last good checkpoint (one whose worker died)")
     worker.set_defaults(handler=command_worker)
+    delete = commands.add_parser("delete", help="delete runs with their metrics and checkpoints (asks first)")
+    delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    delete.add_argument("--runs", default="runs")
+    delete.add_argument("--yes", action="store_true", help="delete without asking")
+    delete.set_defaults(handler=command_delete)
     rebuild = commands.add_parser("rebuild-index", help="rebuild runs.db from the run folders (a damaged "
                                   "runs.db is kept beside it)")
     rebuild.add_argument("--runs", default="runs")
@@ -129,6 +136,33 @@ def untested_reason(run: Run) -> str:
     if run.summary.test_accuracy is not None:
         return f"it was tested already ({describe_test(run)})"
     return "it has no checkpoint to test (it ended before its first epoch's)"
+
+
+def command_delete(args: argparse.Namespace) -> int:
+    """Name each run and what else deleting it changes, ask, then delete them; an active run stops all of it."""
+    store = existing_store(args.runs)
+    runs = deletable_runs(store, args.run_ids)
+    for run in runs:
+        print(f"{run.id}  {supervisor.status_label(run):<14} {one_line(run.name)}")
+        for consequence in delete_consequences(store, run):
+            print(f"    {one_line(consequence)}")
+    question = ("Delete this run with its metrics and checkpoints" if len(runs) == 1
+                else f"Delete these {len(runs)} runs with their metrics and checkpoints")
+    if not args.yes and not confirmed(question):
+        print("nothing deleted", file=sys.stderr)
+        return 1
+    for run in runs:
+        store.delete_run(run.id)
+        print(f"deleted {run.id} ({one_line(run.name)})")
+    return 0
+
+
+def confirmed(question: str) -> bool:
+    """Whether the user at the terminal answers yes; without one, say how to go on without asking."""
+    if not sys.stdin.isatty():
+        print("error: no terminal to ask at: pass --yes to delete without asking", file=sys.stderr)
+        return False
+    return input(f"{question}? This cannot be undone. [y/N] ").strip().lower() in ("y", "yes")
 
 
 def command_rebuild(args: argparse.Namespace) -> int:
