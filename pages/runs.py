@@ -10,6 +10,7 @@ import streamlit as st
 from core.config import MODELS, class_names
 from core.labs.onnx_export import onnx_bytes
 from core.labs.tensorboard import export_zip
+from core.names import MAX_NAME_CHARS, InvalidText, checked_name
 from core.runs.deletion import delete_consequences
 from core.runs.final_test import describe_test, last_good_checkpoint
 from core.runs.progress import format_seconds
@@ -149,14 +150,19 @@ def edit_form(store: RunStore, run: Run) -> None:
     opened = st.session_state.setdefault(f"runs_edit_opened_{run.id}",
                                          {"name": run.name, "tags": ", ".join(run.tags), "notes": run.notes})
     with st.form(f"runs_edit_{run.id}", border=False):
-        edited = {"name": st.text_input("Name", opened["name"], key=keys["name"]),
+        edited = {"name": st.text_input("Name", opened["name"], key=keys["name"],
+                                             max_chars=max(MAX_NAME_CHARS, len(opened["name"]))),
                   "tags": st.text_input("Tags", opened["tags"], key=keys["tags"], help="comma separated"),
                   "notes": st.text_area("Notes", opened["notes"], key=keys["notes"])}
         if st.form_submit_button("Save", icon=":material/save:"):
             if not edited["name"].strip():
                 st.error("A run needs a name.")
                 return
-            save_edits(store, run.id, {field: value for field, value in edited.items() if value != opened[field]})
+            try:
+                save_edits(store, run.id, {field: value for field, value in edited.items() if value != opened[field]})
+            except InvalidText as err:
+                st.error(markdown_text(err))
+                return
             for key in (*keys.values(), f"runs_edit_opened_{run.id}"):  # the form opens again on what is stored
                 st.session_state.pop(key, None)
             flash("success", f"Saved {markdown_text(repr(store.get_run(run.id).name))}.")
@@ -164,10 +170,13 @@ def edit_form(store: RunStore, run: Run) -> None:
 
 
 def save_edits(store: RunStore, run_id: str, changed: dict[str, str]) -> None:
-    if "name" in changed:
-        store.rename(run_id, changed["name"].strip())
-    if "tags" in changed:
-        store.set_tags(run_id, parse_tags(changed["tags"]))
+    """Write the edited fields; InvalidText, with none written, for a name or tag that cannot be stored."""
+    name = checked_name(changed["name"]) if "name" in changed else None
+    tags = parse_tags(changed["tags"]) if "tags" in changed else None
+    if name is not None:
+        store.rename(run_id, name)
+    if tags is not None:
+        store.set_tags(run_id, tags)
     if "notes" in changed:
         store.set_notes(run_id, changed["notes"])
 

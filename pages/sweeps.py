@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import IMAGE_DATASETS, MODELS, OPTIMIZERS
+from core.names import MAX_NAME_CHARS
 from core.runs.progress import format_seconds
 from core.runs.store import RunStore
 from core.status import RunStatus
@@ -100,7 +101,8 @@ def search_widgets() -> None:
                format_func={"local": "This machine", "ray": "Ray cluster"}.get)
     right.text_input("Ray address", key="sweeps_ray_address", placeholder="host:6379, empty for Ray on this machine",
                      disabled=st.session_state.get("sweeps_executor") != "ray", persist_state="session")
-    st.text_input("Sweep name", key="sweeps_name", placeholder="optional", persist_state="session")
+    st.text_input("Sweep name", key="sweeps_name", placeholder="optional", persist_state="session",
+                  max_chars=MAX_NAME_CHARS)
 
 
 def launch() -> None:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.comparison.groups import parse_seeds, repeat_over_seeds
 from core.config import ConfigError, RunConfig
+from core.names import MAX_NAME_CHARS, InvalidText, checked_name, derived_name
 from core.runs.records import parse_tags
 from core.runs.store import RunStore
 from core.runs.supervisor import LaunchFailed, launch, start_worker
@@ -24,7 +25,8 @@ def queue_runs(store: RunStore, configs: list[RunConfig], seeds: list[int]) -> l
         require_files(configs[0].dataset, data_dir())
     if not seeds:
         return [launch(store, configs[0], name=name, tags=tags, data_dir=data_dir())]
-    run_ids = [store.create_run(each, name=f"{name or each.model} seed {each.seed}", tags=tags) for each in configs]
+    run_ids = [store.create_run(each, name=derived_name(name or each.model, f"seed {each.seed}"), tags=tags)
+               for each in configs]
     start_worker(store, run_ids, data_dir())
     return run_ids
 
@@ -39,8 +41,13 @@ def start_run(table: CsvChoice | None) -> None:
         config = config_from_form(table)
         seeds = parse_seeds(st.session_state.get("train_seeds", ""))
         configs = repeat_over_seeds(config, seeds) if seeds else [config]
+        checked_name(st.session_state.train_name, "Run name")
+        parse_tags(st.session_state.train_tags)
     except ConfigError as err:
         st.error(f"Not started: {markdown_text(form_error(err))}", icon=":material/error:")
+        return
+    except InvalidText as err:
+        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
         return
     store = get_store()
     if table is not None:
@@ -60,7 +67,8 @@ def start_bar(table: CsvChoice | None) -> None:
     """Name, tags and Start, over the live panel: in view with it, and first on a narrow window."""
     with st.container(key="train_start_bar"):
         name, tags, start = st.columns([5, 4, 3], vertical_alignment="bottom")
-        name.text_input("Run name", key="train_name", placeholder="optional", persist_state="session")
+        name.text_input("Run name", key="train_name", placeholder="optional", persist_state="session",
+                        max_chars=MAX_NAME_CHARS)
         tags.text_input("Tags", key="train_tags", placeholder="comma, separated", persist_state="session")
         if start.button("Start", type="primary", icon=":material/play_arrow:", key="train_start", width="stretch"):
             with store_guard("train_start"):

@@ -228,3 +228,10 @@ def test_delete_refuses_all_when_one_run_is_active_or_unknown(tmp_path):
     result = cli_here("delete", done, "nope", "--yes", "--runs", str(tmp_path / "runs"))
     assert result.returncode == 2 and "no run has the id 'nope'" in result.stderr
     assert len(store.list_runs()) == 2
+
+
+def test_a_name_too_long_is_refused_before_anything_is_queued(tmp_path):
+    result = cli_here("train", "--model", "mlp", "--dataset", "synthetic", "--runs", str(tmp_path / "runs"),
+                      "--name", "x" * 101, "--seeds", "0-2")
+    assert result.returncode == 2 and "error: name: 101 characters; at most 100" in result.stderr
+    assert not (tmp_path / "runs").exists()

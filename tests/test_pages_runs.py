@@ -224,3 +224,14 @@ def test_gallery_shows_misclassified_test_images_with_labels(app_store):
     first = wrong[0]
     assert captions[0] == f"true {first.label} -> {first.predicted} ({first.confidence:.0%})"
     assert len(captions) == min(len(wrong), 30)
+
+
+def test_an_edit_that_cannot_be_stored_is_named_and_nothing_is_saved(two_runs):
+    app_store, slow, _ = two_runs
+    name = app_store.get_run(slow).name
+    at = select(open_page("pages/runs.py"), [1])
+    at.text_input(key=f"runs_name_{slow}").set_value("renamed")
+    at.text_input(key=f"runs_tags_{slow}").set_value("ok, " + "t" * 41)
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert [e.value for e in at.error] == ["tag 'tttttttttttttttttttt...': 41 characters; at most 40"]
+    assert (app_store.get_run(slow).name, app_store.get_run(slow).tags) == (name, ())

@@ -106,6 +106,10 @@ def test_bad_settings_show_the_error_in_the_forms_words_and_start_nothing(app_st
     at.number_input(key="train_val_size").set_value(5000).run()
     at.button(key="train_start").click().run()
     assert "Hidden layer sizes: write whole numbers" in as_shown(at.error[0].value)
+    at.text_input(key="train_hidden_sizes").set_value("12")
+    at.text_input(key="train_tags").set_value("fine, " + "t" * 41).run()
+    at.button(key="train_start").click().run()
+    assert as_shown(at.error[0].value) == "Not started: tag 'tttttttttttttttttttt...': 41 characters; at most 40"
     assert app_store.list_runs() == []
 
 

@@ -331,3 +331,18 @@ def inside_a_transaction(thread: threading.Thread) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def test_the_store_refuses_names_and_tags_it_could_not_show(tmp_path):
+    from core.names import MAX_NAME_CHARS, InvalidText
+
+    store = RunStore(tmp_path)
+    with pytest.raises(InvalidText, match="at most"):
+        store.create_run(RunConfig(), name="x" * (MAX_NAME_CHARS + 1))
+    assert store.list_runs() == []
+    run_id = store.create_run(RunConfig(), name="  kept  ", tags=[" a ", "a"])
+    assert (store.get_run(run_id).name, store.get_run(run_id).tags) == ("kept", ("a",))
+    for bad in ("   ", "a\nb"):
+        with pytest.raises(InvalidText):
+            store.rename(run_id, bad)
+    assert store.get_run(run_id).name == "kept"

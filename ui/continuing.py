@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.comparison.groups import parse_seeds, repeat_over_seeds
 from core.config import MAX_EPOCHS, OPTIMIZERS, SCHEDULERS, ConfigError
+from core.names import MAX_NAME_CHARS, InvalidText, derived_name
 from core.runs import continuation, supervisor
 from core.runs.continuation import CannotContinue
 from core.runs.records import Run
@@ -17,7 +18,7 @@ from ui.charts import Branch, Curve, run_color
 from ui.common import data_dir, format_time
 from ui.text import markdown_text
 
-REFUSALS = (RunActive, CannotContinue, ConfigError, CheckpointError)
+REFUSALS = (RunActive, CannotContinue, ConfigError, CheckpointError, InvalidText)
 LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 5)} | {1.0})
 
 
@@ -99,7 +100,8 @@ def fork_form(store: RunStore, run: Run) -> None:
         total = st.number_input("Epochs in all", 1, MAX_EPOCHS, max(config.epochs, epoch + 1),
                                 key=f"runs_fork_epochs_{run.id}_{epoch}",
                                 help="counting the parent's epochs up to the fork")
-        name = st.text_input("Name of the fork", key=f"runs_fork_name_{run.id}", placeholder="optional")
+        name = st.text_input("Name of the fork", key=f"runs_fork_name_{run.id}", placeholder="optional",
+                             max_chars=MAX_NAME_CHARS)
         submitted = st.form_submit_button("Fork", icon=":material/call_split:")
     if submitted:
         changes = dict(lr=lr, optimizer=optimizer, scheduler=scheduler, augment_shift=shift,
@@ -132,7 +134,7 @@ def repeat_control(store: RunStore, run: Run) -> None:
             own = " (this run has that seed already)" if run.config.seed in seeds else ""
             st.error(markdown_text(f"Seeds: {err.reason}{own}"))
             return
-        run_ids = [store.create_run(config, name=f"{run.name} seed {config.seed}", tags=run.tags)
+        run_ids = [store.create_run(config, name=derived_name(run.name, f"seed {config.seed}"), tags=run.tags)
                    for config in configs]
         if not start_worker(store, run_ids):
             return

@@ -8,6 +8,7 @@ from core.cli import compare, continuing, data, evaluate, export, insight, runs,
 from core.cli.runs import NoStore
 from core.config import ConfigError
 from core.labs.onnx_export import OnnxExportError
+from core.names import InvalidText
 from core.runs.continuation import CannotContinue
 from core.runs.store import RunActive, RunNotFound
 from core.runs.store_errors import StoreError
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ConfigError, CheckpointError, DataError, OnnxExportError, StoreError, CannotContinue, RunActive,
-            NoStore) as err:
+            NoStore, InvalidText) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RunNotFound as err:

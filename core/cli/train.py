@@ -24,6 +24,7 @@ from core.config import (
     planned_steps,
 )
 from core.devices import require_device
+from core.names import checked_name, checked_tags, derived_name
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
@@ -221,11 +222,12 @@ def command_train(args: argparse.Namespace) -> int:
     require_device(config.device)  # everything is checked before a run is queued: a failed check queues none
     if args.tensorboard:
         writable_folder(args.tensorboard, "TensorBoard files")
+    name, tags = checked_name(args.name), checked_tags(args.tags or ())
     store = RunStore(args.runs)
     if table is not None:
         store.add_table(table)
-    run_ids = [store.create_run(each, name=_seed_name(args.name, each) if args.seeds else args.name,
-                                tags=args.tags) for each in configs]
+    run_ids = [store.create_run(each, name=_seed_name(name, each) if args.seeds else name, tags=tags)
+               for each in configs]
     statuses = train_in_turn(store, run_ids, args.data_dir, args.tensorboard)
     if args.seeds:
         print_group(store, run_ids)
@@ -233,7 +235,7 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def _seed_name(name: str, config: RunConfig) -> str:
-    return f"{name or config.model} seed {config.seed}"
+    return derived_name(name or config.model, f"seed {config.seed}")
 
 
 def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,

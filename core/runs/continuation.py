@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
+from core.names import derived_name
 from core.runs.records import Run
 from core.runs.store import RunActive, RunNotFound, RunStore
 from core.runs.trial import Origin
@@ -114,7 +115,7 @@ def fork(store: RunStore, run_id: str, epoch: int, changes: Mapping[str, Any], n
     child_id = store.unused_run_id()
     _copy_atomically(path, store.run_dir(child_id) / ORIGIN_FILE)
     try:
-        return store.create_run(config, name or f"{parent.name} fork@{epoch}", tags, parent_id=run_id,
+        return store.create_run(config, name or derived_name(parent.name, f"fork@{epoch}"), tags, parent_id=run_id,
                                 parent_epoch=epoch, run_id=child_id)
     except BaseException:
         shutil.rmtree(store.run_dir(child_id), ignore_errors=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 
 from core.config import RunConfig
+from core.names import checked_tags
 from core.status import RunStatus
 from core.training.evaluation import Evaluation
 
@@ -91,14 +92,9 @@ class Environment:
         return known_fields(cls, data)
 
 
-def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """Tags trimmed, without empties or repeats, sorted: 'b, a,,a ' -> ('a', 'b')."""
-    return tuple(sorted({tag.strip() for tag in tags if tag.strip()}))
-
-
 def parse_tags(text: str) -> tuple[str, ...]:
-    """Tags as a user types them, comma separated."""
-    return normalize_tags(text.split(","))
+    """Tags as a user types them, comma separated; InvalidText for one too long."""
+    return checked_tags(text.split(","))
 
 
 class EvaluationNotRead(LookupError):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
+from core.names import InvalidText, checked_name, checked_tags
 from core.runs.queue import first_waiting
 from core.runs.records import (
     BATCH_METRIC_NAMES,
@@ -25,7 +26,6 @@ from core.runs.records import (
     Metric,
     Run,
     RunSummary,
-    normalize_tags,
 )
 from core.runs.run_file import run_folders, write_run_file
 from core.runs.schema import check_columns, expected_columns, migrate
@@ -281,8 +281,9 @@ class RunStore:
             run_id = run_id or self._unused_run_id(db)
             db.execute("INSERT INTO runs (id, name, config, status, created_at, tags, sweep_id, trial_number, "
                        "parent_id, parent_epoch) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       (run_id, name or f"{config.model}-{run_id[-6:]}", config.to_json(), RunStatus.QUEUED,
-                        time.time(), json.dumps(normalize_tags(tags)), sweep_id, trial_number, parent_id,
+                       (run_id, checked_name(name) or f"{config.model}-{run_id[-6:]}", config.to_json(),
+                        RunStatus.QUEUED,
+                        time.time(), json.dumps(checked_tags(tags)), sweep_id, trial_number, parent_id,
                         parent_epoch))
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         self._write_run_file(run_id)
@@ -374,11 +375,15 @@ class RunStore:
             raise RunNotFound(run_id)
 
     def rename(self, run_id: str, name: str) -> None:
+        """InvalidText for a name that is empty, of several lines or too long."""
+        name = checked_name(name)
+        if not name:
+            raise InvalidText("name: a run needs a name")
         self._update(run_id, name=name)
         self._write_run_file(run_id)
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
-        self._update(run_id, tags=json.dumps(normalize_tags(tags)))
+        self._update(run_id, tags=json.dumps(checked_tags(tags)))
         self._write_run_file(run_id)
 
     def set_notes(self, run_id: str, notes: str) -> None:

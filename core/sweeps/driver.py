@@ -20,6 +20,7 @@ import psutil
 from optuna.trial import TrialState
 
 from core.config import ConfigError, RunConfig
+from core.names import derived_name
 from core.runs import launcher
 from core.runs.records import Run
 from core.runs.store import RunStore
@@ -181,7 +182,7 @@ class SweepLoop:
             self.start(trial, config, 1)
 
     def start(self, trial: optuna.Trial, config: RunConfig, attempt: int) -> None:
-        name = f"{self.sweep.name} #{trial.number}" + (f" (attempt {attempt})" if attempt > 1 else "")
+        name = derived_name(self.sweep.name, f"#{trial.number}" + (f" (attempt {attempt})" if attempt > 1 else ""))
         run_id = self.runs.create_run(config, name=name, tags=("sweep",), sweep_id=self.sweep.id,
                                       trial_number=trial.number)
         self.executor.start(run_id)

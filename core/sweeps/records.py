@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.names import InvalidText, checked_name
 from core.status import RunStatus
 from core.sweeps.space import SearchSpace
 
@@ -41,6 +42,10 @@ class SweepPlan:
         _whole("trials", self.trials, 1, MAX_TRIALS)
         _whole("parallel", self.parallel, 1, MAX_PARALLEL)
         _whole("retries", self.retries, 0, 5)
+        try:  # as typed: trimmed, one line, not too long
+            object.__setattr__(self, "name", checked_name(self.name, "name"))
+        except InvalidText as err:
+            raise SweepSettingError(str(err)) from err
         if self.sampler_seed is not None:
             _whole("seed", self.sampler_seed, 0, 2**32 - 1)  # numpy's seed range, which Optuna's samplers use
         if self.strategy == "grid":

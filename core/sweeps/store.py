@@ -29,7 +29,7 @@ def _row_to_sweep(row: sqlite3.Row) -> Sweep:
     plan = SweepPlan(space=space, strategy=row["strategy"], trials=row["trials"],
                      parallel=row["parallel"], pruner=row["pruner"], executor=row["executor"],
                      ray_address=row["ray_address"], storage=row["storage"], retries=row["retries"],
-                     sampler_seed=row["sampler_seed"], name=row["name"])
+                     sampler_seed=row["sampler_seed"])  # the name as stored is the sweep's: older ones were not checked
     return Sweep(id=row["id"], name=row["name"], plan=plan, status=RunStatus(row["status"]),
                  created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
                  message=problem or row["message"], pid=row["pid"], heartbeat_at=row["heartbeat_at"],

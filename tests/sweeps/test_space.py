@@ -88,6 +88,9 @@ def test_sweep_settings_are_checked_and_a_grid_needs_countable_ranges():
         SweepPlan(space, parallel=0)
     with pytest.raises(SweepSettingError, match="trials: must be a whole number"):
         SweepPlan(space, trials=-3)
+    with pytest.raises(SweepSettingError, match="name: 101 characters; at most 100"):
+        SweepPlan(space, name="s" * 101)
+    assert SweepPlan(space, name="  lr search ").name == "lr search"
     six = parse_space({**BASE, "lr": [0.1, 0.01], "epochs": {"low": 1, "high": 3}})
     assert SweepPlan(six, strategy="grid", trials=6).space.grid_size() == 6
     with pytest.raises(SweepSettingError, match="trials: the grid has 6 points; ask for at most 6 trials"):
