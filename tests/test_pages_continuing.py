@@ -166,6 +166,8 @@ def test_seed_groups_draw_bands_and_the_verdict_matches_a_direct_computation(app
     assert sum(trace.get("fill") == "tonexty" for trace in spec["data"]) == 2  # one band per group
     table = at.dataframe[-1].value  # the Seed groups tab's table
     assert table["runs"].tolist() == [2, 2] and sorted(table["seeds"]) == ["0 1", "0 1"]
+    assert sorted(table["run names"]) == sorted(", ".join(app_store.get_run(ids[(lr, s)]).name for s in (0, 1))
+                                                for lr in (1e-2, 1e-6))
     groups = table["group"].tolist()
     at.selectbox(key="runs_verdict_a").set_value(groups.index("lr=0.01")).run()
     at.selectbox(key="runs_verdict_b").set_value(groups.index("lr=1e-06")).run()

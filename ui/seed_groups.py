@@ -15,6 +15,7 @@ from ui.text import markdown_text
 
 BAND_LABELS = {"min-max": "min-max", "std": "±1 std"}
 OUTCOME_COLORS = {A_BETTER: "green", B_BETTER: "green"}
+GROUP_HELP = "The settings that set this group apart from the others; its runs differ only in their seed"
 
 
 def group_controls() -> tuple[bool, str]:
@@ -59,7 +60,9 @@ def groups_table(groups: Sequence[SeedGroup]) -> pd.DataFrame:
     for group in groups:
         spreads = final_spreads(group)
         tested = spreads["test accuracy"]
-        rows.append({"group": group.label, "runs": len(group.runs), "tested": tested.count if tested else 0,
+        by_seed = sorted(group.runs, key=lambda run: run.config.seed)
+        rows.append({"group": group.label, "run names": ", ".join(run.name for run in by_seed),
+                     "runs": len(group.runs), "tested": tested.count if tested else 0,
                      "seeds": " ".join(map(str, group.seeds)),
                      "test accuracy": _shown(tested, percent=True),
                      "best val accuracy": _shown(spreads["best val accuracy"], percent=True),
@@ -88,7 +91,10 @@ def verdict_section(groups: Sequence[SeedGroup]) -> None:
 def groups_section(runs: Sequence[Run]) -> None:
     """The selected runs' seed groups: a table of mean ± std, then the verdict for two of them."""
     groups = seed_groups(runs)
-    st.dataframe(groups_table(groups), hide_index=True, width="stretch", key="runs_groups_table")
+    # the label and the names are the long cells: wide enough to read, the rest of the row scrolls on a narrow window
+    st.dataframe(groups_table(groups), hide_index=True, width="stretch", key="runs_groups_table",
+                 column_config={"group": st.column_config.TextColumn(width="medium", help=GROUP_HELP),
+                                "run names": st.column_config.TextColumn(width="medium")})
     if len(groups) < 2:
         st.caption("The selected runs form one group: select runs of at least two settings to compare them.")
         return
