@@ -12,6 +12,7 @@ from core.status import RunStatus
 from ui.charts import (
     LEGEND_CHARS,
     PALETTE,
+    STACKED_POSITIONS,
     Curve,
     curves_figure,
     label_positions,
@@ -88,6 +89,13 @@ def test_last_value_labels_of_runs_ending_close_together_go_one_above_one_below(
 def test_last_value_labels_far_apart_all_stay_above_their_markers():
     assert label_positions([(100, 0.1), (100, 0.5), (50, 0.11)], (100, 1.0)) == ["top left"] * 3
     assert label_positions([(100, 0.1), (99, 0.11)], (100, 1.0)) == ["bottom left", "top left"]
+
+
+def test_three_or_more_labels_ending_together_each_get_their_own_place():
+    ends = [(100, 0.03), (100, 0.01), (100, 0.02), (100, 0.9)]  # three on one spot, one far above
+    assert label_positions(ends, (100, 1.0)) == ["top left", "bottom left", "middle left", "top left"]
+    seven = label_positions([(100, 0.001 * i) for i in range(7)], (100, 1.0))
+    assert seven[:6] == list(STACKED_POSITIONS) and seven[6] == STACKED_POSITIONS[-1]
 
 
 def test_the_epoch_axis_comes_from_the_runs_own_steps_per_epoch():

@@ -8,7 +8,6 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
@@ -87,18 +86,39 @@ def _last_raw(curve: Curve, position: str = "top left") -> go.Scatter:
                       hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{plotly_text(curve.name)}</extra>")
 
 
+# where the labels of three or more last values that end close together go, from the lowest value up:
+# below, beside, above the marker, then the same on its right; a seventh and later label shares a place
+STACKED_POSITIONS = ("bottom left", "middle left", "top left", "bottom right", "middle right", "top right")
+
+
 def label_positions(points: Sequence[tuple[float, float]], spans: tuple[float, float],
                     near: float = 0.06) -> list[str]:
-    """Where each last-value label goes: above its marker, or below where the next one down is near
-    enough (within `near` of both axes' spans) that the two labels would print over each other."""
+    """Where each last-value label goes: above its marker, or, for markers so close (within `near` of both
+    axes' spans of the next one up) that their labels would print over each other, each in its own place."""
     positions = ["top left"] * len(points)
-    order = sorted(range(len(points)), key=lambda i: points[i][1])
-    for below, above in pairwise(order):
-        (x0, y0), (x1, y1) = points[below], points[above]
-        close = abs(y1 - y0) <= near * spans[1] and abs(x1 - x0) <= near * spans[0]
-        if close and positions[below] == "top left":
-            positions[below] = "bottom left"
+    for cluster in _close_clusters(points, spans, near):
+        places = ("bottom left", "top left") if len(cluster) == 2 else STACKED_POSITIONS  # two: one each side
+        if len(cluster) > 1:
+            for rank, index in enumerate(cluster):
+                positions[index] = places[min(rank, len(places) - 1)]
     return positions
+
+
+def _close_clusters(points: Sequence[tuple[float, float]], spans: tuple[float, float],
+                    near: float) -> list[list[int]]:
+    """The points' indices in runs of close neighbours, each run from its lowest value up."""
+    order = sorted(range(len(points)), key=lambda i: points[i][1])
+    clusters: list[list[int]] = []
+    for index in order:
+        if clusters and _close(points[clusters[-1][-1]], points[index], spans, near):
+            clusters[-1].append(index)
+        else:
+            clusters.append([index])
+    return clusters
+
+
+def _close(a: tuple[float, float], b: tuple[float, float], spans: tuple[float, float], near: float) -> bool:
+    return abs(b[1] - a[1]) <= near * spans[1] and abs(b[0] - a[0]) <= near * spans[0]
 
 
 def _axis_value(value: float, log: bool) -> float:
