@@ -300,13 +300,15 @@ def evaluation_section(runs: list[Run], names: list[str]) -> None:
         st.info(markdown_text("None of the selected runs has a test evaluation: "
                               + "; ".join(f"{name}: {describe_test(run)}" for run, name in zip(runs, names)) + "."))
         return
-    by_classes: dict[tuple[str, ...], list] = {}
+    # one chart per data set: a synthetic run's bar classes or a table's classes are not MNIST's digits
+    by_data: dict[tuple[str, tuple[str, ...]], list] = {}
     for entry in tested:
-        by_classes.setdefault(class_names(entry[0].config), []).append(entry)
-    for i, (classes, group) in enumerate(by_classes.items()):
+        by_data.setdefault((data_label(entry[0]), class_names(entry[0].config)), []).append(entry)
+    for i, ((data, classes), group) in enumerate(by_data.items()):
         labels, accuracies, group_styles = zip(*[(name, run.evaluation.per_class_accuracy, style)
                                                  for run, name, style in group])
-        st.plotly_chart(per_class_figure(labels, accuracies, group_styles, classes=classes),
+        st.plotly_chart(per_class_figure(labels, accuracies, group_styles, classes=classes,
+                                         data=data if len(by_data) > 1 or data != "mnist" else ""),
                         key=f"runs_per_class_{i}")
     with st.container(horizontal=True, gap="medium", key="runs_confusions"):
         for run, name, _ in tested:

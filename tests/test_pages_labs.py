@@ -135,6 +135,8 @@ def test_a_csv_run_on_runs_shows_its_class_names_wrong_rows_and_predicts_a_row(t
     assert axes == sorted([CLASSES, tuple(str(d) for d in range(10))])
     per_class = [f for f in figures if f["layout"].get("scattermode") == "group"]
     assert sorted(tuple(f["data"][0]["x"]) for f in per_class) == axes  # one chart per set of classes
+    titles = {f["layout"]["title"]["text"]: f["layout"]["xaxis"]["title"]["text"] for f in per_class}
+    assert titles == {"Per-class test accuracy: synthetic": "class", "Per-class test accuracy: csv: pets.csv": "class"}
     wrong = table_with(at, "true", "predicted", "confidence")
     if app_store.get_run(run_id).evaluation.misclassified:
         assert {"true", "predicted", "confidence", "weight", "legs", "colour"} <= set(wrong.columns)

@@ -267,14 +267,15 @@ def confusion_figure(confusion: Sequence[Sequence[int]], title: str = "", height
 
 
 def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]], styles: Sequence[tuple[str, str]],
-                     height: int = 300, classes: Sequence[str] = DIGITS) -> go.Figure:
-    """Per-class test accuracy, a dot per run side by side in each class; styles are run_styles'.
+                     height: int = 300, classes: Sequence[str] = DIGITS, data: str = "") -> go.Figure:
+    """Per-class test accuracy, a dot per run side by side in each class; styles are run_styles'. `data`, where
+    given, names the data set in the title: the classes are its own, digits only for MNIST.
 
     Dots, not bars: the axis starts just below the lowest accuracy so that 97% and 99% can be told
     apart, and a bar's length from there would make a small difference look large. Runs that share a
     colour have a dash each in line charts, and a marker shape each here.
     """
-    axis = _axis_title(classes)
+    axis = _axis_title(classes) if data in ("", "mnist") else "class"
     # the name through %{fullData.name}: put in the template itself, a '%{y}' in it would be filled in
     fig = go.Figure([go.Scatter(x=plotly_labels(classes), y=list(acc), name=plotly_text(shortened(name, LEGEND_CHARS)),
                                 mode="markers",
@@ -287,7 +288,7 @@ def per_class_figure(names: Sequence[str], accuracies: Sequence[Sequence[float]]
     fig.update_yaxes(tickformat=".0%", range=[low, top], title="accuracy")
     fig.update_layout(scattermode="group", scattergap=0.4)
     fig.update_xaxes(type="category", title=axis)
-    _layout(fig, "Per-class test accuracy", height)
+    _layout(fig, f"Per-class test accuracy: {data}" if data else "Per-class test accuracy", height)
     # the legend in the chart's bottom strip, below the axis title: at -0.12 of the plot, it ran into it
     return fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom"), margin=dict(b=36))
 
