@@ -37,9 +37,9 @@ def test_a_version_1_store_is_migrated_and_its_runs_read_as_before(tmp_path):
     run = store.get_run("old")
     assert (run.parent_id, run.parent_epoch, run.trained_before_s) == (None, None, 0.0)
     assert store.validations("old") == [] and store.children("old") == []
-    # version 2 added sweeps, version 3 lineage and validations
+    # version 2 added sweeps, version 3 lineage and validations, version 4 a resumed sweep's earlier time
     with sqlite3.connect(root / "runs.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 4
 
 
 def test_reopen_drops_what_came_after_the_epoch_and_queues_the_run(store):

@@ -84,6 +84,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, epoch)
     );
     """,
+    # 4: a resumed sweep keeps the time it ran before, not the time it sat stopped
+    """
+    ALTER TABLE sweeps ADD COLUMN ran_before_s REAL NOT NULL DEFAULT 0;
+    """,
 ]
 VERSION = len(MIGRATIONS)
 

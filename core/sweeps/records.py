@@ -80,6 +80,7 @@ class Sweep:
     heartbeat_at: float | None
     stop_requested: bool
     importance: dict[str, float] = field(default_factory=dict)  # parameter -> share, from Optuna
+    ran_before_s: float = 0.0  # seconds it ran before the latest resume
 
     @property
     def is_active(self) -> bool:
@@ -89,4 +90,4 @@ class Sweep:
     def duration(self) -> float | None:
         if self.started_at is None:
             return None
-        return (self.ended_at or time.time()) - self.started_at
+        return self.ran_before_s + (self.ended_at or time.time()) - self.started_at

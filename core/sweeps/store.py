@@ -33,7 +33,8 @@ def _row_to_sweep(row: sqlite3.Row) -> Sweep:
     return Sweep(id=row["id"], name=row["name"], plan=plan, status=RunStatus(row["status"]),
                  created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
                  message=problem or row["message"], pid=row["pid"], heartbeat_at=row["heartbeat_at"],
-                 stop_requested=bool(row["stop_requested"]), importance=json.loads(row["importance"] or "{}"))
+                 stop_requested=bool(row["stop_requested"]), importance=json.loads(row["importance"] or "{}"),
+                 ran_before_s=row["ran_before_s"])
 
 
 class SweepStore:
@@ -81,7 +82,9 @@ class SweepStore:
         """Mark the sweep running under this driver (who holds its lock file: one driver at a time)."""
         now = time.time()
         with self.runs.transaction() as db:
-            cursor = db.execute("UPDATE sweeps SET status=?, pid=?, started_at=COALESCE(started_at, ?), "
+            # a resume counts the time it ran until it ended, then starts the clock again (as a resumed run does)
+            cursor = db.execute("UPDATE sweeps SET status=?, pid=?, started_at=?, "
+                                "ran_before_s = ran_before_s + COALESCE(ended_at - started_at, 0), "
                                 "heartbeat_at=?, ended_at=NULL, message='', stop_requested=0 WHERE id=?",
                                 (RunStatus.RUNNING, pid, now, now, sweep_id))
         if cursor.rowcount == 0:
