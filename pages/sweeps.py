@@ -34,6 +34,12 @@ LR_CHOICES = sorted({float(f"{m}e{e}") for e in range(-5, 0) for m in (1, 2, 3, 
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024]
 VAL_SIZE = {"mnist": 5000, "synthetic": 100}
 STRATEGY_LABELS = {"grid": "Grid", "random": "Random", "tpe": "TPE (Bayesian)"}
+# the form's words for the settings an error names (the space file's and the CLI's are the field names)
+FORM_LABELS = {"model": "Models", "optimizer": "Optimizers", "batch_size": "Batch sizes",
+               "lr": "Learning rate range", "epochs": "Epochs per trial", "dataset": "Dataset", "trials": "Trials",
+               "parallel": "At once", "name": "Sweep name", "strategy": "Strategy", "executor": "Executor"}
+NOTHING_SEARCHED = ("nothing to search: pick two or more Models, Optimizers or Batch sizes, or a Learning rate "
+                    "range with two different ends")
 STOP_MESSAGES = {"requested": "Stop requested: the trials in flight stop and keep their checkpoints.",
                  "not active": "Nothing to stop: the sweep had already ended."}
 
@@ -105,6 +111,14 @@ def search_widgets() -> None:
                   max_chars=MAX_NAME_CHARS)
 
 
+def form_error(err: Exception) -> str:
+    """An error as the form puts it: the setting by its label ('Batch sizes: pick at least one value')."""
+    field, _, reason = str(err).partition(": ")
+    if field == "space" and reason.startswith("searches nothing"):
+        return NOTHING_SEARCHED
+    return f"{FORM_LABELS.get(field, field)}: {reason}" if reason else field
+
+
 def launch() -> None:
     """Validate the form, store the sweep, start its driver process; a bad setting starts nothing."""
     try:
@@ -112,7 +126,7 @@ def launch() -> None:
         if plan.executor == "ray" and plan.ray_address:
             check_reachable(plan.ray_address)
     except (SpaceError, SweepSettingError, RayUnreachable) as err:
-        st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        st.error(f"Not started: {markdown_text(form_error(err))}", icon=":material/error:")
         return
     sweep_id = launch_sweep(get_store(), plan)
     st.session_state["sweeps_shown"] = sweep_id

@@ -42,9 +42,10 @@ def test_no_sweeps_yet_opens_the_form(app_store):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"sweeps_models": []}, "Not started: model: pick at least one value"),
-    ({"sweeps_lr": (1e-3, 1e-3), "sweeps_batch_sizes": [64]}, "Not started: space: searches nothing"),
-    ({"sweeps_batch_sizes": []}, "Not started: batch_size: pick at least one value"),
+    ({"sweeps_models": []}, "Not started: Models: pick at least one value"),  # in the form's words
+    ({"sweeps_lr": (1e-3, 1e-3), "sweeps_batch_sizes": [64]}, "Not started: nothing to search: pick two or more"),
+    ({"sweeps_batch_sizes": []}, "Not started: Batch sizes: pick at least one value"),
+    ({"sweeps_strategy": "grid", "sweeps_trials": 50}, "Not started: Trials: the grid has 18 points"),
     ({"sweeps_executor": "ray", "sweeps_ray_address": "127.0.0.1:9"}, "Not started: Ray is not reachable at"),
 ])
 def test_a_bad_sweep_is_refused_naming_what_is_wrong_and_nothing_starts(app_store, changes, message):
