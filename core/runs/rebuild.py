@@ -1,4 +1,5 @@
-"""Rebuild the index (runs.db) from the run folders, when it is missing, damaged or lacks some of them.
+"""Rebuild the index (runs.db) from the run folders, when it is missing, damaged or lacks some of them (and
+its sweeps from their files in sweeps/).
 
 Each folder gives back what it holds: its run.json (name, tags, notes, settings), its checkpoints
 (per-epoch validation results, the best epoch) and what its run could not store when the store
@@ -17,7 +18,7 @@ from typing import Any
 
 from core.config import RunConfig, steps_per_epoch, training_images
 from core.runs.records import Metric, RunSummary
-from core.runs.run_file import OUTCOME, RUN_FILE, read_json, read_unsaved_metrics
+from core.runs.run_file import OUTCOME, RUN_FILE, SWEEPS_FOLDER, read_json, read_unsaved_metrics, sweep_files
 from core.runs.store import RunStore
 from core.runs.store_errors import StoreDamaged
 from core.status import RunStatus
@@ -27,11 +28,14 @@ from core.training.checkpoints import CheckpointError, load_checkpoint
 @dataclass(frozen=True)
 class RebuildReport:
     restored: tuple[str, ...]  # run ids put back in the index
-    skipped: tuple[tuple[str, str], ...]  # (folder name, why)
+    skipped: tuple[tuple[str, str], ...]  # (folder or file name, why)
     moved_aside: Path | None  # where the damaged runs.db went
+    sweeps: tuple[str, ...] = ()  # sweep ids put back
 
     def describe(self) -> str:
         lines = [f"restored {len(self.restored)} run(s) to the index"]
+        if self.sweeps:
+            lines.append(f"restored {len(self.sweeps)} sweep(s)")
         if self.moved_aside:
             lines.append(f"the damaged runs.db was kept as {self.moved_aside}")
         lines += [f"skipped {name}: {why}" for name, why in self.skipped]
@@ -55,7 +59,30 @@ def rebuild_index(root: Path | str) -> RebuildReport:
             restored.append(folder.name)
         else:
             skipped.append((folder.name, reason))
-    return RebuildReport(tuple(restored), tuple(skipped), moved)
+    sweeps = []
+    for path in sweep_files(root):
+        outcome = _restore_sweep(store, path)
+        if outcome is True:
+            sweeps.append(path.stem)
+        elif outcome:
+            skipped.append((f"{SWEEPS_FOLDER}/{path.name}", outcome))
+    return RebuildReport(tuple(restored), tuple(skipped), moved, tuple(sweeps))
+
+
+def _restore_sweep(store: RunStore, path: Path) -> bool | str:
+    """Put a sweep back from its file: True, False if the index has it, or why it could not be read.
+
+    A sweep that was running or queued is interrupted now (its driver is not there to go on): resumable."""
+    row = read_json(path)
+    if not isinstance(row, dict) or row.get("id") != path.stem:
+        return "not a sweep's file (unreadable, or another sweep's id in it)"
+    if row.get("status") not in _FINAL:
+        row = {**row, "status": RunStatus.INTERRUPTED, "ended_at": row.get("ended_at") or time.time(),
+               "message": "its driver was gone when the index was rebuilt; resume it to go on"}
+    try:
+        return store.restore_sweep(row)
+    except sqlite3.Error as err:
+        return f"its row does not fit the sweeps table ({err})"
 
 
 def _move_aside(root: Path) -> Path | None:

@@ -1,4 +1,5 @@
-"""A copy of each run's identity in its own folder (run.json), so the index can be rebuilt without runs.db.
+"""A copy of each run's identity in its own folder (run.json), so the index can be rebuilt without runs.db
+(and of each sweep's row, in sweeps/<id>.json).
 
 runs.db is the truth; this copy is written on a best-effort basis when a run is created or edited,
 and how it ended (outcome.json) when it ends. A run whose store became unusable while it trained
@@ -19,6 +20,9 @@ from core.runs.records import Metric
 RUN_FILE = "run.json"
 UNSAVED_METRICS = "unsaved-metrics.jsonl"
 OUTCOME = "outcome.json"
+SWEEPS_FOLDER = "sweeps"  # each sweep's Optuna journal and its row (<id>.json)
+# a sweep's columns its file leaves out: its driver's process, which a rebuilt index has none of
+SWEEP_PROCESS = ("pid", "heartbeat_at", "stop_requested")
 IDENTITY = ("id", "name", "tags", "notes", "config", "created_at", "parent_id", "parent_epoch", "sweep_id",
             "trial_number")
 
@@ -74,6 +78,21 @@ def read_unsaved_metrics(folder: Path) -> list[Metric]:
             with contextlib.suppress(ValueError, TypeError):
                 rows.append(Metric(*json.loads(line)))
     return rows
+
+
+def write_sweep_file(path: Path, row: dict[str, Any]) -> None:
+    """A sweep's row beside its journal (sweeps/<id>.json), for a rebuilt index; never raises."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(exist_ok=True)
+        _write_json(path, row)
+
+
+def sweep_files(root: Path) -> list[Path]:
+    """The sweep files under a runs folder, by name."""
+    try:
+        return sorted((root / SWEEPS_FOLDER).glob("sweep-*.json"))
+    except OSError:
+        return []
 
 
 def write_outcome(folder: Path, outcome: dict[str, Any]) -> None:

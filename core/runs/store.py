@@ -623,6 +623,16 @@ class RunStore:
             _insert_metrics(db, row["id"], metrics)
         return True
 
+    def restore_sweep(self, row: dict[str, Any]) -> bool:
+        """Put a sweep recovered from its file back in the index; False if its id is there already.
+
+        sqlite3.IntegrityError for a row that lacks a column the table needs."""
+        columns = [key for key in row if key in expected_columns()["sweeps"]]
+        with self._transaction() as db:
+            cursor = db.execute(f"INSERT OR IGNORE INTO sweeps ({', '.join(columns)}) "
+                                f"VALUES ({', '.join('?' * len(columns))})", [row[key] for key in columns])
+        return cursor.rowcount == 1
+
     # --- files ------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
         path = (self.root / run_id).resolve()

@@ -6,6 +6,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from core.runs.run_file import SWEEP_PROCESS, SWEEPS_FOLDER, write_sweep_file
 from core.runs.store import RunNotFound, RunStore, new_run_id
 from core.status import ACTIVE, RunStatus
 from core.sweeps.records import Sweep, SweepPlan
@@ -45,7 +46,15 @@ class SweepStore:
 
     def journal_path(self, sweep_id: str) -> Path:
         """Where Optuna's study lives when no RDB URL was given: a journal file beside runs.db."""
-        return self.runs.root / "sweeps" / f"{sweep_id}.journal"
+        return self.runs.root / SWEEPS_FOLDER / f"{sweep_id}.journal"
+
+    def _keep_file(self, sweep_id: str) -> None:
+        """Copy the sweep's row to sweeps/<id>.json: `rebuild-index` gets the sweep back from it."""
+        with self.runs.connect() as db:
+            row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if row is not None:
+            write_sweep_file(self.runs.root / SWEEPS_FOLDER / f"{sweep_id}.json",
+                             {key: value for key, value in dict(row).items() if key not in SWEEP_PROCESS})
 
     def create(self, plan: SweepPlan) -> str:
         """Store a new sweep as queued; returns its id."""
@@ -58,6 +67,7 @@ class SweepStore:
                        (sweep_id, name, plan.space.to_json(), plan.strategy, plan.pruner, plan.trials,
                         plan.parallel, plan.executor, plan.ray_address, plan.storage, plan.retries,
                         plan.sampler_seed, RunStatus.QUEUED, time.time()))
+        self._keep_file(sweep_id)
         return sweep_id
 
     def get(self, sweep_id: str) -> Sweep:
@@ -89,6 +99,7 @@ class SweepStore:
                                 (RunStatus.RUNNING, pid, now, now, sweep_id))
         if cursor.rowcount == 0:
             raise SweepNotFound(sweep_id)
+        self._keep_file(sweep_id)
 
     def assign_driver(self, sweep_id: str, pid: int) -> None:
         """Record the process that will drive a queued sweep, so a dead one is noticed."""
@@ -99,6 +110,7 @@ class SweepStore:
 
     def finish(self, sweep_id: str, status: RunStatus, message: str = "") -> None:
         self._update(sweep_id, status=RunStatus(status), message=message, ended_at=time.time())
+        self._keep_file(sweep_id)
 
     def request_stop(self, sweep_id: str) -> str:
         """Ask a sweep to stop: its driver stops the trials in flight and starts no more."""
@@ -115,10 +127,12 @@ class SweepStore:
 
     def set_importance(self, sweep_id: str, importance: dict[str, float]) -> None:
         self._update(sweep_id, importance=json.dumps(importance))
+        self._keep_file(sweep_id)
 
     def mark_interrupted(self, sweep_id: str, message: str) -> bool:
         """An active sweep whose driver is gone ends as interrupted, to be resumed."""
         with self.runs.transaction() as db:
             cursor = db.execute("UPDATE sweeps SET status=?, ended_at=?, message=? WHERE id=? AND status IN (?, ?)",
                                 (RunStatus.INTERRUPTED, time.time(), message, sweep_id, *ACTIVE))
+        self._keep_file(sweep_id)
         return cursor.rowcount == 1

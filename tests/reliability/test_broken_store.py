@@ -203,3 +203,31 @@ def test_a_rebuild_keeps_fork_links_sweep_trials_and_failures(app_store, kept):
     assert (store.get_run(failed).status, store.get_run(failed).message) == ("failed", "RuntimeError: boom")
     assert (store.get_run(fork).parent_id, store.get_run(fork).parent_epoch) == (kept["id"], 2)
     assert (store.get_run(trial).sweep_id, store.get_run(trial).trial_number) == ("s1", 0)
+
+
+def test_a_rebuild_brings_back_sweeps_from_their_files(app_store, kept):
+    from core.sweeps.records import SweepPlan
+    from core.sweeps.space import parse_space
+    from core.sweeps.store import SweepStore
+
+    sweeps = SweepStore(app_store)
+    space = parse_space({"model": "mlp", "dataset": "synthetic", "val_size": 100, "lr": [0.1, 0.01]})
+    ended = sweeps.create(SweepPlan(space, strategy="grid", trials=2, name="lr grid"))
+    sweeps.start(ended, os.getpid())
+    sweeps.set_importance(ended, {"lr": 1.0})
+    sweeps.finish(ended, "finished", "best trial #1")
+    running = sweeps.create(SweepPlan(space, strategy="random", trials=3, name="left running"))
+    sweeps.start(running, os.getpid())
+    (app_store.root / "sweeps" / "sweep-20261203-000000-000000.json").write_text("{not json")
+    before = sweeps.get(ended)
+    garbage(app_store.root)
+    report = rebuild_index(app_store.root)
+    assert report.sweeps == tuple(sorted((ended, running)))
+    assert "restored 2 sweep(s)" in report.describe() and "not a sweep's file" in report.describe()
+    again = SweepStore(RunStore(app_store.root))
+    after = again.get(ended)
+    assert (after.name, after.status, after.message, after.importance) == ("lr grid", "finished", "best trial #1",
+                                                                        {"lr": 1.0})
+    assert (after.plan.space, after.plan.strategy, after.duration) == (before.plan.space, "grid", before.duration)
+    assert again.get(running).status == "interrupted" and "resume it" in again.get(running).message
+    assert rebuild_index(app_store.root).sweeps == ()  # the index has them now
