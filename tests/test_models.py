@@ -79,3 +79,13 @@ def test_fastcnn_pools_before_its_relus_with_the_same_outputs_and_gradients_to_t
     assert torch.equal(pooled_first(images), relu_first(images))
     for a, b in zip(pooled_first.parameters(), relu_first.parameters()):
         assert torch.equal(a.grad, b.grad)
+
+
+def test_a_table_model_standardises_values_past_float32s_variance_range():
+    from core.training.models import Standardize
+
+    rows = torch.tensor([[1e20, 1.0], [3e20, 1.0], [2e20, 1.0]])  # a float32 variance of 1e40 is infinite
+    scale = Standardize(2)
+    scale.fit(rows)
+    assert torch.isfinite(scale.std).all() and scale.std[1] == 1.0  # a constant column keeps std 1
+    assert torch.allclose(scale(rows)[:, 0], torch.tensor([-1.2247, 1.2247, 0.0]), atol=1e-4)
