@@ -37,15 +37,27 @@ def hostile(port: int) -> str:
             f"<img src='{url}/html.png'> <a href='{url}/a'>a</a> [link]({url}/link) ![img]({url}/img.png) {url}/auto")
 
 
+def hostile_name(port: int) -> str:
+    """As much of the markup as a name's 100 characters take: bold, KaTeX, HTML, an image and a link."""
+    url = f"http://127.0.0.1:{port}"
+    return f"**bold** $x^2$ <b>html</b> ![i]({url}/i.png) [a]({url}/a)"
+
+
+def hostile_tags(port: int) -> list[str]:
+    """The markup as tags of at most 40 characters each."""
+    url = f"http://127.0.0.1:{port}"
+    return ["tag **bold** _it_", "`code` $x^2$ :red[red]", "<b>html</b> :rocket:", f"[l]({url}/t)", f"{url}/auto"]
+
+
 @pytest.fixture(scope="module")
 def marked(train_run, runs_dir) -> tuple[str, str, int]:
-    """A trained run whose name, tag and note are all markup; the port its links point at serves nothing."""
+    """A trained run whose name, tags and note are all markup; the port its links point at serves nothing."""
     port = free_port()
-    name = hostile(port)
+    name = hostile_name(port)
     run_id = train_run(RunConfig(model="mlp", dataset="synthetic", val_size=100, epochs=2, device="cpu"), name)
     store = RunStore(runs_dir)
-    store.set_tags(run_id, [f"tag {name}"])
-    store.set_notes(run_id, f"note {name}")
+    store.set_tags(run_id, hostile_tags(port))
+    store.set_notes(run_id, f"note {hostile(port)}")
     return run_id, name, port
 
 
@@ -115,7 +127,7 @@ def test_markup_in_a_name_tag_and_note_is_shown_as_text(page, app_url, marked, s
     header = page.get_by_role("tabpanel").filter(visible=True).locator("strong").first
     assert text_only(header) == name
     page.get_by_text("Manage a run", exact=True).click()
-    expect(page.get_by_label("Notes")).to_have_value(f"note {name}", timeout=SLOW_MS)
+    expect(page.get_by_label("Notes")).to_have_value(f"note {hostile(port)}", timeout=SLOW_MS)
     page.get_by_role("button", name="Save").click()
     saved = page.locator('[data-testid="stAlertContentSuccess"] p')
     expect(saved).to_have_count(1, timeout=SLOW_MS)
