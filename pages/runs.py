@@ -12,7 +12,7 @@ from core.labs.onnx_export import onnx_bytes
 from core.labs.tensorboard import export_zip
 from core.names import MAX_NAME_CHARS, InvalidText, checked_name
 from core.runs.deletion import delete_consequences
-from core.runs.final_test import describe_test, last_good_checkpoint
+from core.runs.final_test import describe_test, last_good_checkpoint, lost_checkpoints
 from core.runs.progress import format_seconds
 from core.runs.records import Run, parse_tags
 from core.runs.store import RunActive, RunStore
@@ -215,7 +215,7 @@ def downloads(store: RunStore, run: Run) -> None:
                                key=f"runs_ckpt_{which}_{run.id}")
     found = last_good_checkpoint(store, run.id)
     if found is None:
-        st.caption(f"No checkpoint: {checkpoint_absence(run)}.")
+        st.caption(markdown_text(f"No checkpoint: {checkpoint_absence(store, run)}."))
         return
     st.download_button("ONNX model", lambda: onnx_bytes(*load_model(found.path)[:2]),
                        file_name=f"{stem}.onnx", mime="application/octet-stream",
@@ -224,8 +224,11 @@ def downloads(store: RunStore, run: Run) -> None:
                        "class names and what its input is are in the file's metadata")
 
 
-def checkpoint_absence(run: Run) -> str:
+def checkpoint_absence(store: RunStore, run: Run) -> str:
     """Why a run has no checkpoint to offer."""
+    lost = lost_checkpoints(store, run)
+    if lost:
+        return lost
     if run.is_active:
         return "the first one is written when the first epoch ends"
     if run.status == RunStatus.DIVERGED:

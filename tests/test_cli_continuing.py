@@ -147,3 +147,64 @@ def test_compare_notes_groups_trained_on_different_data(tmp_path, capsys):
     again = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100))  # seed 0 as well
     assert main(["compare", a, again, "--vs", b, "--runs", str(tmp_path)]) == 0
     assert "note: group A's runs share seed 0: runs with one seed repeat one another" in capsys.readouterr().out
+
+
+def test_resume_after_a_rebuilt_index_goes_on_from_the_last_checkpoint(tmp_path, capsys):
+    import hashlib
+
+    from core.runs.rebuild import rebuild_index
+
+    runs = tmp_path / "runs"
+    run_id = train(runs, "--epochs", "2")
+    kept = {path.name: hashlib.md5(path.read_bytes()).hexdigest() for path in (runs / run_id).glob("epoch_*.pt")}
+    for suffix in ("", "-wal", "-shm"):
+        (runs / f"runs.db{suffix}").unlink(missing_ok=True)
+    rebuild_index(runs)  # its metrics are the checkpoints' validation rows: no train epoch rows
+    capsys.readouterr()
+    assert main(["resume", run_id, "--epochs", "3", "--runs", str(runs)]) == 0
+    out = capsys.readouterr()
+    assert "after epoch 2, to epoch 3" in out.out and "epoch 3/3" in out.err and "epoch 1/3" not in out.err
+    assert {name: hashlib.md5((runs / run_id / name).read_bytes()).hexdigest() for name in kept} == kept
+
+
+def test_a_run_whose_checkpoints_are_gone_says_so_when_resumed_or_forked(tmp_path, capsys):
+    import shutil
+
+    runs = tmp_path / "runs"
+    run_id = train(runs, "--epochs", "1", "--name", "gone")
+    shutil.rmtree(runs / run_id)
+    capsys.readouterr()
+    assert main(["resume", run_id, "--epochs", "2", "--runs", str(runs)]) == 2
+    assert f"its folder {runs.resolve() / run_id} is missing (deleted outside the app)" in capsys.readouterr().err
+    assert main(["fork", run_id, "--epoch", "1", "--runs", str(runs)]) == 2
+    assert "has nothing to fork from: its folder" in capsys.readouterr().err
+    assert RunStore(runs).get_run(run_id).status == "finished"  # nothing changed
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_the_run_changes(tmp_path, capsys, monkeypatch):
+    from core.runs import continuation
+
+    runs = tmp_path / "runs"
+    run_id = train(runs, "--epochs", "1")
+    before = RunStore(runs).get_run(run_id)
+
+    def read_only(*args, **kwargs):  # as a folder on a read-only mount answers (root writes past chmod)
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(continuation.tempfile, "TemporaryFile", read_only)
+    capsys.readouterr()
+    assert main(["resume", run_id, "--epochs", "2", "--runs", str(runs)]) == 2
+    assert "cannot be written (Read-only file system)" in capsys.readouterr().err
+    after = RunStore(runs).get_run(run_id)
+    assert (after.status, after.summary, after.evaluation) == (before.status, before.summary, before.evaluation)
+    assert (runs / run_id / "epoch_001.pt").exists()
+
+
+def test_a_run_that_diverged_before_its_first_checkpoint_is_told_to_train_again(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", *TINY, "--runs", str(runs), "--optimizer", "sgd", "--lr", "10", "--epochs", "2"]) == 1
+    (run,) = RunStore(runs).list_runs()
+    assert run.status == "diverged" and not list((runs / run.id).glob("epoch_*.pt"))
+    capsys.readouterr()
+    assert main(["resume", run.id, "--runs", str(runs)]) == 2
+    assert "before its first epoch checkpoint, so train it again with a lower lr" in capsys.readouterr().err

@@ -189,7 +189,7 @@ def test_a_run_cancelled_before_it_started_says_why_it_has_nothing(app_store):
     run_id = app_store.create_run(tiny_run_config(), name="cancelled")
     app_store.request_stop(run_id)
     at = select(open_page("pages/runs.py"), [0])
-    assert any(caption.value == "No checkpoint: it was cancelled before its first epoch ended."
+    assert any(as_shown(caption.value) == "No checkpoint: it was cancelled before its first epoch ended."
                for caption in at.caption)
     assert any("cancelled: not evaluated: stopped before the first epoch" in as_shown(info.value) for info in at.info)
     assert any(caption.value == "train loss (per batch): no points yet." for caption in at.caption)
@@ -235,3 +235,17 @@ def test_an_edit_that_cannot_be_stored_is_named_and_nothing_is_saved(two_runs):
     at.button[[b.label for b in at.button].index("Save")].click().run()
     assert [as_shown(e.value) for e in at.error] == ["tag 'tttttttttttttttttttt...': 41 characters; at most 40"]
     assert (app_store.get_run(slow).name, app_store.get_run(slow).tags) == (name, ())
+
+
+def test_a_run_whose_folder_was_deleted_by_hand_says_so(two_runs):
+    import shutil
+
+    app_store, slow, _ = two_runs
+    shutil.rmtree(app_store.run_dir(slow))
+    at = select(open_page("pages/runs.py"), [1])
+    shown = [as_shown(caption.value) for caption in at.caption]
+    folder = app_store.run_dir(slow)
+    assert f"No checkpoint: its folder {folder} is missing (deleted outside the app), and its checkpoints with it." \
+        in shown
+    assert f"Nothing to fork from: its folder {folder} is missing (deleted outside the app), and its checkpoints " \
+        "with it." in shown

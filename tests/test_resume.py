@@ -167,8 +167,11 @@ def test_a_checkpoint_from_before_exact_checkpoints_loads_but_cannot_resume(stor
     assert store.get_run(run_id).status == "finished"
 
 
-def test_a_diverged_run_points_to_a_fork(store):
+def test_a_diverged_run_points_to_a_fork_or_to_training_again(store):
     run_id = store.create_run(replace(EXACT, model="mlp", optimizer="sgd", lr=10.0, scheduler="none"))
     assert execute_run(store, run_id) == "diverged"
+    with pytest.raises(CannotContinue, match="before its first epoch checkpoint, so train it again with a lower lr"):
+        continuation.resume(store, run_id)
+    store.checkpoint_path(run_id, 1).write_bytes(b"")  # as if it had diverged in its second epoch
     with pytest.raises(CannotContinue, match="fork it from an earlier epoch with a lower lr"):
         continuation.resume(store, run_id)

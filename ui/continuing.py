@@ -11,6 +11,7 @@ from core.config import MAX_EPOCHS, OPTIMIZERS, SCHEDULERS, ConfigError
 from core.names import MAX_NAME_CHARS, InvalidText, derived_name
 from core.runs import continuation, supervisor
 from core.runs.continuation import CannotContinue
+from core.runs.final_test import lost_checkpoints
 from core.runs.records import Run
 from core.runs.store import RunActive, RunStore
 from core.training.checkpoints import CheckpointError
@@ -59,7 +60,7 @@ def lineage_table(store: RunStore, run: Run) -> None:
 def resume_control(store: RunStore, run: Run) -> None:
     """Continue the run in place, from its last epoch checkpoint, to its planned epochs or more."""
     st.markdown("**Resume**")
-    done = store.completed_epochs(run.id)
+    done = continuation.last_epoch(store, run.id)
     planned = run.config.epochs
     epochs = st.number_input("Train to epoch", 1, MAX_EPOCHS, value=max(planned, min(done + 1, MAX_EPOCHS)),
                              key=f"runs_resume_epochs_{run.id}",
@@ -83,7 +84,8 @@ def fork_form(store: RunStore, run: Run) -> None:
     st.markdown("**Fork**")
     epochs = continuation.checkpointed_epochs(store, run.id)
     if not epochs:
-        st.caption("No epoch checkpoint to fork from yet.")
+        lost = lost_checkpoints(store, run)
+        st.caption(markdown_text(f"Nothing to fork from: {lost}.") if lost else "No epoch checkpoint to fork from yet.")
         return
     config = run.config
     epoch = st.selectbox("From epoch", epochs, index=len(epochs) - 1, key=f"runs_fork_epoch_{run.id}")

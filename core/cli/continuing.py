@@ -47,7 +47,7 @@ def command_resume(args: argparse.Namespace) -> int:
         raise ConfigError("device", f"the run trains on {device!r}, which is not available here (available: "
                           f"{', '.join(available_devices())}); fork it with --device to go on here")
     run = continuation.resume(store, args.run_id, args.epochs)
-    after = store.completed_epochs(run.id) or run.parent_epoch or 0
+    after = continuation.last_epoch(store, run.id) or run.parent_epoch or 0
     print(f"resuming {run.name!r} after epoch {after}, to epoch {run.config.epochs}", flush=True)
     return _exit_code(train_in_turn(store, [run.id], args.data_dir)[0])
 

@@ -20,6 +20,7 @@ import psutil
 
 from core.insight.robustness import STEPS, SUBSET_NOTE, Robustness, robustness_curves, subset
 from core.runs import launcher
+from core.runs.final_test import lost_checkpoints
 from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError, load_model
@@ -72,7 +73,7 @@ def unmeasurable(store: RunStore, run: Run) -> str | None:
     if run.is_active:
         return "still training: measured on the best checkpoint once the run ends"
     if not store.checkpoint_path(run.id, "best").exists():
-        return "no best checkpoint: the run ended before its first epoch"
+        return lost_checkpoints(store, run) or "no best checkpoint: the run ended before its first epoch"
     return None
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
 from core.names import derived_name
+from core.runs.final_test import lost_checkpoints
 from core.runs.records import Run
 from core.runs.store import RunActive, RunNotFound, RunStore
 from core.runs.trial import Origin
@@ -42,8 +44,8 @@ def load_resumable(path: Path, config: RunConfig) -> dict[str, Any]:
 
 
 def origin_of(store: RunStore, run: Run) -> Origin | None:
-    """Where a queued run starts: after its last recorded epoch, at its fork's branch point, or afresh."""
-    epoch = store.completed_epochs(run.id)
+    """Where a queued run starts: after its last epoch, at its fork's branch point, or afresh."""
+    epoch = last_epoch(store, run.id)
     if epoch:
         checkpoint = load_resumable(store.checkpoint_path(run.id, epoch), run.config)
         best = checkpoint["training_state"]["best"]
@@ -79,8 +81,10 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
         raise CannotContinue(f"run {run.name!r} is trial #{run.trial_number} of sweep {run.sweep_id}, whose driver "
                              "runs its trials: resume the sweep, or fork this trial into a run of its own")
     if run.status == RunStatus.DIVERGED:
-        raise CannotContinue(f"run {run.name!r} diverged: resumed, it would diverge again the same way; "
-                             "fork it from an earlier epoch with a lower lr instead")
+        instead = ("fork it from an earlier epoch with a lower lr instead" if checkpointed_epochs(store, run_id)
+                   else "it diverged before its first epoch checkpoint, so train it again with a lower lr instead")
+        raise CannotContinue(f"run {run.name!r} diverged: resumed, it would diverge again the same way; {instead}")
+    require_writable_folder(store, run)
     config = run.config if epochs is None else dataclasses.replace(run.config, epochs=epochs)
     origin = origin_of(store, dataclasses.replace(run, config=config))
     after = origin.checkpoint["epoch"] if origin else 0
@@ -92,6 +96,26 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
     store.reopen(run_id, config, after)
     store.checkpoint_path(run_id, "last").unlink(missing_ok=True)  # mid-epoch weights the resume replaces
     return store.get_run(run_id)
+
+
+def require_writable_folder(store: RunStore, run: Run) -> None:
+    """CannotContinue, before anything changes, where the run's checkpoints are gone or cannot be written."""
+    lost = lost_checkpoints(store, run)
+    if lost:
+        raise CannotContinue(f"run {run.name!r} cannot go on: {lost}; fork or train it again instead")
+    folder = store.run_dir(run.id)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise CannotContinue(f"run {run.name!r} cannot go on: its folder {folder} cannot be written "
+                             f"({err.strerror or err})") from None
+
+
+def last_epoch(store: RunStore, run_id: str) -> int:
+    """The last epoch a run has ended, to go on after: the later of its metrics' and its checkpoints' (a
+    rebuilt index has only the validation rows the checkpoints hold; read alone, they said none had ended)."""
+    return max(store.completed_epochs(run_id), *checkpointed_epochs(store, run_id), 0)
 
 
 def checkpointed_epochs(store: RunStore, run_id: str) -> list[int]:
@@ -106,6 +130,9 @@ def fork(store: RunStore, run_id: str, epoch: int, changes: Mapping[str, Any], n
     parent = store.get_run(run_id)
     path = store.checkpoint_path(run_id, epoch)
     if not path.exists():
+        lost = lost_checkpoints(store, parent)
+        if lost:
+            raise CannotContinue(f"run {parent.name!r} has nothing to fork from: {lost}")
         epochs = checkpointed_epochs(store, run_id)
         having = f"epochs with one: {', '.join(map(str, epochs))}" if epochs else "it has no epoch checkpoints yet"
         raise CannotContinue(f"run {parent.name!r} has no checkpoint for epoch {epoch}; {having}")

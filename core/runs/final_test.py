@@ -47,6 +47,19 @@ def last_good_checkpoint(store: RunStore, run_id: str) -> Checkpoint | None:
     return Checkpoint("epoch", epochs[-1]) if epochs else None
 
 
+def lost_checkpoints(store: RunStore, run: Run) -> str | None:
+    """Why a run that completed an epoch has no checkpoint left (its folder or files deleted outside the
+    app), or None: the pages and commands say this, not that it ended before its first epoch."""
+    if run.is_active or (run.summary.epochs_completed == 0 and run.summary.best_epoch is None):
+        return None
+    folder = store.run_dir(run.id)
+    if not folder.is_dir():
+        return f"its folder {folder} is missing (deleted outside the app), and its checkpoints with it"
+    if last_good_checkpoint(store, run.id) is None:
+        return f"its checkpoints were deleted from {folder}"
+    return None
+
+
 def summary_from_metrics(run: Run, metrics: Sequence[Metric], best: int | None = None) -> RunSummary:
     """What a run reached, from its stored points: for a run that ended without writing a summary.
     best: the best checkpoint's epoch, where there is one."""
