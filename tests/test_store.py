@@ -346,3 +346,17 @@ def test_the_store_refuses_names_and_tags_it_could_not_show(tmp_path):
         with pytest.raises(InvalidText):
             store.rename(run_id, bad)
     assert store.get_run(run_id).name == "kept"
+
+
+def test_a_store_opens_and_lists_while_another_process_holds_its_write_lock(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create_run(RunConfig(), name="listed")
+    frozen = sqlite3.connect(tmp_path / "runs.db", isolation_level=None)  # a worker frozen mid-transaction
+    frozen.execute("BEGIN IMMEDIATE")
+    frozen.execute("UPDATE runs SET notes='half written' WHERE id=?", (run_id,))
+    try:
+        reader = RunStore(tmp_path, busy_timeout_s=0.5)  # took the write lock to check the schema: timed out
+        assert [run.name for run in reader.list_runs()] == ["listed"]
+    finally:
+        frozen.execute("ROLLBACK")
+        frozen.close()

@@ -102,7 +102,13 @@ def statements(script: str) -> list[str]:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Apply the migrations this database lacks, in one transaction; returns the version."""
+    """Apply the migrations this database lacks, in one transaction; returns the version.
+
+    A database that is up to date is only read: its write lock is not taken, so a store whose writer is
+    frozen mid-transaction (a suspended worker) still opens for reading."""
+    if db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+        check_columns(db)
+        return VERSION
     db.execute("BEGIN IMMEDIATE")
     try:
         # read under the write lock: another process may have migrated a moment ago

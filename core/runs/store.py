@@ -219,6 +219,8 @@ class RunStore:
         with self._connect(create=new) as db:
             _switch_to_wal(db)
             self._with_path(migrate, db)
+        if not os.access(self.db_path, os.W_OK):  # the schema check only reads an up-to-date runs.db
+            raise store_error(sqlite3.OperationalError("attempt to write a readonly database"), self.root)
 
     def _with_path(self, check: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> None:
         """A schema check whose StoreDamaged names this runs.db and says how to mend it."""
