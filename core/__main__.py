@@ -2,8 +2,6 @@ import gc
 import os
 import sys
 
-from core.cli import exits_at_once, main
-
 
 def _flushed() -> bool:
     """Flush stdout and stderr; False when the reader went away (`python -m core runs | head`)."""
@@ -16,9 +14,14 @@ def _flushed() -> bool:
 
 
 try:
+    from core.cli import exits_at_once, main
+
     code = main()
 except BrokenPipeError:
     code = 0  # the reader took what it wanted and closed the pipe: not an error of the command
+except KeyboardInterrupt:  # Ctrl-C before a command set its own handler (while torch imports, say)
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 if not _flushed():
     # Python's recipe: stdout to devnull, so that its flush at exit does not raise into the user's face
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

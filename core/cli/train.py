@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -238,17 +239,24 @@ def _seed_name(name: str, config: RunConfig) -> str:
     return derived_name(name or config.model, f"seed {config.seed}")
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
                   tensorboard: str | None = None) -> list[RunStatus]:
     """Train queued runs one after another in this process, each with a progress bar and its outcome.
 
-    Ctrl-C asks the current run to stop (it ends cleanly with its checkpoints) and cancels the rest.
+    Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) ask the current run to stop (it ends cleanly
+    with its checkpoints) and cancel the rest. The runs are this process's: killed outright (SIGKILL), its
+    queued ones are found interrupted by the next check of the store, not trained later unasked.
     """
     def stop(*_) -> None:
         for run_id in run_ids:  # the running one stops, the queued ones are cancelled, the ended stay
             store.request_stop(run_id)
 
-    previous = signal.signal(signal.SIGINT, stop)
+    for run_id in run_ids:
+        store.assign_worker(run_id, os.getpid())
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     statuses = []
     try:
         with quiet_when_closed():  # `train | head -1`: the run goes on when the reader leaves
@@ -260,7 +268,8 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
         stop()  # the runs this command queued are not left for a later worker to train unasked
         raise
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return statuses
 
 
