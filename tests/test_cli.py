@@ -235,3 +235,12 @@ def test_a_name_too_long_is_refused_before_anything_is_queued(tmp_path):
                       "--name", "x" * 101, "--seeds", "0-2")
     assert result.returncode == 2 and "error: name: 101 characters; at most 100" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_cli_uses_mnist_runs_dir_as_the_app_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "shared"))
+    monkeypatch.chdir(tmp_path)
+    result = cli_here("train", "--model", "mlp", "--dataset", "synthetic", "--epochs", "1", "--val-size", "100")
+    assert result.returncode == 0, result.stderr
+    assert len(RunStore(tmp_path / "shared").list_runs()) == 1 and not (tmp_path / "runs").exists()
+    assert cli_here("runs").stdout.count("finished") == 1

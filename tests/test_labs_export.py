@@ -159,9 +159,10 @@ def test_train_writes_tensorboard_events_live_as_the_run_goes(tmp_path):
 
 
 def test_cli_exports_runs_and_names_an_unknown_one(store, tmp_path, capsys, two_runs):
-    assert main(["export", "tensorboard", *two_runs, "--out", str(tmp_path / "tb"), "--runs", str(store.root)]) == 0
-    assert f"tensorboard --logdir {tmp_path / 'tb'}" in capsys.readouterr().out
-    assert len(list((tmp_path / "tb").iterdir())) == 2
+    out = tmp_path / "tensorboard logs"  # the command it prints is one to copy, a space and all
+    assert main(["export", "tensorboard", *two_runs, "--out", str(out), "--runs", str(store.root)]) == 0
+    assert f"tensorboard --logdir '{out}'" in capsys.readouterr().out
+    assert len(list(out.iterdir())) == 2
     assert main(["export", "tensorboard", "nope", "--out", str(tmp_path / "x"), "--runs", str(store.root)]) == 2
     assert "no run with id 'nope'" in capsys.readouterr().err
 

@@ -14,13 +14,12 @@ from core.runs import supervisor
 from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
 from core.runs.run_file import run_folders
-from core.runs.store import RunStore
+from core.runs.store import RunStore, default_runs_dir
 from core.runs.store_errors import StoreError
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 from ui.text import markdown_text
 
-RUNS_DIR_ENV = "MNIST_RUNS_DIR"
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 APP_ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 STATUS_COLORS = {RunStatus.QUEUED: "gray", RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green",
@@ -43,7 +42,7 @@ def route_through_app() -> None:
 
 def runs_root() -> Path:
     """The runs folder: $MNIST_RUNS_DIR, or ./runs."""
-    return Path(os.environ.get(RUNS_DIR_ENV, "runs")).resolve()
+    return Path(default_runs_dir()).resolve()
 
 
 def data_dir() -> Path:

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
-from core.cli.paths import writable_file, writable_folder
+from core.cli.paths import RUNS_HELP, writable_file, writable_folder
 from core.cli.runs import existing_store
 from core.labs.onnx_export import TOLERANCE, export_checkpoint
 from core.labs.tensorboard import export_runs
-from core.runs.store import RunNotFound
+from core.runs.store import RunNotFound, default_runs_dir
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                      "one folder per run (open with `tensorboard --logdir DIR`)")
     tensorboard.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     tensorboard.add_argument("--out", required=True, metavar="DIR")
-    tensorboard.add_argument("--runs", default="runs", help="run store folder (default: runs)")
+    tensorboard.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
     tensorboard.set_defaults(handler=command_tensorboard)
     onnx = formats.add_parser("onnx", help="export a checkpoint's model to ONNX, checked with onnxruntime")
     onnx.add_argument("--checkpoint", required=True)
@@ -39,7 +40,7 @@ def command_tensorboard(args: argparse.Namespace) -> int:
     folders = export_runs(store, run_ids, writable_folder(args.out, "TensorBoard files"))
     for folder in folders:
         print(folder)
-    print(f"open them with: tensorboard --logdir {Path(args.out)}")
+    print(f"open them with: tensorboard --logdir {shlex.quote(str(Path(args.out)))}")  # a folder with spaces too
     return 0
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from core.training.data import DataError
 
+RUNS_HELP = "the run store's folder (default: $MNIST_RUNS_DIR, else ./runs)"
+
 
 def writable_folder(path: str | Path, what: str) -> Path:
     """The folder, made if missing; DataError naming the path and the reason if it cannot hold files."""

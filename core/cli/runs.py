@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from core.cli.output import one_line
+from core.cli.paths import RUNS_HELP
 from core.presets import PRESETS
 from core.runs import supervisor
 from core.runs.deletion import deletable_runs, delete_consequences
@@ -16,21 +17,21 @@ from core.runs.queue import current_run
 from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
 from core.runs.run_file import run_folders
-from core.runs.store import RunStore
+from core.runs.store import RunStore, default_runs_dir
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("runs", help="list the runs in a store")
-    listing.add_argument("--runs", default="runs")
+    listing.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
     listing.add_argument("--current", action="store_true",
                          help="only the run the dashboard's live panel follows, with its progress line")
     listing.set_defaults(handler=command_runs)
     presets = commands.add_parser("presets", help="list the presets with their measured figures")
     presets.set_defaults(handler=command_presets)
     worker = commands.add_parser("worker", help="run queued runs (started by the dashboard)")
-    worker.add_argument("--runs", default="runs")
+    worker.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
     worker.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     worker.add_argument("--run", help="run only this queued run (a sweep's trial) instead of the queue")
     worker.add_argument("--evaluate", metavar="RUN_ID",
@@ -38,12 +39,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.set_defaults(handler=command_worker)
     delete = commands.add_parser("delete", help="delete runs with their metrics and checkpoints (asks first)")
     delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    delete.add_argument("--runs", default="runs")
+    delete.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     delete.set_defaults(handler=command_delete)
     rebuild = commands.add_parser("rebuild-index", help="rebuild runs.db from the run folders (a damaged "
                                   "runs.db is kept beside it)")
-    rebuild.add_argument("--runs", default="runs")
+    rebuild.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
     rebuild.set_defaults(handler=command_rebuild)
 
 

@@ -49,6 +49,12 @@ class RunNotRunning(RuntimeError):
 
 # how long a write waits for another process's write lock before it gives up (StoreBusy)
 BUSY_TIMEOUT_S = float(os.environ.get("MNIST_DB_BUSY_TIMEOUT_S", "30"))
+RUNS_DIR_ENV = "MNIST_RUNS_DIR"
+
+
+def default_runs_dir() -> str:
+    """The runs folder when none is given: $MNIST_RUNS_DIR, or ./runs (the app and the CLI alike)."""
+    return os.environ.get(RUNS_DIR_ENV) or "runs"
 
 
 def _json(text: str | None, default: Any) -> Any:
