@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from core.runs.final_test import describe_test, evaluate_ended_run, last_good_checkpoint
+from core.runs.rebuild import rebuild_index
 from core.runs.recorder import Recorder
+from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import Evaluated, run_trial
 from core.training.checkpoints import load_model
@@ -89,6 +91,22 @@ def test_an_interrupted_run_gets_its_summary_and_its_best_checkpoint_tested_afte
     assert summary.steps == 2 * 16 and summary.best_val_accuracy is not None
     assert describe_test(run) == f"best checkpoint, epoch {best[2]['epoch']}"
     assert not evaluate_ended_run(store, run_id)  # tested once
+    for suffix in ("", "-wal", "-shm"):  # the test result is kept in the run's folder too
+        (store.root / f"runs.db{suffix}").unlink(missing_ok=True)
+    rebuild_index(store.root)
+    rebuilt = RunStore(store.root).get_run(run_id)
+    assert (rebuilt.status, rebuilt.summary, rebuilt.evaluation) == ("interrupted", run.summary, run.evaluation)
+
+
+def test_an_untested_run_rebuilt_from_its_checkpoints_is_not_said_to_be_in_testing(store, tiny_config):
+    config = replace(tiny_config, epochs=4)
+    run_id = store.create_run(config)
+    record_until(store, run_id, config, epochs=2)  # its worker died: no outcome.json, no test
+    for suffix in ("", "-wal", "-shm"):
+        (store.root / f"runs.db{suffix}").unlink(missing_ok=True)
+    rebuild_index(store.root)
+    run = RunStore(store.root).get_run(run_id)
+    assert run.status == "interrupted" and describe_test(run) == "not evaluated: the run interrupted"
 
 
 def test_an_interrupted_run_without_a_checkpoint_is_summarised_and_says_why_it_is_not_tested(store, tiny_config):

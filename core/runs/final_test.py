@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.runs.records import Metric, Run, RunSummary
+from core.runs.run_file import write_outcome
 from core.runs.store import RunStore
 from core.status import RunStatus
 from core.training.checkpoints import load_model
@@ -91,10 +92,11 @@ def evaluate_ended_run(store: RunStore, run_id: str, data_dir: Path | str = DEFA
     now = time.time()
     store.add_metrics(run_id, [Metric(step, epoch, "test", "loss", result.loss, now),
                                Metric(step, epoch, "test", "accuracy", result.accuracy, now)])
-    store.set_summary(run_id, RunSummary(**{**summary.to_dict(), "test_loss": result.loss,
-                                            "test_accuracy": result.accuracy,
-                                            "tested_checkpoint": "last" if found.which == "last" else "best",
-                                            "tested_epoch": epoch}))
+    tested = RunSummary(**{**summary.to_dict(), "test_loss": result.loss, "test_accuracy": result.accuracy,
+                           "tested_checkpoint": "last" if found.which == "last" else "best", "tested_epoch": epoch})
+    store.set_summary(run_id, tested)
+    write_outcome(store.run_dir(run_id), {"status": run.status, "message": run.message,  # for a rebuilt index
+                                          "summary": tested.to_dict(), "evaluation": result.to_dict()})
     return True
 
 

@@ -128,12 +128,14 @@ def _restore(store: RunStore, folder: Path, old: _OldIndex) -> str | None:
     checkpoints = _checkpoints(folder)
     config_data = identity.get("config") or _loads(old_row.get("config")) or _newest_config(checkpoints)
     if not isinstance(config_data, dict):
-        return "no run.json, no readable checkpoint and no row in the old runs.db to say what it was"
+        return (f"{'an unreadable' if (folder / RUN_FILE).exists() else 'no'} run.json, no readable checkpoint and no "
+                "row in the old runs.db to say what it was")
     config, _ = RunConfig.from_stored(config_data)
     outcome = read_json(folder / OUTCOME) or {}
     row = _row(folder.name, identity, old_row, outcome, config_data)
+    # a summary made from checkpoints says how it ended: untested, it is not "being tested" for ever
     row["summary"] = json.dumps(outcome.get("summary") or _loads(old_row.get("summary"))
-                                or _summary(config, checkpoints).to_dict())
+                                or {**_summary(config, checkpoints).to_dict(), "end_reason": row["status"]})
     unsaved = read_unsaved_metrics(folder)
     metrics = old.metrics(folder.name) or _epoch_metrics(config, checkpoints, unsaved)
     store.restore_run(row, metrics + unsaved)
@@ -186,16 +188,16 @@ def _created_at(run_id: str) -> float:
 def _checkpoints(folder: Path) -> dict[str | int, dict]:
     """The readable checkpoints by epoch number, plus 'best'; damaged ones are left out."""
     found: dict[str | int, dict] = {}
-    for path in sorted(folder.glob("epoch_*.pt")) + [folder / "best.pt"]:
+    for path in sorted(folder.glob("epoch_*.pt")) + [folder / "best.pt", folder / "last.pt"]:
         with contextlib.suppress(CheckpointError, ValueError):
             data = {**load_checkpoint(path), "saved_at": path.stat().st_mtime}
-            found["best" if path.name == "best.pt" else int(path.stem.split("_")[1])] = data
+            found[path.stem if path.stem in ("best", "last") else int(path.stem.split("_")[1])] = data
     return found
 
 
 def _newest_config(checkpoints: dict[str | int, dict]) -> dict | None:
     epochs = sorted(key for key in checkpoints if isinstance(key, int))
-    newest = checkpoints.get(epochs[-1]) if epochs else checkpoints.get("best")
+    newest = checkpoints.get(epochs[-1]) if epochs else checkpoints.get("best") or checkpoints.get("last")
     return newest["config"] if newest else None
 
 
