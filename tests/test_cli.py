@@ -12,6 +12,7 @@ from core.cli import train as train_command
 from core.cli.train import config_from_args
 from core.config import CHOICES, RunConfig, default_val_size
 from core.presets import PRESETS
+from core.runs import supervisor
 from core.runs.store import RunStore
 from tests.cli_helpers import cli, cli_here
 
@@ -172,7 +173,8 @@ def test_robustness_names_an_unknown_run(tmp_path):
     assert result.returncode == 1 and result.stderr == f"error: no run has the id 'nope' in {store.root}\n"
 
 
-def test_worker_names_a_run_that_is_not_queued_instead_of_exiting_silently(tmp_path):
+def test_worker_names_a_run_that_is_not_queued_instead_of_exiting_silently(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "lower_priority", lambda: None)  # in this process: not the test session's
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100), name="done")
     store.claim(run_id, os.getpid())
@@ -183,7 +185,8 @@ def test_worker_names_a_run_that_is_not_queued_instead_of_exiting_silently(tmp_p
     assert store.get_run(run_id).status == "finished"
 
 
-def test_worker_evaluate_says_why_there_was_nothing_to_test(tmp_path):
+def test_worker_evaluate_says_why_there_was_nothing_to_test(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "lower_priority", lambda: None)
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100), name="early")
     store.claim(run_id, os.getpid())
