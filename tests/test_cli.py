@@ -247,3 +247,21 @@ def test_the_cli_uses_mnist_runs_dir_as_the_app_does(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr
     assert len(RunStore(tmp_path / "shared").list_runs()) == 1 and not (tmp_path / "runs").exists()
     assert cli_here("runs").stdout.count("finished") == 1
+
+
+def test_stop_cancels_a_queued_run_asks_a_running_one_and_names_an_ended_one(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    config = RunConfig(model="mlp", dataset="synthetic", val_size=100)
+    queued, running, ended = (store.create_run(config, name=name) for name in ("queued", "running", "ended"))
+    for run_id in (running, ended):
+        store.claim(run_id, os.getpid())
+    store.finish(ended, "finished")
+    result = cli_here("stop", queued, running, ended, "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Cancelled 'queued': it had not started yet.",
+        "Stop requested for 'running': it ends at its next flush and keeps its checkpoints.",
+        "Nothing to stop: 'ended' had already ended."]
+    assert store.get_run(queued).status == "stopped" and store.stop_requested(running)
+    assert cli_here("stop", ended, "--runs", str(tmp_path / "runs")).returncode == 1
+    assert cli_here("stop", "nope", "--runs", str(tmp_path / "runs")).returncode == 2

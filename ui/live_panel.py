@@ -13,7 +13,7 @@ from core.runs.queue import current_run, queue_order
 from core.runs.records import Run
 from core.runs.series import frame_progress, last_value, metric_series, metrics_frame
 from core.runs.store import RunStore
-from core.runs.supervisor import HEARTBEAT_TIMEOUT_S, not_responding, status_label, stop_run
+from core.runs.supervisor import HEARTBEAT_TIMEOUT_S, STOP_OUTCOMES, not_responding, status_label, stop_run
 from core.status import RunStatus
 from ui.charts import NEUTRAL, Curve, curves_figure, run_color
 from ui.common import format_time, get_store, list_runs, status_badge, store_guard
@@ -24,11 +24,6 @@ RECENT_RUNS = 20
 CURRENT = "current"
 # a Stop or Cancel says what it did at the top of the panel for this long, whichever run is shown
 NOTICE_S = 15.0
-STOP_MESSAGES = {"requested": "Stop requested for {name}: it ends at its next flush and keeps its checkpoints.",
-                 "cancelled": "Cancelled {name}: it had not started yet.",
-                 "not active": "Nothing to stop: {name} had already ended.",
-                 "signalled": "{name} was not responding: its worker was sent SIGTERM and the run is marked "
-                              "stopped; the checkpoints it saved are kept."}
 
 
 def run_choice(runs: list[Run]) -> Run | None:
@@ -76,7 +71,7 @@ def live_frame(store: RunStore, run: Run) -> pd.DataFrame:
 
 def stop(store: RunStore, run: Run) -> None:
     """Stop or Cancel callback: ask, then have the panel say what happened, in a toast and at its top."""
-    text = STOP_MESSAGES[stop_run(store, run.id)].format(name=repr(run.name))
+    text = STOP_OUTCOMES[stop_run(store, run.id)].format(name=repr(run.name))
     # said by the panel's rerun, not here: an element shown in a fragment's callback lands at the app's top
     st.session_state["train_notice"] = (text, time.time())
     st.session_state["train_toast"] = text

@@ -1,5 +1,5 @@
-"""`python -m core runs`, `presets`, `worker`, `delete` and `rebuild-index`: list what is stored and known, drain
-the queue, delete runs, rebuild the index."""
+"""`python -m core runs`, `presets`, `worker`, `stop`, `delete` and `rebuild-index`: list what is stored and known,
+drain the queue, stop and delete runs, rebuild the index."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +37,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--evaluate", metavar="RUN_ID",
                         help="instead: test an ended run's last good checkpoint (one whose worker died)")
     worker.set_defaults(handler=command_worker)
+    stop = commands.add_parser("stop", help="stop runs: a running one ends at its next flush with its checkpoints, "
+                               "a queued one is cancelled")
+    stop.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    stop.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    stop.set_defaults(handler=command_stop)
     delete = commands.add_parser("delete", help="delete runs with their metrics and checkpoints (asks first)")
     delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     delete.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
@@ -137,6 +142,16 @@ def untested_reason(run: Run) -> str:
     if run.summary.test_accuracy is not None:
         return f"it was tested already ({describe_test(run)})"
     return "it has no checkpoint to test (it ended before its first epoch's)"
+
+
+def command_stop(args: argparse.Namespace) -> int:
+    """Stop each run as the pages' Stop does, and say what that did; exit 1 if none was active."""
+    store = existing_store(args.runs)
+    runs = [store.get_run(run_id) for run_id in dict.fromkeys(args.run_ids)]  # RunNotFound before any stops
+    outcomes = [supervisor.stop_run(store, run.id) for run in runs]
+    for run, outcome in zip(runs, outcomes):
+        print(supervisor.STOP_OUTCOMES[outcome].format(name=repr(one_line(run.name))))
+    return 0 if any(outcome != "not active" for outcome in outcomes) else 1
 
 
 def command_delete(args: argparse.Namespace) -> int:

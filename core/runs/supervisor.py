@@ -240,6 +240,14 @@ def status_label(run: Run, now: float | None = None) -> str:
     return NOT_RESPONDING if not_responding(run, now) else run.status.label
 
 
+# what each of stop_run's answers means, as the pages and `python -m core stop` say it
+STOP_OUTCOMES = {"requested": "Stop requested for {name}: it ends at its next flush and keeps its checkpoints.",
+                 "cancelled": "Cancelled {name}: it had not started yet.",
+                 "not active": "Nothing to stop: {name} had already ended.",
+                 "signalled": "{name} was not responding: its worker was sent SIGTERM and the run is marked "
+                              "stopped; the checkpoints it saved are kept."}
+
+
 def stop_run(store: RunStore, run_id: str, grace_s: float = STOP_GRACE_S) -> str:
     """What the pages' Stop does: RunStore.request_stop, or for a worker that is not responding,
     'signalled': it is sent SIGTERM (and SIGCONT, so a suspended one acts on it) and the run marked stopped.
