@@ -360,3 +360,22 @@ def test_a_store_opens_and_lists_while_another_process_holds_its_write_lock(tmp_
     finally:
         frozen.execute("ROLLBACK")
         frozen.close()
+
+
+def test_a_runs_folder_whose_path_is_too_long_is_named_before_anything_is_made(tmp_path):
+    from core.runs.store_errors import MAX_DB_PATH_BYTES, StoreError
+
+    deep = tmp_path.joinpath(*["d" * 100] * 6)  # each name fits; runs.db's whole path is past SQLite's limit
+    with pytest.raises(StoreError, match=f"bytes long, and SQLite opens a database on a path of at most "
+                                         f"{MAX_DB_PATH_BYTES}"):
+        RunStore(deep)
+    assert not (tmp_path / ("d" * 100)).exists()
+    with pytest.raises(StoreError, match="a name in its path is too long for this system"):
+        RunStore(tmp_path / ("x" * 300))
+    fits, room = tmp_path, MAX_DB_PATH_BYTES - len(str(tmp_path / "runs.db"))
+    while room > 0:  # a path of exactly the limit, in names a filesystem takes
+        size = min(200, room - 1)
+        name = "f" * (size - 1 if room - size - 1 == 1 else size)  # never a last name of no letters
+        fits, room = fits / name, room - len(name) - 1
+    assert len(str(fits / "runs.db")) == MAX_DB_PATH_BYTES
+    RunStore(fits).create_run(RunConfig())  # the limit itself opens, as measured

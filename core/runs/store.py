@@ -29,7 +29,14 @@ from core.runs.records import (
 )
 from core.runs.run_file import run_folders, write_run_file
 from core.runs.schema import check_columns, expected_columns, migrate
-from core.runs.store_errors import StoreDamaged, folder_error, missing_index, rebuild_hint, store_error
+from core.runs.store_errors import (
+    StoreDamaged,
+    folder_error,
+    missing_index,
+    path_too_long,
+    rebuild_hint,
+    store_error,
+)
 from core.status import ACTIVE, RunStatus
 from core.training.checkpoints import write_bytes_atomically
 from core.training.evaluation import Evaluation
@@ -213,6 +220,8 @@ class RunStore:
         self.root = Path(root).resolve()
         self.db_path = self.root / "runs.db"
         self.busy_timeout_s = busy_timeout_s
+        if (too_long := path_too_long(self.db_path)) is not None:
+            raise too_long
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -1,8 +1,14 @@
 """What can be wrong with a run store, said once: what is wrong and what to do, for the pages and the CLI."""
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from pathlib import Path
+
+# SQLite's unix paths hold 512 bytes, and it opens '<path>-journal' beside a database: measured here, a
+# runs.db path of 504 bytes opens and one of 505 does not
+MAX_DB_PATH_BYTES = 504
 
 
 class StoreError(RuntimeError):
@@ -63,8 +69,20 @@ def _unopenable(db: Path, text: str) -> StoreError:
                       f"by this user, or set MNIST_RUNS_DIR (--runs for the CLI) to another folder")
 
 
+def path_too_long(db: Path) -> StoreError | None:
+    """A runs.db whose path is longer than SQLite opens (its 512-byte limit, less room for a '-journal' suffix)."""
+    length = len(os.fsencode(db))
+    if length <= MAX_DB_PATH_BYTES:
+        return None
+    return StoreError(f"the path to {db} is {length} bytes long, and SQLite opens a database on a path of at most "
+                      f"{MAX_DB_PATH_BYTES}: set MNIST_RUNS_DIR (--runs for the CLI) to a folder with a shorter path")
+
+
 def folder_error(root: Path, err: OSError) -> StoreError:
     """The runs folder itself cannot be made or used."""
+    if err.errno == errno.ENAMETOOLONG:  # a folder name past 255 bytes: exists() itself would raise it
+        return StoreError(f"cannot use the runs folder {root}: a name in its path is too long for this system "
+                          f"({err.strerror}); set MNIST_RUNS_DIR (--runs for the CLI) to a shorter one")
     if root.exists() and not root.is_dir():
         return StoreError(f"the runs folder {root} is a file, not a folder: set MNIST_RUNS_DIR "
                           f"(--runs for the CLI) to a folder")
