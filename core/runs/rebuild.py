@@ -31,11 +31,15 @@ class RebuildReport:
     skipped: tuple[tuple[str, str], ...]  # (folder or file name, why)
     moved_aside: Path | None  # where the damaged runs.db went
     sweeps: tuple[str, ...] = ()  # sweep ids put back
+    folderless: tuple[str, ...] = ()  # runs in the index whose folder is gone
 
     def describe(self) -> str:
         lines = [f"restored {len(self.restored)} run(s) to the index"]
         if self.sweeps:
             lines.append(f"restored {len(self.sweeps)} sweep(s)")
+        if self.folderless:
+            lines.append(f"{len(self.folderless)} run(s) in the index have no folder (deleted outside the app), so "
+                         f"no checkpoints: {', '.join(self.folderless)}; delete them if they are not wanted")
         if self.moved_aside:
             lines.append(f"the damaged runs.db was kept as {self.moved_aside}")
         lines += [f"skipped {name}: {why}" for name, why in self.skipped]
@@ -66,7 +70,8 @@ def rebuild_index(root: Path | str) -> RebuildReport:
             sweeps.append(path.stem)
         elif outcome:
             skipped.append((f"{SWEEPS_FOLDER}/{path.name}", outcome))
-    return RebuildReport(tuple(restored), tuple(skipped), moved, tuple(sweeps))
+    folderless = tuple(sorted(run_id for run_id in store.run_ids() if not store.run_dir(run_id).is_dir()))
+    return RebuildReport(tuple(restored), tuple(skipped), moved, tuple(sweeps), folderless)
 
 
 def _restore_sweep(store: RunStore, path: Path) -> bool | str:

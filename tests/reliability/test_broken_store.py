@@ -231,3 +231,13 @@ def test_a_rebuild_brings_back_sweeps_from_their_files(app_store, kept):
     assert (after.plan.space, after.plan.strategy, after.duration) == (before.plan.space, "grid", before.duration)
     assert again.get(running).status == "interrupted" and "resume it" in again.get(running).message
     assert rebuild_index(app_store.root).sweeps == ()  # the index has them now
+
+
+def test_a_rebuild_names_runs_whose_folder_is_gone(app_store, kept):
+    import shutil
+
+    shutil.rmtree(app_store.run_dir(kept["id"]))
+    report = rebuild_index(app_store.root)  # the index itself is sound: nothing to restore
+    assert report.restored == () and report.folderless == (kept["id"],)
+    assert f"1 run(s) in the index have no folder (deleted outside the app), so no checkpoints: {kept['id']}" \
+        in report.describe()
