@@ -1,12 +1,16 @@
-"""The CLI's output: streams that go quiet when their reader leaves (`train | head -1`), so the run goes
-on, and user text kept to one terminal line."""
+"""The CLI's output: streams that go quiet when their reader leaves (`train | head -1`, a closed terminal),
+so the run goes on, and user text kept to one terminal line."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator
 from typing import TextIO
+
+# a write to a pipe whose reader left, or to a terminal that was closed (its session hung up)
+READER_GONE = (errno.EPIPE, errno.EIO, errno.ENXIO)
 
 
 class QuietWhenClosed:
@@ -27,7 +31,9 @@ class QuietWhenClosed:
             return None
         try:
             return call(*args)
-        except BrokenPipeError:
+        except OSError as err:
+            if not isinstance(err, BrokenPipeError) and err.errno not in READER_GONE:
+                raise
             self.reader_gone = True
             # Python's recipe: the descriptor to devnull, so that the flush at exit does not raise either
             with contextlib.suppress(OSError, ValueError):

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -250,13 +251,18 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
     with its checkpoints) and cancel the rest. The runs are this process's: killed outright (SIGKILL), its
     queued ones are found interrupted by the next check of the store, not trained later unasked.
     """
-    def stop(*_) -> None:
+    def stop() -> None:
         for run_id in run_ids:  # the running one stops, the queued ones are cancelled, the ended stay
             store.request_stop(run_id)
 
+    def on_signal(*_) -> None:
+        # not in the handler itself: it may have interrupted this thread inside a flush's transaction,
+        # and the request would wait on that, its own process's, write lock
+        threading.Thread(target=stop, name="stop-request", daemon=True).start()
+
     for run_id in run_ids:
         store.assign_worker(run_id, os.getpid())
-    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     statuses = []
     try:
         with quiet_when_closed():  # `train | head -1`: the run goes on when the reader leaves
