@@ -33,9 +33,20 @@ def checked_tags(tags: Iterable[str]) -> tuple[str, ...]:
 
 def derived_name(base: str, suffix: str) -> str:
     """`base suffix` within MAX_NAME_CHARS: a long base is cut short, so that the suffix ('seed 3', '#12',
-    'fork@4') that tells the runs apart is kept."""
+    'fork@4') that tells the runs apart is kept. The base is a stored name, maybe from before names were
+    checked: its control characters become spaces."""
+    base = _one_line_of(base)
     room = MAX_NAME_CHARS - len(suffix) - 1
     return f"{base if len(base) <= room else base[:room - 3] + '...'} {suffix}"
+
+
+def kept_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Stored tags handed on (a fork's, a seed group's): made fit to store again, not refused."""
+    return checked_tags(_one_line_of(tag)[:MAX_TAG_CHARS] for tag in tags)
+
+
+def _one_line_of(text: str) -> str:
+    return "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
 
 
 def _one_line(what: str, text: str) -> None:

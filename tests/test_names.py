@@ -1,6 +1,6 @@
 import pytest
 
-from core.names import MAX_NAME_CHARS, MAX_TAG_CHARS, InvalidText, checked_name, checked_tags, derived_name
+from core.names import MAX_NAME_CHARS, MAX_TAG_CHARS, InvalidText, checked_name, checked_tags, derived_name, kept_tags
 from core.runs.records import parse_tags
 
 
@@ -35,3 +35,10 @@ def test_a_derived_name_keeps_its_suffix_within_the_limit():
     long = derived_name("n" * MAX_NAME_CHARS, "#12 (attempt 2)")
     assert len(long) == MAX_NAME_CHARS and long.endswith("... #12 (attempt 2)")
     assert checked_name(long) == long
+
+
+def test_names_and_tags_stored_before_the_checks_are_handed_on_fit_to_store():
+    # a seed group, fork or trial of a run named or tagged before names were checked is not refused
+    assert derived_name("lr\tsweep", "seed 1") == "lr sweep seed 1"
+    assert kept_tags(["t" * 45, "a\nb", "ok"]) == ("a b", "ok", "t" * MAX_TAG_CHARS)
+    assert checked_name(derived_name("x" * 500 + "\n", "#3")) == "x" * (MAX_NAME_CHARS - 6) + "... #3"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.comparison.groups import parse_seeds, repeat_over_seeds
 from core.config import MAX_EPOCHS, OPTIMIZERS, SCHEDULERS, ConfigError
-from core.names import MAX_NAME_CHARS, InvalidText, derived_name
+from core.names import MAX_NAME_CHARS, InvalidText, derived_name, kept_tags
 from core.runs import continuation, supervisor
 from core.runs.continuation import CannotContinue
 from core.runs.final_test import lost_checkpoints
@@ -109,7 +109,7 @@ def fork_form(store: RunStore, run: Run) -> None:
         changes = dict(lr=lr, optimizer=optimizer, scheduler=scheduler, augment_shift=shift,
                        label_smoothing=smoothing, epochs=int(total))
         try:
-            child = continuation.fork(store, run.id, epoch, changes, name=name.strip(), tags=run.tags)
+            child = continuation.fork(store, run.id, epoch, changes, name=name.strip(), tags=kept_tags(run.tags))
         except REFUSALS as err:
             st.error(markdown_text(err))
             return
@@ -136,7 +136,8 @@ def repeat_control(store: RunStore, run: Run) -> None:
             own = " (this run has that seed already)" if run.config.seed in seeds else ""
             st.error(markdown_text(f"Seeds: {err.reason}{own}"))
             return
-        run_ids = [store.create_run(config, name=derived_name(run.name, f"seed {config.seed}"), tags=run.tags)
+        run_ids = [store.create_run(config, name=derived_name(run.name, f"seed {config.seed}"),
+                                    tags=kept_tags(run.tags))
                    for config in configs]
         if not start_worker(store, run_ids):
             return

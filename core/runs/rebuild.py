@@ -82,7 +82,8 @@ def _restore_sweep(store: RunStore, path: Path) -> bool | str:
     if not isinstance(row, dict) or row.get("id") != path.stem:
         return "not a sweep's file (unreadable, or another sweep's id in it)"
     if row.get("status") not in _FINAL:
-        row = {**row, "status": RunStatus.INTERRUPTED, "ended_at": row.get("ended_at") or time.time(),
+        # it ended at its file's last change at the latest: the time since is not the sweep's
+        row = {**row, "status": RunStatus.INTERRUPTED, "ended_at": row.get("ended_at") or path.stat().st_mtime,
                "message": "its driver was gone when the index was rebuilt; resume it to go on"}
     try:
         return store.restore_sweep(row)

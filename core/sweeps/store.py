@@ -48,12 +48,15 @@ class SweepStore:
         """Where Optuna's study lives when no RDB URL was given: a journal file beside runs.db."""
         return self.runs.root / SWEEPS_FOLDER / f"{sweep_id}.journal"
 
-    def _keep_file(self, sweep_id: str) -> None:
-        """Copy the sweep's row to sweeps/<id>.json: `rebuild-index` gets the sweep back from it."""
-        with self.runs.connect() as db:
-            row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+    def _file(self, sweep_id: str) -> Path:
+        return self.runs.root / SWEEPS_FOLDER / f"{sweep_id}.json"
+
+    def _keep_file(self, db: sqlite3.Connection, sweep_id: str) -> None:
+        """Copy the sweep's row, as this transaction leaves it, to sweeps/<id>.json: `rebuild-index` gets the
+        sweep back from it. Inside the transaction: two processes' changes cannot leave the older one on disk."""
+        row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
         if row is not None:
-            write_sweep_file(self.runs.root / SWEEPS_FOLDER / f"{sweep_id}.json",
+            write_sweep_file(self._file(sweep_id),
                              {key: value for key, value in dict(row).items() if key not in SWEEP_PROCESS})
 
     def create(self, plan: SweepPlan) -> str:
@@ -67,7 +70,7 @@ class SweepStore:
                        (sweep_id, name, plan.space.to_json(), plan.strategy, plan.pruner, plan.trials,
                         plan.parallel, plan.executor, plan.ray_address, plan.storage, plan.retries,
                         plan.sampler_seed, RunStatus.QUEUED, time.time()))
-        self._keep_file(sweep_id)
+            self._keep_file(db, sweep_id)
         return sweep_id
 
     def get(self, sweep_id: str) -> Sweep:
@@ -78,28 +81,36 @@ class SweepStore:
         return _row_to_sweep(row)
 
     def list(self) -> list[Sweep]:
-        """All sweeps, newest first."""
+        """All sweeps, newest first. One stored before sweeps kept a file gets its file now, once."""
         with self.runs.connect() as db:
             rows = db.execute("SELECT * FROM sweeps ORDER BY created_at DESC").fetchall()
+            for row in rows:
+                if not self._file(row["id"]).exists():
+                    self._keep_file(db, row["id"])
         return [_row_to_sweep(row) for row in rows]
 
-    def _update(self, sweep_id: str, **fields) -> int:
+    def _update(self, sweep_id: str, keep: bool = False, **fields) -> int:
+        """Set fields; keep: copy the changed row to its file too (a change of state, not a heartbeat)."""
         columns = ", ".join(f"{key} = ?" for key in fields)
         with self.runs.transaction() as db:
-            return db.execute(f"UPDATE sweeps SET {columns} WHERE id = ?", (*fields.values(), sweep_id)).rowcount
+            count = db.execute(f"UPDATE sweeps SET {columns} WHERE id = ?", (*fields.values(), sweep_id)).rowcount
+            if keep and count:
+                self._keep_file(db, sweep_id)
+        return count
 
     def start(self, sweep_id: str, pid: int) -> None:
         """Mark the sweep running under this driver (who holds its lock file: one driver at a time)."""
         now = time.time()
         with self.runs.transaction() as db:
-            # a resume counts the time it ran until it ended, then starts the clock again (as a resumed run does)
-            cursor = db.execute("UPDATE sweeps SET status=?, pid=?, started_at=?, "
-                                "ran_before_s = ran_before_s + COALESCE(ended_at - started_at, 0), "
+            # a resume counts the time it ran until it ended (a driver killed unnoticed: its last beat), then
+            # starts the clock again, as a resumed run does
+            cursor = db.execute("UPDATE sweeps SET status=?, pid=?, started_at=?, ran_before_s = ran_before_s + "
+                                "COALESCE(COALESCE(ended_at, heartbeat_at) - started_at, 0), "
                                 "heartbeat_at=?, ended_at=NULL, message='', stop_requested=0 WHERE id=?",
                                 (RunStatus.RUNNING, pid, now, now, sweep_id))
-        if cursor.rowcount == 0:
-            raise SweepNotFound(sweep_id)
-        self._keep_file(sweep_id)
+            if cursor.rowcount == 0:
+                raise SweepNotFound(sweep_id)
+            self._keep_file(db, sweep_id)
 
     def assign_driver(self, sweep_id: str, pid: int) -> None:
         """Record the process that will drive a queued sweep, so a dead one is noticed."""
@@ -109,8 +120,7 @@ class SweepStore:
         self._update(sweep_id, heartbeat_at=time.time())
 
     def finish(self, sweep_id: str, status: RunStatus, message: str = "") -> None:
-        self._update(sweep_id, status=RunStatus(status), message=message, ended_at=time.time())
-        self._keep_file(sweep_id)
+        self._update(sweep_id, keep=True, status=RunStatus(status), message=message, ended_at=time.time())
 
     def request_stop(self, sweep_id: str) -> str:
         """Ask a sweep to stop: its driver stops the trials in flight and starts no more."""
@@ -126,13 +136,15 @@ class SweepStore:
         return bool(row and row["stop_requested"])
 
     def set_importance(self, sweep_id: str, importance: dict[str, float]) -> None:
-        self._update(sweep_id, importance=json.dumps(importance))
-        self._keep_file(sweep_id)
+        self._update(sweep_id, keep=True, importance=json.dumps(importance))
 
     def mark_interrupted(self, sweep_id: str, message: str) -> bool:
-        """An active sweep whose driver is gone ends as interrupted, to be resumed."""
+        """An active sweep whose driver is gone ends as interrupted, to be resumed; it ended at the driver's last
+        beat, not when that was noticed (the next morning, say)."""
         with self.runs.transaction() as db:
-            cursor = db.execute("UPDATE sweeps SET status=?, ended_at=?, message=? WHERE id=? AND status IN (?, ?)",
+            cursor = db.execute("UPDATE sweeps SET status=?, ended_at=COALESCE(heartbeat_at, ?), message=? "
+                                "WHERE id=? AND status IN (?, ?)",
                                 (RunStatus.INTERRUPTED, time.time(), message, sweep_id, *ACTIVE))
-        self._keep_file(sweep_id)
+            if cursor.rowcount == 1:
+                self._keep_file(db, sweep_id)
         return cursor.rowcount == 1
