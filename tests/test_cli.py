@@ -265,3 +265,44 @@ def test_stop_cancels_a_queued_run_asks_a_running_one_and_names_an_ended_one(tmp
     assert store.get_run(queued).status == "stopped" and store.stop_requested(running)
     assert cli_here("stop", ended, "--runs", str(tmp_path / "runs")).returncode == 1
     assert cli_here("stop", "nope", "--runs", str(tmp_path / "runs")).returncode == 2
+
+
+@pytest.mark.parametrize("command", ["runs", "stop", "delete", "rebuild-index"])
+def test_a_runs_folder_name_too_long_for_the_system_is_one_error_line(tmp_path, command):
+    args = ["x"] if command in ("stop", "delete") else []
+    result = cli_here(command, *args, "--runs", str(tmp_path / ("x" * 300)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "a name in its path is too long for this system" in result.stderr
+
+
+def test_delete_takes_ctrl_d_at_its_question_as_no(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100))
+    store.request_stop(run_id)  # cancelled: an ended run
+
+    def ctrl_d(question):
+        raise EOFError
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", ctrl_d)
+    result = cli_here("delete", run_id, "--runs", str(tmp_path / "runs"))
+    assert result.returncode == 1 and "nothing deleted" in result.stderr and "Traceback" not in result.stderr
+    assert store.get_run(run_id).status == "stopped"
+
+
+def test_worker_evaluate_tests_an_untested_run_and_prints_what_it_found(tmp_path, monkeypatch):
+    from core.runs.records import RunSummary
+
+    monkeypatch.setattr(supervisor, "lower_priority", lambda: None)
+    runs = tmp_path / "runs"
+    assert cli_here("train", "--model", "mlp", "--dataset", "synthetic", "--epochs", "1", "--val-size", "100",
+                    "--runs", str(runs)).returncode == 0
+    store = RunStore(runs)
+    (run,) = store.list_runs()
+    store.set_summary(run.id, RunSummary(end_reason="interrupted", epochs_completed=1, best_epoch=1))  # untested
+    result = cli_here("worker", "--evaluate", run.id, "--runs", str(runs))
+    tested = store.get_run(run.id).summary
+    assert result.returncode == 0 and tested.test_accuracy is not None
+    assert f"test accuracy {tested.test_accuracy:.2%} (best checkpoint, epoch 1)" in result.stdout
+    again = cli_here("worker", "--evaluate", run.id, "--runs", str(runs))
+    assert again.returncode == 0 and "nothing to test: it was tested already" in again.stderr

@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 
 from core.cli.output import one_line
-from core.cli.paths import RUNS_HELP
+from core.cli.paths import add_runs_argument
 from core.cli.runs import existing_store
 from core.comparison.groups import spread
 from core.comparison.verdict import verdict
 from core.config import ConfigError
 from core.runs.records import Run
-from core.runs.store import default_runs_dir
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                   "over their seeds)")
     compare.add_argument("a", nargs="+", metavar="RUN_ID", help="the runs of group A")
     compare.add_argument("--vs", nargs="+", required=True, metavar="RUN_ID", help="the runs of group B")
-    compare.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(compare)
     compare.set_defaults(handler=command_compare)
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from core.cli.paths import RUNS_HELP
+from core.cli.paths import add_runs_argument
 from core.cli.runs import existing_store
 from core.cli.train import config_arguments, train_in_turn
 from core.config import ConfigError, RunConfig
 from core.devices import available_devices, require_device
 from core.runs import continuation
-from core.runs.store import default_runs_dir
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
@@ -34,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(parser)
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
 
 

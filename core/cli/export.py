@@ -6,11 +6,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from core.cli.paths import RUNS_HELP, writable_file, writable_folder
+from core.cli.paths import add_runs_argument, writable_file, writable_folder
 from core.cli.runs import existing_store
 from core.labs.onnx_export import TOLERANCE, export_checkpoint
 from core.labs.tensorboard import export_runs
-from core.runs.store import RunNotFound, default_runs_dir
+from core.runs.store import RunNotFound
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                      "one folder per run (open with `tensorboard --logdir DIR`)")
     tensorboard.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     tensorboard.add_argument("--out", required=True, metavar="DIR")
-    tensorboard.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(tensorboard)
     tensorboard.set_defaults(handler=command_tensorboard)
     onnx = formats.add_parser("onnx", help="export a checkpoint's model to ONNX, checked with onnxruntime")
     onnx.add_argument("--checkpoint", required=True)

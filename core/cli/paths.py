@@ -2,12 +2,12 @@
 and a run left queued."""
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
+from core.runs.store import default_runs_dir
 from core.training.data import DataError
-
-RUNS_HELP = "the run store's folder (default: $MNIST_RUNS_DIR, else ./runs)"
 
 
 def writable_folder(path: str | Path, what: str) -> Path:
@@ -34,3 +34,9 @@ def writable_file(path: str | Path, what: str) -> Path:
     if not os.access(file.parent, os.W_OK | os.X_OK):
         raise DataError(f"cannot write {what} to {path}: permission denied")
     return file
+
+
+def add_runs_argument(parser: argparse.ArgumentParser) -> None:
+    """--runs, the run store's folder: $MNIST_RUNS_DIR, as the app's, else ./runs."""
+    parser.add_argument("--runs", default=default_runs_dir(),
+                        help="the run store's folder (default: $MNIST_RUNS_DIR, else ./runs)")

@@ -7,31 +7,32 @@ import sys
 from pathlib import Path
 
 from core.cli.output import one_line
-from core.cli.paths import RUNS_HELP
+from core.cli.paths import add_runs_argument
 from core.presets import PRESETS
 from core.runs import supervisor
 from core.runs.deletion import deletable_runs, delete_consequences
-from core.runs.final_test import describe_test, evaluate_ended_run
+from core.runs.final_test import describe_test, evaluate_ended_run, lost_checkpoints
 from core.runs.progress import status_line
 from core.runs.queue import current_run
 from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
 from core.runs.run_file import run_folders
-from core.runs.store import RunStore, default_runs_dir
+from core.runs.store import RunStore
+from core.runs.store_errors import folder_error
 from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("runs", help="list the runs in a store")
-    listing.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(listing)
     listing.add_argument("--current", action="store_true",
                          help="only the run the dashboard's live panel follows, with its progress line")
     listing.set_defaults(handler=command_runs)
     presets = commands.add_parser("presets", help="list the presets with their measured figures")
     presets.set_defaults(handler=command_presets)
     worker = commands.add_parser("worker", help="run queued runs (started by the dashboard)")
-    worker.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(worker)
     worker.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     worker.add_argument("--run", help="run only this queued run (a sweep's trial) instead of the queue")
     worker.add_argument("--evaluate", metavar="RUN_ID",
@@ -40,16 +41,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     stop = commands.add_parser("stop", help="stop runs: a running one ends at its next flush with its checkpoints, "
                                "a queued one is cancelled")
     stop.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    stop.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(stop)
     stop.set_defaults(handler=command_stop)
     delete = commands.add_parser("delete", help="delete runs with their metrics and checkpoints (asks first)")
     delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    delete.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(delete)
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     delete.set_defaults(handler=command_delete)
     rebuild = commands.add_parser("rebuild-index", help="rebuild runs.db from the run folders (a damaged "
                                   "runs.db is kept beside it)")
-    rebuild.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(rebuild)
     rebuild.set_defaults(handler=command_rebuild)
 
 
@@ -61,7 +62,11 @@ def require_runs_folder(path: str) -> None:
     """NoStore for a folder that is missing, or holds neither runs.db nor run folders: a mistyped --runs is
     named, not made into a new, empty store. Anything else is the store's to judge (a damaged one says so)."""
     root = Path(path)
-    if not root.exists() or (root.is_dir() and not (root / "runs.db").exists() and not run_folders(root)):
+    try:
+        missing = not root.exists() or (root.is_dir() and not (root / "runs.db").exists() and not run_folders(root))
+    except OSError as err:  # a name in the path past 255 bytes
+        raise folder_error(root.resolve(), err) from None
+    if missing:
         raise NoStore(f"no run store in {root.resolve()} (pass --runs with the folder your runs are in)")
 
 
@@ -118,8 +123,8 @@ def run_one(store: RunStore, run_id: str, data_dir: str) -> int:
     """`worker --run`: train one queued run; a run that is not queued is named with its status, not run."""
     run = store.get_run(run_id)
     if run.status is not RunStatus.QUEUED:
-        print(f"run {run.id} ({one_line(run.name)}) is {supervisor.status_label(run)}, not queued: nothing to run "
-              f"(go on with it: python -m core resume {run.id})", file=sys.stderr)
+        print(f"run {run.id} ({one_line(run.name)}) is {supervisor.status_label(run)}, not queued: nothing to run",
+              file=sys.stderr)
         return 2
     supervisor.execute_run(store, run_id, data_dir)
     return 0
@@ -132,16 +137,16 @@ def evaluate_one(store: RunStore, run_id: str, data_dir: str) -> int:
         print(f"run {run.id}: test accuracy {run.summary.test_accuracy:.2%} ({describe_test(run)})")
         return 0
     run = store.get_run(run_id)
-    print(f"run {run.id} ({one_line(run.name)}): nothing to test: {untested_reason(run)}", file=sys.stderr)
+    print(f"run {run.id} ({one_line(run.name)}): nothing to test: {untested_reason(store, run)}", file=sys.stderr)
     return 0 if run.summary.test_accuracy is not None else 2
 
 
-def untested_reason(run: Run) -> str:
+def untested_reason(store: RunStore, run: Run) -> str:
     if run.is_active:
         return f"it is {supervisor.status_label(run)}; it is tested when it ends"
     if run.summary.test_accuracy is not None:
         return f"it was tested already ({describe_test(run)})"
-    return "it has no checkpoint to test (it ended before its first epoch's)"
+    return lost_checkpoints(store, run) or "it has no checkpoint to test (it ended before its first epoch's)"
 
 
 def command_stop(args: argparse.Namespace) -> int:
@@ -167,6 +172,7 @@ def command_delete(args: argparse.Namespace) -> int:
     if not args.yes and not confirmed(question):
         print("nothing deleted", file=sys.stderr)
         return 1
+    runs = deletable_runs(store, [run.id for run in runs])  # again: one may have been resumed while we asked
     for run in runs:
         store.delete_run(run.id)
         print(f"deleted {run.id} ({one_line(run.name)})")
@@ -178,7 +184,11 @@ def confirmed(question: str) -> bool:
     if not sys.stdin.isatty():
         print("error: no terminal to ask at: pass --yes to delete without asking", file=sys.stderr)
         return False
-    return input(f"{question}? This cannot be undone. [y/N] ").strip().lower() in ("y", "yes")
+    try:
+        return input(f"{question}? This cannot be undone. [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:  # Ctrl-D: no
+        print(file=sys.stderr)
+        return False
 
 
 def command_rebuild(args: argparse.Namespace) -> int:

@@ -7,9 +7,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from core.cli.output import one_line
-from core.cli.paths import RUNS_HELP
+from core.cli.paths import add_runs_argument
 from core.cli.runs import existing_store
-from core.runs.store import RunStore, default_runs_dir
+from core.runs.store import RunStore
 from core.status import RunStatus
 from core.sweeps.executors import RayUnreachable, check_reachable
 from core.sweeps.records import EXECUTORS, PRUNERS, STRATEGIES, SweepPlan, SweepSettingError
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--retries", type=int, **PLAN_OPTION, help="new attempts for a trial whose worker died")
     sweep.add_argument("--seed", type=int, **PLAN_OPTION, help="the sampler's seed (default: random)")
     sweep.add_argument("--name", **PLAN_OPTION, help="sweep name")
-    sweep.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(sweep)
     sweep.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     sweep.set_defaults(handler=command_sweep)
 

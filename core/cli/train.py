@@ -14,7 +14,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from core.cli.output import quiet_when_closed
-from core.cli.paths import RUNS_HELP, writable_folder
+from core.cli.paths import add_runs_argument, writable_folder
 from core.comparison.groups import MAX_SEEDS, parse_seeds, repeat_over_seeds, spread
 from core.config import (
     CHOICES,
@@ -29,7 +29,7 @@ from core.devices import require_device
 from core.names import checked_name, checked_tags, derived_name
 from core.presets import PRESETS
 from core.runs.progress import StepTime, describe, progress
-from core.runs.store import RunStore, default_runs_dir
+from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
@@ -78,7 +78,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             f"seeds such as 0 1 2, or a range such as 0-4; at most {MAX_SEEDS}")
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--tags", nargs="*", action="extend", default=[], help="run tags")
-    train.add_argument("--runs", default=default_runs_dir(), help=RUNS_HELP)
+    add_runs_argument(train)
     train.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     train.set_defaults(handler=command_train)
 

@@ -211,7 +211,7 @@ class RunStore:
     """All runs under one root folder: runs.db plus one folder of checkpoints per run."""
 
     def __init__(self, root: Path | str = "runs", busy_timeout_s: float = BUSY_TIMEOUT_S, *,
-                 allow_unindexed: bool = False):
+                 allow_unindexed: bool = False) -> None:
         """Open (or create) the store; a StoreError says what is wrong with it and what to do.
 
         A new runs.db beside run folders it does not know is refused (StoreDamaged), unless

@@ -25,7 +25,7 @@ class Standardize(nn.Module):
         """Take the mean and the (population) std of rows (N, width); a constant column keeps std 1.
 
         In float64: a float32 variance overflows for values past about 1e19, whose std float32 still holds."""
-        rows = rows.double()
+        rows = rows.detach().to("cpu", torch.float64)  # some devices (Apple's MPS) have no float64
         std = rows.std(dim=0, correction=0)
         self.mean.copy_(rows.mean(dim=0))
         self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
