@@ -19,7 +19,17 @@ from core.labs.losses import (
     regression_curve,
     regression_point,
 )
-from core.labs.optimizer_paths import OPTIMIZERS, SURFACES, OptimizerSetup, optimize, surface_grid, update_rows
+from core.labs.optimizer_paths import (
+    DIVERGED,
+    OPTIMIZERS,
+    SURFACES,
+    OptimizerSetup,
+    Surface,
+    left_plot_at,
+    optimize,
+    surface_grid,
+    update_rows,
+)
 from ui.charts import Curve, color, curves_figure
 from ui.common import route_through_app
 
@@ -136,8 +146,11 @@ def paths_figure(surface_name: str, paths: list, step: int) -> go.Figure:
 
 def update_table(path, step: int) -> None:
     """One update's numbers, as the lab writes them out."""
-    if step < 1 or step > len(path.steps):
-        st.caption("The path ended before this step (it left the plot).")
+    if step < 1:
+        st.caption("Step 0 is the start, before any update: move 'Show up to step' to 1 or more.")
+        return
+    if step > len(path.steps):
+        st.caption(f"The path ended before this step: it diverged at step {len(path.steps) + 1}.")
         return
     rows = update_rows(path.setup, path.steps[step - 1])
     st.dataframe(pd.DataFrame([{"quantity": q, "formula": f, "x": v[0], "y": v[1]} for q, f, v in rows]),
@@ -146,12 +159,13 @@ def update_table(path, step: int) -> None:
                      "y": st.column_config.NumberColumn(format="%.6g")})
 
 
-def path_row(path, step: int) -> dict:
-    """An optimizer's loss at the start and at the shown step, or the step where it left the plot."""
-    ended = len(path.steps) < step
+def path_row(surface: Surface, path, step: int) -> dict:
+    """An optimizer's loss at the start and at the shown step; where it diverged, or left the plot, by then."""
+    ended, outside = len(path.steps) < step, left_plot_at(surface, path)
+    note = (f"diverged at step {len(path.steps) + 1} (a coordinate past {DIVERGED:.0e})" if ended else
+            f"left the plot at step {outside}" if outside is not None and outside <= step else "")
     return {"optimizer": OPTIMIZERS[path.setup.name], "lr": path.setup.lr, "loss at start": path.losses[0],
-            f"loss at step {step}": None if ended else path.losses[step],
-            "note": f"diverged: left the plot at step {len(path.steps) + 1}" if ended else ""}
+            f"loss at step {step}": None if ended else path.losses[step], "note": note}
 
 
 def optimizers_panel() -> None:
@@ -171,11 +185,12 @@ def optimizers_panel() -> None:
                         help="Move it to draw the paths step by step")
     paths = [optimize(SURFACES[surface], setup, steps) for setup in setups]
     st.plotly_chart(paths_figure(surface, paths, step), key="losses_paths")
-    st.dataframe(pd.DataFrame([path_row(path, step) for path in paths]), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame([path_row(SURFACES[surface], path, step) for path in paths]), hide_index=True,
+                 width="stretch",
                  key="losses_path_table")
     st.markdown("**One update step**")
     shown = st.selectbox("Optimizer", names, format_func=OPTIMIZERS.get, key="losses_update_optimizer")
-    update_table(paths[names.index(shown)], max(step, 1))
+    update_table(paths[names.index(shown)], step)
 
 
 route_through_app()

@@ -14,7 +14,7 @@ from core.labs.losses import (
     regression_curve,
     regression_point,
 )
-from core.labs.optimizer_paths import SURFACES, OptimizerSetup, optimize, surface_grid, update_rows
+from core.labs.optimizer_paths import SURFACES, OptimizerSetup, left_plot_at, optimize, surface_grid, update_rows
 
 # --- losses: value and d loss / d prediction ------------------------------------------------------------
 
@@ -145,3 +145,13 @@ def test_every_optimizer_gets_down_the_bowl_and_the_grid_is_the_surface():
 def test_a_diverging_path_stops_where_it_leaves_the_plot():
     path = optimize(BOWL, OptimizerSetup("sgd", lr=5.0), 100, start=(1.0, 1.0))
     assert len(path.points) < 101 and all(abs(x) < 1e12 for point in path.points for x in point)
+
+
+def test_a_path_that_leaves_the_plot_is_named_at_the_step_it_left():
+    surface = SURFACES["rosenbrock"]
+    path = optimize(surface, OptimizerSetup("rmsprop", lr=1.0), 5)  # at (8.8, 11) after one step, not diverged
+    assert len(path.steps) == 5 and left_plot_at(surface, path) == 1
+    (x_low, x_high), (y_low, y_high) = surface.x_range, surface.y_range
+    x, y = path.points[1]
+    assert not (x_low <= x <= x_high and y_low <= y <= y_high)
+    assert left_plot_at(surface, optimize(surface, OptimizerSetup("adam", lr=1e-3), 5)) is None

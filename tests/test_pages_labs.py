@@ -200,6 +200,8 @@ def test_losses_page_shows_values_gradients_and_paths(app_store):
         pytest.approx(0.125)
     update = table_with(at, "quantity", "formula")
     assert update["quantity"].tolist()[:2] == ["θ", "g"] and update["quantity"].tolist()[-1] == "θ'"
+    at.slider(key="losses_step").set_value(0).run()  # the start: no update to show
+    assert any(c.value.startswith("Step 0 is the start, before any update") for c in at.caption)
     at.slider(key="losses_step").set_value(1)
     at.selectbox(key="losses_update_optimizer").set_value("adam").run()
     update = table_with(at, "quantity", "formula").set_index("quantity")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 Point = tuple[float, float]
+DIVERGED = 1e12  # a coordinate this large ends a path: it has diverged
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def optimize(surface: Surface, setup: OptimizerSetup, steps: int, start: Point |
                  if torch.is_tensor(value) and value.numel() == 2}
         after = _pair(position.detach())
         if not all(map(_finite, after)):
-            break  # diverged: the path ends where it left the plot
+            break  # diverged: the path ends before its coordinates pass DIVERGED
         points.append(after)
         losses.append(loss.item())
         records.append(Step(number, before, gradient, state, after, loss.item()))
@@ -107,7 +108,14 @@ def optimize(surface: Surface, setup: OptimizerSetup, steps: int, start: Point |
 
 
 def _finite(value: float) -> bool:
-    return abs(value) < 1e12
+    return abs(value) < DIVERGED
+
+
+def left_plot_at(surface: Surface, path: Path) -> int | None:
+    """The first step that took the path outside the surface's plotted ranges, or None if it stayed inside."""
+    (x_low, x_high), (y_low, y_high) = surface.x_range, surface.y_range
+    inside = [x_low <= x <= x_high and y_low <= y <= y_high for x, y in path.points]
+    return inside.index(False) if False in inside else None
 
 
 def surface_grid(surface: Surface, size: int = 120) -> tuple[list[float], list[float], list[list[float]]]:
