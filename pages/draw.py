@@ -9,8 +9,9 @@ from core.insight.inference import LOW_CONFIDENCE, Prediction, predict
 from core.insight.picks import rank_for_drawing
 from core.insight.preprocess import DrawingTooSmall, EmptyDrawing, mnist_image, to_tensor
 from core.insight.typical import unlike_a_digit
-from core.runs.final_test import Checkpoint
+from core.runs.final_test import Checkpoint, lost_checkpoints
 from core.runs.records import Run
+from core.runs.store import RunNotFound
 from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
 from ui.common import get_store, route_through_app, store_guard
@@ -57,6 +58,18 @@ def model_label(run: Run) -> str:
     return run.name + digit_note(run)
 
 
+def unshown_reason(run_id: str) -> str:
+    """Why a linked run is not among the models to draw for."""
+    try:
+        run = get_store().get_run(run_id)
+    except RunNotFound:
+        return "is not in the run store (deleted, or a link from another one)"
+    if run.config.csv is not None:
+        return f"{run.name!r} was trained on a table, not on images: predict a row of it on the Runs page"
+    lost = lost_checkpoints(get_store(), run)
+    return f"{run.name!r} has no weights to predict with ({lost or 'it diverged or stopped before a checkpoint'})"
+
+
 def choose_runs(runs: list[Run]) -> list[Run]:
     """Pick up to MAX_SHOWN runs; the linked ones, or the one best suited to drawn digits, to start with."""
     by_id = {run.id: run for run in runs}
@@ -64,9 +77,9 @@ def choose_runs(runs: list[Run]) -> list[Run]:
     # a link may name the runs to start with (?run=ID, from the Sweeps page, say)
     asked = st.query_params.get_all("run")
     linked = [run_id for run_id in asked if run_id in by_id][:MAX_SHOWN]
-    if asked and not linked:  # the link's runs have no weights to predict with: say so, not show another silently
-        st.info("The linked run has no weights to predict with (it diverged or stopped before a checkpoint, or "
-                "is gone); showing another model instead.", icon=":material/info:")
+    if asked and not linked:  # the link's runs cannot draw here: say why, not show another silently
+        st.info(markdown_text(f"The linked run {unshown_reason(asked[0])}; showing another model instead."),
+                icon=":material/info:")
     chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
                             format_func=lambda i: model_label(by_id[i]), key="draw_runs")
     return [by_id[i] for i in chosen]

@@ -131,5 +131,10 @@ def test_a_link_to_a_run_without_weights_says_so_and_shows_another(app_store):
     at.query_params["run"] = unweighted  # the Sweeps page links a trial as /draw?run=ID
     at.run()
     assert not at.exception
-    assert any(info.value.startswith("The linked run has no weights to predict with") for info in at.info)
+    assert any(as_shown(info.value).startswith("The linked run 'diverged at once' has no weights to predict with")
+               for info in at.info)
     assert at.multiselect(key="draw_runs").value != [unweighted]
+    at.query_params["run"] = "20990101-000000-abcdef"
+    at.run()
+    assert any("The linked run is not in the run store" in as_shown(info.value) for info in at.info)
+

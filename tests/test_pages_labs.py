@@ -211,3 +211,14 @@ def test_losses_page_shows_values_gradients_and_paths(app_store):
     paths = next(f for f in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
                  if f["layout"].get("title", {}).get("text", "").startswith("Rosenbrock"))
     assert paths["layout"]["yaxis"]["scaleanchor"] == "x"  # a unit as long on both axes: circles stay circles
+
+
+def test_a_link_to_a_table_run_on_draw_says_where_it_predicts(table_run):
+    app_store, run_id = table_run
+    finished_run(app_store, "digits")
+    at = open_page("pages/draw.py")
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception
+    assert any("was trained on a table, not on images: predict a row of it on the Runs page" in as_shown(i.value)
+               for i in at.info)
