@@ -47,6 +47,8 @@ def test_no_sweeps_yet_opens_the_form(app_store):
     ({"sweeps_batch_sizes": []}, "Not started: Batch sizes: pick at least one value"),
     ({"sweeps_strategy": "grid", "sweeps_trials": 50}, "Not started: Trials: the grid has 18 points"),
     ({"sweeps_executor": "ray", "sweeps_ray_address": "127.0.0.1:9"}, "Not started: Ray is not reachable at"),
+    ({"sweeps_executor": "ray", "sweeps_ray_address": "<b>x</b>:abc"},
+     "Not started: Ray's address <b>x</b>:abc does not end in a port number from 1 to 65535"),
 ])
 def test_a_bad_sweep_is_refused_naming_what_is_wrong_and_nothing_starts(app_store, changes, message):
     at = open_page("pages/sweeps.py")

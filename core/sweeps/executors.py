@@ -31,6 +31,9 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     if address == "auto" or address.startswith("ray://"):
         return
     host, _, port = address.rpartition(":") if ":" in address else (address, "", str(DEFAULT_RAY_PORT))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayUnreachable(f"Ray's address {address} does not end in a port number from 1 to 65535 (give "
+                             f"host:port, for example 127.0.0.1:{DEFAULT_RAY_PORT})")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             return
