@@ -89,9 +89,10 @@ def binary_panel() -> None:
     rows = [("cross-entropy on logits (0, z)", cross_entropy_point([0.0, z], target).value, "z"),
             ("BCE with logits", bce_with_logits_point(z, float(target)).value, "z"),
             ("BCE on sigmoid(z) in float32", bce_point(min(max(probability, 0.0), 1.0), float(target)).value,
-             f"p = {probability:.9f}")]
+             f"p = {probability:.6g}")]
     st.dataframe(pd.DataFrame(rows, columns=["loss", "value", "input"]), hide_index=True, width="stretch",
-                 key="losses_binary_table", column_config={"value": st.column_config.NumberColumn(format="%.6f")})
+                 key="losses_binary_table",  # %g: at z = -20 the three differ in their ninth decimal, which %f hid
+                 column_config={"value": st.column_config.NumberColumn(format="%.6g")})
     xs = torch.linspace(-20, 20, 161)
     names = {"cross_entropy": "cross-entropy (0, z)", "bce_with_logits": "BCE with logits", "bce": "BCE on sigmoid"}
     curves = [Curve(names[key], xs.numpy(), values.numpy(), color(i))
@@ -139,8 +140,9 @@ def paths_figure(surface_name: str, paths: list, step: int) -> go.Figure:
     figure.update_xaxes(range=surface.x_range, title="x", constrain="domain")
     # one unit as long on both axes: the bowl's circles are circles, the valley as narrow as it is
     figure.update_yaxes(range=surface.y_range, title="y", scaleanchor="x", scaleratio=1, constrain="domain")
-    figure.update_layout(title=surface.title, height=520, margin=dict(l=10, r=10, t=40, b=10),
-                         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    # the legend in its own strip at the bottom: above the plot, on a narrow window, it ran into the title
+    figure.update_layout(title=surface.title, height=560, margin=dict(l=10, r=10, t=40, b=10),
+                         legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
     return figure
 
 
