@@ -244,6 +244,8 @@ def charts(sweep: Sweep, rows: list[TrialRow]) -> None:
     st.markdown("**Settings against the objective**")
     st.plotly_chart(parallel_figure(sweep, rows), key="sweeps_parallel_coordinates")
     st.plotly_chart(scatter_figure(sweep, rows), key="sweeps_scatter")
+    st.caption("Above, a line's colour is its validation accuracy; below, a dot's colour is its trial's, as on the "
+               "Runs page.")
 
 
 @st.fragment(run_every=2.0)

@@ -106,6 +106,7 @@ def scatter_figure(sweep: Sweep, rows: list[TrialRow], height: int = 280) -> go.
                 if categorical else searched_range_axis(sweep.plan.space.search[name]))
         fig.update_xaxes(**axis, row=row + 1, col=col + 1)
     fig.update_yaxes(tickformat=".0%", range=accuracy_range([r.objective for r in scored]))
+    fig.update_yaxes(title_text="val accuracy", col=1)  # each row's first chart: the axis the row shares
     return _layout(fig, "", height * math.ceil(len(names) / columns))
 
 

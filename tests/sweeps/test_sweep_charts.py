@@ -37,6 +37,7 @@ def test_choices_are_in_the_order_they_were_given_on_both_charts():
     scatter = scatter_figure(sweep, rows)
     axis = next(a for a in (scatter.layout.xaxis, scatter.layout.xaxis2) if a.type == "category")
     assert list(axis.categoryarray) == ["64", "128", "32"] and axis.categoryorder == "array"
+    assert scatter.layout.yaxis.title.text == "val accuracy"  # the row's shared axis, titled once
 
 
 def test_a_log_axis_spans_whole_decades_so_both_end_labels_show():
