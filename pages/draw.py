@@ -16,7 +16,7 @@ from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
 from ui.common import get_store, route_through_app, store_guard
 from ui.layout import split
-from ui.models import checkpoint_model, digit_note, runs_with_checkpoints
+from ui.models import checkpoint_model, model_label, runs_with_checkpoints
 from ui.text import markdown_text
 
 CANVAS_PX = 280
@@ -51,11 +51,6 @@ def seen_image(pixels: np.ndarray | None) -> np.ndarray | None:
     except EmptyDrawing:
         pass
     return None
-
-
-def model_label(run: Run) -> str:
-    """A short name for the picker; a model that never saw a digit says so."""
-    return run.name + digit_note(run)
 
 
 def unshown_reason(run_id: str) -> str:

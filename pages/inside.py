@@ -13,9 +13,9 @@ from core.runs.records import Run
 from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError
 from ui.charts import probability_figure
-from ui.common import get_store, route_through_app, run_label, store_guard
+from ui.common import get_store, route_through_app, store_guard
 from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images
-from ui.models import checkpoint_model, digit_note, runs_with_checkpoints
+from ui.models import checkpoint_model, model_label, runs_with_checkpoints
 from ui.text import markdown_text
 
 MAX_SHOWN = 3
@@ -30,7 +30,7 @@ def choose_runs(runs: list[Run]) -> list[Run]:
     default = [i for i in st.session_state.get(CHOSEN_KEY, []) if i in by_id][:MAX_SHOWN]
     chosen = st.multiselect("Models", list(by_id), default=default or [rank_for_drawing(runs)[0].id],
                             max_selections=MAX_SHOWN, key="inside_runs",
-                            format_func=lambda i: run_label(by_id[i]) + digit_note(by_id[i]))
+                            format_func=lambda i: model_label(by_id[i]))
     return [by_id[i] for i in chosen]
 
 
@@ -97,7 +97,7 @@ def side_by_side(runs: list[Run], shown: list[InsideView | None], render) -> Non
     for column, run, view in zip(st.columns(len(runs)), runs, shown):
         with column:
             # st.text: a run's name is the user's text, shown as typed, never as markup
-            name = run.name + digit_note(run)  # a model that never saw a digit reads digits all the same
+            name = model_label(run)  # a model that never saw a digit reads digits all the same
             st.text(name if view is None else f"{name}: reads {view.label} ({view.probabilities[view.label]:.1%})")
             if view is not None:
                 render(view, width)

@@ -36,6 +36,7 @@ def test_a_run_stopped_in_its_first_epoch_is_offered_as_on_draw(app_store):
     stopped = finished_run(app_store, "stopped early")
     app_store.checkpoint_path(stopped, "best").rename(app_store.checkpoint_path(stopped, "last"))
     at = open_page("pages/inside.py")
+    assert at.multiselect(key="inside_runs").options == ["stopped early (bars, not digits)"]  # as Draw names it
     at.multiselect(key="inside_runs").set_value([stopped]).run()
     at.segmented_control(key="inside_source").set_value("Test image").run()
     assert not at.exception and not at.error

@@ -33,6 +33,11 @@ def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
     return {run_id: (run, checkpoint) for run_id, (run, checkpoint) in found.items() if checkpoint is not None}
 
 
+def model_label(run: Run) -> str:
+    """A model's name for the Draw and Inside pickers; a model that never saw a digit says so."""
+    return run.name + digit_note(run)
+
+
 def digit_note(run: Run) -> str:
     """' (bars, not digits)' after the name of a model that never saw a digit, else nothing."""
     return " (bars, not digits)" if run.config.dataset == "synthetic" else ""
