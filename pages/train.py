@@ -18,9 +18,9 @@ from ui.text import markdown_text
 from ui.train_form import config_from_form, form_error, init_form, settings_form, tabular
 
 
-def queue_runs(store: RunStore, configs: list[RunConfig], seeds: list[int]) -> list[str]:
+def queue_runs(store: RunStore, configs: list[RunConfig], seeds: list[int], name: str,
+               tags: tuple[str, ...]) -> list[str]:
     """One run, or one per seed (a seed group), queued with a worker started for them."""
-    name, tags = st.session_state.train_name.strip(), parse_tags(st.session_state.train_tags)
     if configs[0].csv is None:
         require_files(configs[0].dataset, data_dir())
     if not seeds:
@@ -41,8 +41,7 @@ def start_run(table: CsvChoice | None) -> None:
         config = config_from_form(table)
         seeds = parse_seeds(st.session_state.get("train_seeds", ""))
         configs = repeat_over_seeds(config, seeds) if seeds else [config]
-        checked_name(st.session_state.train_name, "Run name")
-        parse_tags(st.session_state.train_tags)
+        name, tags = checked_name(st.session_state.train_name, "Run name"), parse_tags(st.session_state.train_tags)
     except ConfigError as err:
         st.error(f"Not started: {markdown_text(form_error(err))}", icon=":material/error:")
         return
@@ -53,7 +52,7 @@ def start_run(table: CsvChoice | None) -> None:
     if table is not None:
         store.add_table(table.data)  # kept by checksum before the run that refers to it exists
     try:
-        run_ids = queue_runs(store, configs, seeds)
+        run_ids = queue_runs(store, configs, seeds, name, tags)
     except (DataError, LaunchFailed) as err:
         st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
         return

@@ -32,7 +32,7 @@ class QuietWhenClosed:
         try:
             return call(*args)
         except OSError as err:
-            if not isinstance(err, BrokenPipeError) and err.errno not in READER_GONE:
+            if err.errno not in READER_GONE:  # EPIPE: BrokenPipeError
                 raise
             self.reader_gone = True
             # Python's recipe: the descriptor to devnull, so that the flush at exit does not raise either
