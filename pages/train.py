@@ -31,12 +31,8 @@ def queue_runs(store: RunStore, configs: list[RunConfig], seeds: list[int], name
     return run_ids
 
 
-def start_run(table: CsvChoice | None) -> None:
-    """Queue a run (or one per seed) from the form and start its worker; a bad setting, missing data or an
-    unchecked table starts nothing and says why."""
-    if tabular() and table is None:
-        st.error("Not started: upload a CSV that passes its checks first.", icon=":material/error:")
-        return
+def checked_form(table: CsvChoice | None) -> tuple[list[RunConfig], list[int], str, tuple[str, ...]] | None:
+    """The form's configs (one per seed), seeds, name and tags; None, having said why, where one is wrong."""
     try:
         config = config_from_form(table)
         seeds = parse_seeds(st.session_state.get("train_seeds", ""))
@@ -44,10 +40,23 @@ def start_run(table: CsvChoice | None) -> None:
         name, tags = checked_name(st.session_state.train_name, "Run name"), parse_tags(st.session_state.train_tags)
     except ConfigError as err:
         st.error(f"Not started: {markdown_text(form_error(err))}", icon=":material/error:")
-        return
+        return None
     except InvalidText as err:
         st.error(f"Not started: {markdown_text(err)}", icon=":material/error:")
+        return None
+    return configs, seeds, name, tags
+
+
+def start_run(table: CsvChoice | None) -> None:
+    """Queue a run (or one per seed) from the form and start its worker; a bad setting, missing data or an
+    unchecked table starts nothing and says why."""
+    if tabular() and table is None:
+        st.error("Not started: upload a CSV that passes its checks first.", icon=":material/error:")
         return
+    form = checked_form(table)
+    if form is None:
+        return
+    configs, seeds, name, tags = form
     store = get_store()
     if table is not None:
         store.add_table(table.data)  # kept by checksum before the run that refers to it exists

@@ -87,36 +87,46 @@ def fork_form(store: RunStore, run: Run) -> None:
         lost = lost_checkpoints(store, run)
         st.caption(markdown_text(f"Nothing to fork from: {lost}.") if lost else "No epoch checkpoint to fork from yet.")
         return
-    config = run.config
     epoch = st.selectbox("From epoch", epochs, index=len(epochs) - 1, key=f"runs_fork_epoch_{run.id}")
     with st.form(f"runs_fork_{run.id}", border=False):
-        lr = st.select_slider("Learning rate", sorted({*LR_CHOICES, config.lr}), value=config.lr,
-                              format_func=lambda v: f"{v:g}", key=f"runs_fork_lr_{run.id}")
-        optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(config.optimizer),
-                                 key=f"runs_fork_optimizer_{run.id}")
-        scheduler = st.selectbox("LR schedule", SCHEDULERS, index=SCHEDULERS.index(config.scheduler),
-                                 key=f"runs_fork_scheduler_{run.id}")
-        shift = st.slider("Random shift (px)", 0, 4, config.augment_shift, key=f"runs_fork_shift_{run.id}")
-        smoothing = st.slider("Label smoothing", 0.0, max(0.5, config.label_smoothing), config.label_smoothing,
-                              step=0.05, key=f"runs_fork_smoothing_{run.id}")
-        total = st.number_input("Epochs in all", 1, MAX_EPOCHS, max(config.epochs, epoch + 1),
-                                key=f"runs_fork_epochs_{run.id}_{epoch}",
-                                help="counting the parent's epochs up to the fork")
+        changes = _fork_changes(run, epoch)
         name = st.text_input("Name of the fork", key=f"runs_fork_name_{run.id}", placeholder="optional",
                              max_chars=MAX_NAME_CHARS)
         submitted = st.form_submit_button("Fork", icon=":material/call_split:")
     if submitted:
-        changes = dict(lr=lr, optimizer=optimizer, scheduler=scheduler, augment_shift=shift,
-                       label_smoothing=smoothing, epochs=int(total))
-        try:
-            child = continuation.fork(store, run.id, epoch, changes, name=name.strip(), tags=kept_tags(run.tags))
-        except REFUSALS as err:
-            st.error(markdown_text(err))
-            return
-        if not start_worker(store, [child]):
-            return
-        flash("success", f"Forked at epoch {epoch}: the new run is queued and shown in the table.")
-        st.rerun()
+        _fork(store, run, epoch, changes, name.strip())
+
+
+def _fork_changes(run: Run, epoch: int) -> dict:
+    """The fork form's settings, each starting at the parent's."""
+    config = run.config
+    lr = st.select_slider("Learning rate", sorted({*LR_CHOICES, config.lr}), value=config.lr,
+                          format_func=lambda v: f"{v:g}", key=f"runs_fork_lr_{run.id}")
+    optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(config.optimizer),
+                             key=f"runs_fork_optimizer_{run.id}")
+    scheduler = st.selectbox("LR schedule", SCHEDULERS, index=SCHEDULERS.index(config.scheduler),
+                             key=f"runs_fork_scheduler_{run.id}")
+    shift = st.slider("Random shift (px)", 0, 4, config.augment_shift, key=f"runs_fork_shift_{run.id}")
+    smoothing = st.slider("Label smoothing", 0.0, max(0.5, config.label_smoothing), config.label_smoothing,
+                          step=0.05, key=f"runs_fork_smoothing_{run.id}")
+    total = st.number_input("Epochs in all", 1, MAX_EPOCHS, max(config.epochs, epoch + 1),
+                            key=f"runs_fork_epochs_{run.id}_{epoch}",
+                            help="counting the parent's epochs up to the fork")
+    return dict(lr=lr, optimizer=optimizer, scheduler=scheduler, augment_shift=shift,
+                label_smoothing=smoothing, epochs=int(total))
+
+
+def _fork(store: RunStore, run: Run, epoch: int, changes: dict, name: str) -> None:
+    """Queue the fork and start a worker for it, or say why not."""
+    try:
+        child = continuation.fork(store, run.id, epoch, changes, name=name, tags=kept_tags(run.tags))
+    except REFUSALS as err:
+        st.error(markdown_text(err))
+        return
+    if not start_worker(store, [child]):
+        return
+    flash("success", f"Forked at epoch {epoch}: the new run is queued and shown in the table.")
+    st.rerun()
 
 
 def repeat_control(store: RunStore, run: Run) -> None:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -251,8 +253,23 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
     with its checkpoints) and cancel the rest. The runs are this process's: killed outright (SIGKILL), its
     queued ones are found interrupted by the next check of the store, not trained later unasked.
     """
+    for run_id in run_ids:
+        store.assign_worker(run_id, os.getpid())
+    statuses = []
+    with stopped_by_signals(store, run_ids), quiet_when_closed():  # `train | head -1`: the run goes on
+        for run_id in run_ids:
+            print(f"run {run_id} in {store.root}", flush=True)
+            statuses.append(train_here(store, run_id, data_dir, tensorboard))
+            print_outcome(store, run_id)
+    return statuses
+
+
+@contextlib.contextmanager
+def stopped_by_signals(store: RunStore, run_ids: list[str]) -> Iterator[None]:
+    """Within: a stop signal asks the runs to stop (the running one stops, the queued are cancelled, the
+    ended stay), as does an exception leaving, so that no later worker trains them unasked."""
     def stop() -> None:
-        for run_id in run_ids:  # the running one stops, the queued ones are cancelled, the ended stay
+        for run_id in run_ids:
             store.request_stop(run_id)
 
     def on_signal(*_) -> None:
@@ -260,23 +277,15 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
         # and the request would wait on that, its own process's, write lock
         threading.Thread(target=stop, name="stop-request", daemon=True).start()
 
-    for run_id in run_ids:
-        store.assign_worker(run_id, os.getpid())
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
-    statuses = []
     try:
-        with quiet_when_closed():  # `train | head -1`: the run goes on when the reader leaves
-            for run_id in run_ids:
-                print(f"run {run_id} in {store.root}", flush=True)
-                statuses.append(train_here(store, run_id, data_dir, tensorboard))
-                print_outcome(store, run_id)
+        yield
     except BaseException:
-        stop()  # the runs this command queued are not left for a later worker to train unasked
+        stop()
         raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return statuses
 
 
 def train_here(store: RunStore, run_id: str, data_dir: str, tensorboard: str | None) -> RunStatus:

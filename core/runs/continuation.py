@@ -73,17 +73,7 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
     naming the file) changes nothing.
     """
     run = store.get_run(run_id)
-    if run.is_active:
-        raise RunActive(f"run {run.name!r} is {run.status.label}: stop it first")
-    if run.config_error is not None:
-        raise CannotContinue(f"run {run.name!r} cannot go on: {run.config_error}")
-    if run.sweep_id is not None:
-        raise CannotContinue(f"run {run.name!r} is trial #{run.trial_number} of sweep {run.sweep_id}, whose driver "
-                             "runs its trials: resume the sweep, or fork this trial into a run of its own")
-    if run.status == RunStatus.DIVERGED:
-        instead = ("fork it from an earlier epoch with a lower lr instead" if checkpointed_epochs(store, run_id)
-                   else "it diverged before its first epoch checkpoint, so train it again with a lower lr instead")
-        raise CannotContinue(f"run {run.name!r} diverged: resumed, it would diverge again the same way; {instead}")
+    _require_resumable(store, run)
     require_writable_folder(store, run)
     config = run.config if epochs is None else dataclasses.replace(run.config, epochs=epochs)
     origin = origin_of(store, dataclasses.replace(run, config=config))
@@ -96,6 +86,21 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
     store.reopen(run_id, config, after)
     store.checkpoint_path(run_id, "last").unlink(missing_ok=True)  # mid-epoch weights the resume replaces
     return store.get_run(run_id)
+
+
+def _require_resumable(store: RunStore, run: Run) -> None:
+    """RunActive or CannotContinue where the run, whatever its folder holds, is not one to resume."""
+    if run.is_active:
+        raise RunActive(f"run {run.name!r} is {run.status.label}: stop it first")
+    if run.config_error is not None:
+        raise CannotContinue(f"run {run.name!r} cannot go on: {run.config_error}")
+    if run.sweep_id is not None:
+        raise CannotContinue(f"run {run.name!r} is trial #{run.trial_number} of sweep {run.sweep_id}, whose driver "
+                             "runs its trials: resume the sweep, or fork this trial into a run of its own")
+    if run.status == RunStatus.DIVERGED:
+        instead = ("fork it from an earlier epoch with a lower lr instead" if checkpointed_epochs(store, run.id)
+                   else "it diverged before its first epoch checkpoint, so train it again with a lower lr instead")
+        raise CannotContinue(f"run {run.name!r} diverged: resumed, it would diverge again the same way; {instead}")
 
 
 def require_writable_folder(store: RunStore, run: Run) -> None:

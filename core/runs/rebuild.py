@@ -55,14 +55,7 @@ def rebuild_index(root: Path | str) -> RebuildReport:
     except StoreDamaged:
         moved = _move_aside(root)
         store = RunStore(root, allow_unindexed=True)
-    old = _OldIndex(moved)
-    restored, skipped = [], []
-    for folder in store.unindexed_folders():
-        reason = _restore(store, folder, old)
-        if reason is None:
-            restored.append(folder.name)
-        else:
-            skipped.append((folder.name, reason))
+    restored, skipped = _restore_runs(store, _OldIndex(moved))
     sweeps = []
     for path in sweep_files(root):
         outcome = _restore_sweep(store, path)
@@ -72,6 +65,18 @@ def rebuild_index(root: Path | str) -> RebuildReport:
             skipped.append((f"{SWEEPS_FOLDER}/{path.name}", outcome))
     folderless = tuple(sorted(run_id for run_id in store.run_ids() if not store.run_dir(run_id).is_dir()))
     return RebuildReport(tuple(restored), tuple(skipped), moved, tuple(sweeps), folderless)
+
+
+def _restore_runs(store: RunStore, old: _OldIndex) -> tuple[list[str], list[tuple[str, str]]]:
+    """Each run folder the index lacks put back: the ones restored, and the ones skipped with why."""
+    restored, skipped = [], []
+    for folder in store.unindexed_folders():
+        reason = _restore(store, folder, old)
+        if reason is None:
+            restored.append(folder.name)
+        else:
+            skipped.append((folder.name, reason))
+    return restored, skipped
 
 
 def _restore_sweep(store: RunStore, path: Path) -> bool | str:
