@@ -56,6 +56,14 @@ def best_so_far(rows: list[TrialRow]) -> list[tuple[int, float]]:
 BEST = "best: trial #"  # how a finished sweep's message begins
 
 
+def activity(rows: list[TrialRow]) -> str:
+    """How many trials train now and how many wait for a worker: "1 running, 1 waiting" (a trial the driver has
+    just queued was counted running a moment before its row said queued)."""
+    running = sum(1 for row in rows if row.run.status == RunStatus.RUNNING)
+    waiting = sum(1 for row in rows if row.run.status == RunStatus.QUEUED)
+    return f"{running} running" + (f", {waiting} waiting" if waiting else "")
+
+
 def describe_best(number: int, value: float) -> str:
     """A finished sweep's message: its best trial."""
     return f"{BEST}{number}, validation accuracy {value:.2%}"

@@ -8,7 +8,7 @@ from core.config import RunConfig
 from core.runs.records import Environment, Run, RunSummary
 from core.status import RunStatus
 from core.sweeps.records import Sweep, SweepPlan
-from core.sweeps.results import TrialRow
+from core.sweeps.results import TrialRow, activity
 from core.sweeps.space import parse_space
 from ui.sweep_charts import best_so_far_figure, log_ticks, parallel_figure, scatter_figure
 
@@ -76,3 +76,11 @@ def test_log_ticks_are_full_numbers_at_1_2_5_over_two_decades_and_powers_of_ten_
     assert log_ticks(1e-4, 1e-2) == [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
     assert log_ticks(1e-6, 1e-1) == [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
     assert log_ticks(3e-4, 3e-2) == [5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2]
+
+
+def test_the_header_counts_running_and_waiting_trials_apart():
+    _, rows = sweep_and_rows()
+    statuses = [RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.FINISHED]
+    rows = [replace(row, run=replace(row.run, status=status)) for row, status in zip(rows, statuses)]
+    assert activity(rows) == "1 running, 1 waiting"  # the queued one was counted running
+    assert activity(rows[2:]) == "0 running"
