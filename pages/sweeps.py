@@ -131,7 +131,7 @@ def launch() -> None:
     sweep_id = launch_sweep(get_store(), plan)
     st.session_state["sweeps_shown"] = sweep_id
     name = SweepStore(get_store()).get(sweep_id).name
-    st.session_state["sweeps_flash"] = f"Started sweep {markdown_text(name)}."
+    st.session_state["sweeps_flash"] = (sweep_id, f"Started sweep {markdown_text(name)}.")
     st.rerun()  # the page lists the sweeps before the form: draw it again with the new one
 
 
@@ -141,9 +141,6 @@ def new_sweep(expanded: bool) -> None:
         search_widgets()
         if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key="sweeps_launch"):
             launch()
-    flash = st.session_state.pop("sweeps_flash", None)
-    if flash:
-        st.success(flash, icon=":material/check_circle:")
 
 
 def sweep_label(sweep: Sweep) -> str:
@@ -254,6 +251,17 @@ def live_sweep(sweep_id: str) -> None:
         show_sweep(sweep_id)
 
 
+def started_message(sweep: Sweep) -> None:
+    """"Started sweep ..." over the sweep just launched, while it runs: it stood, stale, beside its end."""
+    flash = st.session_state.get("sweeps_flash")
+    if flash is None or flash[0] != sweep.id:
+        return
+    if sweep.is_active:
+        st.success(flash[1], icon=":material/check_circle:")
+    else:
+        del st.session_state["sweeps_flash"]
+
+
 def show_sweep(sweep_id: str) -> None:
     store = get_store()
     sweeps = SweepStore(store)
@@ -261,6 +269,7 @@ def show_sweep(sweep_id: str) -> None:
     sweep = sweeps.get(sweep_id)
     rows = trial_rows(sweep, store.sweep_runs(sweep_id))
     best = best_row(rows)  # one for the header's best line and the table's mark
+    started_message(sweep)
     header(sweeps, store, sweep, rows, best)
     if not rows:
         st.caption("No trials yet: the driver is starting.")

@@ -121,6 +121,8 @@ def test_launching_from_the_page_starts_a_driver_that_runs_the_sweep(app_store):
         time.sleep(0.5)
     assert SweepStore(app_store).get(sweep.id).status == RunStatus.FINISHED
     assert len(app_store.sweep_runs(sweep.id)) == 2
+    at.run()  # as the live part reruns: "Started sweep" stood beside the finished sweep
+    assert not at.success and any("badge[finished]" in m.value for m in at.markdown)
 
 
 def test_a_sweeps_name_and_message_are_shown_as_typed_not_as_markup(app_store):

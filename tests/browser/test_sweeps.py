@@ -40,6 +40,8 @@ def test_a_small_synthetic_sweep_from_the_form_to_its_parallel_coordinates(page,
     table = page.locator(f".st-key-sweeps_table_{sweep.id} [data-testid='stDataFrame']")
     wait_until(lambda: grid_rows(table).count(), lambda n: n >= 1, SWEEP_S, "the first trial in the table")
     expect(badge(page, "finished").first).to_be_visible(timeout=SWEEP_S * 1000)
+    # drawn by the live part with the badge: it stood, stale, beside the finished sweep
+    expect(page.get_by_text(re.compile(r"^Started sweep "))).to_have_count(0)
     wait_until(lambda: grid_rows(table).count(), lambda n: n == TRIALS, 180, "every trial in the table")
     plot = chart(page, "sweeps_parallel_coordinates")
     expect(plot).to_have_count(1)
