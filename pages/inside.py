@@ -14,7 +14,7 @@ from core.runs.store import RunStore
 from core.training.checkpoints import CheckpointError
 from ui.charts import probability_figure
 from ui.common import get_store, route_through_app, store_guard
-from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images
+from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images, test_labels
 from ui.models import checkpoint_model, model_label, runs_with_checkpoints
 from ui.text import markdown_text
 
@@ -47,7 +47,7 @@ def test_input() -> tuple[np.ndarray, str]:
     images = test_images("mnist")
     index = st.number_input("Test image", 0, len(images) - 1, 0, key="inside_test_index",
                             help=f"MNIST test images are numbered 0 to {len(images) - 1:,}")
-    return images[index] / 255.0, f"MNIST test image #{index}"
+    return images[index] / 255.0, f"MNIST test image #{index} (a {test_labels('mnist')[index]})"
 
 
 def misclassified_input(store: RunStore, runs: list[Run]) -> tuple[np.ndarray, str] | None:
@@ -79,27 +79,29 @@ def choose_input(store: RunStore, runs: list[Run]) -> tuple[np.ndarray, str] | N
 
 
 def views(checkpoints: dict[str, tuple[Run, Checkpoint]], runs: list[Run], image: np.ndarray,
-          target: int | None) -> list[InsideView | None]:
-    """Each model's view of the image; None where its checkpoint cannot be loaded (said in its column)."""
-    result = []
+          target: int | None) -> list[InsideView | str]:
+    """Each model's view of the image; where its checkpoint cannot be loaded, why (said in its column)."""
+    result: list[InsideView | str] = []
     for run in runs:
         try:
             result.append(look_inside(checkpoint_model(checkpoints[run.id][1]), to_tensor(image), target))
         except (CheckpointError, OSError) as err:
-            st.error(f"Cannot load {markdown_text(repr(run.name))}: {markdown_text(err)}")
-            result.append(None)
+            result.append(f"Cannot load {markdown_text(repr(run.name))}: {markdown_text(err)}")
     return result
 
 
-def side_by_side(runs: list[Run], shown: list[InsideView | None], render) -> None:
-    """One column per model, each with its name over what `render(view, width)` draws."""
+def side_by_side(runs: list[Run], shown: list[InsideView | str], render) -> None:
+    """One column per model, each with its name over what `render(view, width)` draws, or why it cannot."""
     width = {1: 420, 2: 360}.get(len(runs), 300)
     for column, run, view in zip(st.columns(len(runs)), runs, shown):
         with column:
             # st.text: a run's name is the user's text, shown as typed, never as markup
             name = model_label(run)  # a model that never saw a digit reads digits all the same
-            st.text(name if view is None else f"{name}: reads {view.label} ({view.probabilities[view.label]:.1%})")
-            if view is not None:
+            if isinstance(view, str):
+                st.text(name)
+                st.error(view, icon=":material/error:")
+            else:
+                st.text(f"{name}: reads {view.label} ({view.probabilities[view.label]:.1%})")
                 render(view, width)
 
 

@@ -11,7 +11,7 @@ from core.insight.inside import look_inside
 from core.insight.preprocess import to_tensor
 from core.runs.records import RunSummary
 from core.training.checkpoints import load_model
-from core.training.data import load_test_images
+from core.training.data import load_test_images, load_test_labels
 
 
 def select(at, rows: list[int]):
@@ -49,6 +49,8 @@ def test_a_test_image_is_looked_at_by_every_view(app_store):
     at.segmented_control(key="inside_source").set_value("Test image").run()
     at.number_input(key="inside_test_index").set_value(7).run()
     assert not at.exception
+    truth = int(load_test_labels("mnist")[7])
+    assert any(f"MNIST test image #7 (a {truth})" in str(image.proto) for image in at.get("image"))
     model = load_model(app_store.checkpoint_path(run_id, "best"))[0]
     view = look_inside(model, to_tensor(load_test_images("mnist")[7].numpy() / 255.0))
     # trained on the synthetic bars, it says so beside its answer
@@ -120,3 +122,21 @@ def test_a_broken_checkpoint_is_reported_with_the_run_name_as_typed(app_store):
     errors = [error.value for error in at.error]
     assert any(as_shown(error).startswith(f"Cannot load {hostile!r}: ") for error in errors), errors
     assert not any("**bold**" in error or ":red[x]" in error for error in errors)  # escaped, not rendered
+
+
+def test_a_broken_checkpoint_is_reported_in_its_models_column_beside_a_sound_one(app_store):
+    sound = finished_run(app_store, "sound")
+    broken = finished_run(app_store, "broken")
+    app_store.checkpoint_path(broken, "best").write_bytes(b"not a checkpoint")
+    at = open_page("pages/inside.py")
+    at.multiselect(key="inside_runs").set_value([broken, sound]).run()
+    at.segmented_control(key="inside_source").set_value("Test image").run()
+    assert not at.exception, at.exception
+    leaves = [column for column in at.columns if not column.columns]  # a model's column holds no columns
+    with_error = [column for column in leaves if column.error]
+    assert with_error and len(at.error) == sum(len(column.error) for column in with_error)  # none elsewhere
+    for column in with_error:
+        assert [text.value for text in column.text] == ["broken (bars, not digits)"]
+        assert as_shown(column.error[0].value).startswith("Cannot load 'broken': ")
+    sounds = [column for column in leaves if any(t.value.startswith("sound (bars") for t in column.text)]
+    assert sounds and not any(column.error for column in sounds)

@@ -10,7 +10,7 @@ import streamlit as st
 from core.insight.attribution import METHOD_HELP
 from core.insight.inside import InsideView
 from core.insight.layers import LayerOutput, tile, unit_grid, units_as_maps
-from core.training.data import load_test_images
+from core.training.data import load_test_images, load_test_labels
 
 DISPLAY_PX = 300  # about how wide a grid is drawn
 POSITIVE, NEGATIVE = np.array([1.0, 0.25, 0.1]), np.array([0.15, 0.45, 1.0])
@@ -21,6 +21,12 @@ BLANK = np.array([0.75, 0.85, 1.0])  # a grid's cells past the last unit: pale b
 def test_images(dataset: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
     return load_test_images(dataset).numpy()
+
+
+@st.cache_resource(show_spinner=False)
+def test_labels(dataset: str) -> np.ndarray:
+    """A dataset's test labels (N,): the true digit of each of test_images'."""
+    return load_test_labels(dataset).numpy()
 
 
 def grey_with_blanks(grid: np.ndarray) -> np.ndarray:

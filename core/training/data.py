@@ -198,6 +198,13 @@ def load_test_images(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> t
     return read_idx(Path(data_dir) / "t10k-images-idx3-ubyte.gz")  # a tenth of the time of all four files
 
 
+def load_test_labels(dataset: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> torch.Tensor:
+    """Only a dataset's test labels (N,), the true digits beside load_test_images' images."""
+    if dataset == "synthetic":
+        return synthetic_uint8()["test_labels"]
+    return read_idx(Path(data_dir) / "t10k-labels-idx1-ubyte.gz").long()
+
+
 def load_validation_images(dataset: str, val_size: int, seed: int,
                            data_dir: Path | str = DEFAULT_DATA_DIR) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A run's validation images as uint8 (N, 28, 28), their labels, and their indices in the training images."""
