@@ -4,13 +4,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from core.runs.records import BatchRow, EpochValidation, Metric, RunSummary, batch_row_metrics
 from core.runs.run_file import append_unsaved_metrics, write_outcome
-from core.runs.store import RunNotRunning, RunStore
+from core.runs.store import RunNotFound, RunNotRunning, RunStore
 from core.runs.store_errors import StoreBusy, StoreError
 from core.runs.trial import CheckpointReady, DrawnStyleTested, Evaluated, Restored, Started, TrialItem
+from core.status import RunStatus
 from core.training.checkpoints import write_atomically
 from core.training.events import BatchEnded, EpochEnded, Event, RunEnded, Validated
 
@@ -145,13 +147,25 @@ class Recorder:
     def _checkpoint(self, item: CheckpointReady) -> None:
         self.flush()  # raises RunNotRunning for a run ended or deleted meanwhile
         path = self.store.checkpoint_path(self.run_id, item.which)
-        if not path.parent.is_dir():  # deleted while this worker was frozen: its folder is not made again
-            raise RunNotRunning(self.run_id)
+        if not path.parent.is_dir():  # not made again
+            raise self._folder_gone(path)
         try:
             write_atomically(path, item.payload)
         except OSError as err:
             raise CheckpointWriteError(f"could not write checkpoint {path.name}: {err}; "
                                        "the previous checkpoint is intact") from err
+
+    def _folder_gone(self, path: Path) -> Exception:
+        """RunNotRunning for a run ended or deleted meanwhile (while this worker was frozen, say); for one the store
+        has running still, its folder was deleted outside the app: the run fails, saying so."""
+        try:
+            running = self.store.get_run(self.run_id).status == RunStatus.RUNNING
+        except RunNotFound:
+            running = False
+        if not running:
+            return RunNotRunning(self.run_id)
+        return CheckpointWriteError(f"could not write checkpoint {path.name}: the run's folder {path.parent} was "
+                                    "deleted while it trained")
 
     def _evaluation(self, item: Evaluated) -> None:
         self.flush()

@@ -4,15 +4,18 @@ RunStore.request_stop and RunStore.delete_run. One scenario, so the workers star
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from dataclasses import replace
 
 import pytest
 from reliability_helpers import freeze_between_writes, wait_for, wait_until_dead
 
 from core.runs.store import RunActive, RunNotFound, RunStore
-from core.runs.supervisor import launch
+from core.runs.supervisor import execute_run, launch
 from core.status import ACTIVE
 from core.training.checkpoints import load_model
+from core.training.events import EpochEnded
 
 
 def status(store: RunStore, run_id: str) -> str:
@@ -79,3 +82,19 @@ def test_stop_and_delete_with_real_workers(store, tiny_config, endless_config, r
             store.get_run(run_id)
         assert store.read_metrics(run_id) == ([], 0) and not store.run_dir(run_id).exists()
     assert [r.id for r in store.list_runs()] == [queued]
+
+
+def test_a_run_whose_folder_is_deleted_outside_the_app_while_it_trains_fails_saying_so(store, tiny_config):
+    config = replace(tiny_config, epochs=3)
+    run_id = store.create_run(config)
+    folder = store.run_dir(run_id)
+
+    def delete_after_the_first_epoch(item) -> None:
+        if isinstance(item, EpochEnded) and item.epoch == 1:
+            shutil.rmtree(folder)  # as `rm -rf runs/<id>` in another terminal
+
+    assert execute_run(store, run_id, on_item=delete_after_the_first_epoch) == "failed"
+    run = store.get_run(run_id)  # it said "running", then "interrupted" once the liveness check found the worker gone
+    assert run.message == (f"CheckpointWriteError: could not write checkpoint epoch_002.pt: the run's folder "
+                           f"{folder} was deleted while it trained")
+    assert not folder.exists()  # not made again, half empty
