@@ -10,7 +10,6 @@ from core.cli.train import config_arguments, train_in_turn
 from core.config import ConfigError, RunConfig
 from core.devices import available_devices, require_device
 from core.runs import continuation
-from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
 
@@ -37,10 +36,6 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
 
 
-def _exit_code(status: RunStatus) -> int:
-    return 0 if status.completed or status == RunStatus.STOPPED else 1
-
-
 def command_resume(args: argparse.Namespace) -> int:
     store = existing_store(args.runs)
     device = store.get_run(args.run_id).config.device
@@ -50,7 +45,7 @@ def command_resume(args: argparse.Namespace) -> int:
     run = continuation.resume(store, args.run_id, args.epochs)
     after = continuation.last_epoch(store, run.id) or run.parent_epoch or 0
     print(f"resuming {run.name!r} after epoch {after}, to epoch {run.config.epochs}", flush=True)
-    return _exit_code(train_in_turn(store, [run.id], args.data_dir)[0])
+    return train_in_turn(store, [run.id], args.data_dir).exit_code
 
 
 def command_fork(args: argparse.Namespace) -> int:
@@ -59,4 +54,4 @@ def command_fork(args: argparse.Namespace) -> int:
     require_device(changes.get("device", store.get_run(args.run_id).config.device))
     child = continuation.fork(store, args.run_id, args.epoch, changes, name=args.name, tags=args.tags)
     print(f"forked {args.run_id} at epoch {args.epoch} as {child}", flush=True)
-    return _exit_code(train_in_turn(store, [child], args.data_dir)[0])
+    return train_in_turn(store, [child], args.data_dir).exit_code

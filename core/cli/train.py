@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from tqdm import tqdm
 
@@ -232,10 +232,10 @@ def command_train(args: argparse.Namespace) -> int:
         store.add_table(table)
     run_ids = [store.create_run(each, name=_seed_name(name, each) if args.seeds else name, tags=tags)
                for each in configs]
-    statuses = train_in_turn(store, run_ids, args.data_dir, args.tensorboard)
+    turns = train_in_turn(store, run_ids, args.data_dir, args.tensorboard)
     if args.seeds:
         print_group(store, run_ids)
-    return 0 if all(status.completed or status == RunStatus.STOPPED for status in statuses) else 1
+    return turns.exit_code
 
 
 def _seed_name(name: str, config: RunConfig) -> str:
@@ -245,8 +245,21 @@ def _seed_name(name: str, config: RunConfig) -> str:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
-                  tensorboard: str | None = None) -> list[RunStatus]:
+class Turns(NamedTuple):
+    """How the runs trained in turn ended, and the stop signal received (Ctrl-C, kill, a closed terminal), if any."""
+    statuses: list[RunStatus]
+    signal: int | None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every run trained to its plan; 128 + the signal when one stopped them, as a shell's commands
+        exit (`train && export ...` goes no further); else 1 (one failed, diverged or was stopped elsewhere)."""
+        if self.signal is not None:
+            return 128 + self.signal
+        return 0 if all(status.completed for status in self.statuses) else 1
+
+
+def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str, tensorboard: str | None = None) -> Turns:
     """Train queued runs one after another in this process, each with a progress bar and its outcome.
 
     Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) ask the current run to stop (it ends cleanly
@@ -256,30 +269,34 @@ def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str,
     for run_id in run_ids:
         store.assign_worker(run_id, os.getpid())
     statuses = []
-    with stopped_by_signals(store, run_ids), quiet_when_closed():  # `train | head -1`: the run goes on
+    with stopped_by_signals(store, run_ids) as received, quiet_when_closed():  # `train | head -1`: it goes on
         for run_id in run_ids:
             print(f"run {run_id} in {store.root}", flush=True)
             statuses.append(train_here(store, run_id, data_dir, tensorboard))
             print_outcome(store, run_id)
-    return statuses
+    return Turns(statuses, received[0] if received else None)
 
 
 @contextlib.contextmanager
-def stopped_by_signals(store: RunStore, run_ids: list[str]) -> Iterator[None]:
+def stopped_by_signals(store: RunStore, run_ids: list[str]) -> Iterator[list[int]]:
     """Within: a stop signal asks the runs to stop (the running one stops, the queued are cancelled, the
-    ended stay), as does an exception leaving, so that no later worker trains them unasked."""
+    ended stay), as does an exception leaving, so that no later worker trains them unasked. Yields the list
+    of the signals received."""
+    received: list[int] = []
+
     def stop() -> None:
         for run_id in run_ids:
             store.request_stop(run_id)
 
-    def on_signal(*_) -> None:
+    def on_signal(signum: int, _frame) -> None:
+        received.append(signum)
         # not in the handler itself: it may have interrupted this thread inside a flush's transaction,
         # and the request would wait on that, its own process's, write lock
         threading.Thread(target=stop, name="stop-request", daemon=True).start()
 
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
-        yield
+        yield received
     except BaseException:
         stop()
         raise

@@ -1,5 +1,5 @@
-"""`python -m core train --seeds ...` ended from outside: `kill` and a closed terminal stop it as Ctrl-C
-does, and one killed outright leaves no queued run for a later worker to train unasked."""
+"""`python -m core train --seeds ...` ended from outside: Ctrl-C, `kill` and a closed terminal stop it, exiting
+128 + the signal, and one killed outright leaves no queued run for a later worker to train unasked."""
 from __future__ import annotations
 
 import contextlib
@@ -58,7 +58,8 @@ def by_seed(runs) -> dict[int, object]:
     return {run.config.seed: run for run in RunStore(runs).list_runs()}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["kill", "closed terminal"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["Ctrl-C", "kill", "closed terminal"])
 def test_kill_and_a_closed_terminal_stop_the_run_and_cancel_the_rest(tmp_path, reaper, signum):
     runs = tmp_path / "runs"
     terminal = Terminal()  # it writes its progress to a terminal, as from a shell
@@ -67,7 +68,7 @@ def test_kill_and_a_closed_terminal_stop_the_run_and_cancel_the_rest(tmp_path, r
     if signum == signal.SIGHUP:
         terminal.close()
     process.send_signal(signum)
-    process.wait(timeout=300)
+    assert process.wait(timeout=300) == 128 + signum  # as a shell's commands exit: `train && export` stops here
     terminal.close()
     first, second = by_seed(runs)[0], by_seed(runs)[1]
     assert first.status == "stopped" and "stopped on request" in first.message  # with its checkpoints
