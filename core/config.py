@@ -292,6 +292,17 @@ def training_images(config: RunConfig) -> int:
     return max(min(images, config.train_samples or images), 0)
 
 
+def dataset_label(config: RunConfig) -> str:
+    """The data set a run trains and is tested on: 'mnist', 'synthetic' or 'csv: <file name>'."""
+    return f"csv: {config.csv.name}" if config.csv is not None else config.dataset
+
+
+def data_label(config: RunConfig) -> str:
+    """dataset_label, with the examples a run trains on where it is limited to some ('mnist, 5,000 examples')."""
+    label = dataset_label(config)
+    return label if config.train_samples is None else f"{label}, {training_images(config):,} examples"
+
+
 def class_names(config: RunConfig) -> tuple[str, ...]:
     """The classes in label order: the ten digits, or a table's target values."""
     return config.csv.classes if config.csv is not None else DIGITS

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import MODELS, class_names
+from core.config import MODELS, class_names, data_label, dataset_label
 from core.labs.onnx_export import onnx_bytes
 from core.labs.tensorboard import export_zip
 from core.names import MAX_NAME_CHARS, InvalidText, checked_name
@@ -48,7 +48,7 @@ TABLE_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
     "optimizer": st.column_config.TextColumn("Optimizer"),
     "lr": st.column_config.NumberColumn("LR", format="%.0e"),
-    "epochs": st.column_config.NumberColumn("Epochs"),
+    "epochs": st.column_config.TextColumn("Epochs", help="Epochs trained, of the planned ones where they differ"),
     "batch": st.column_config.NumberColumn("Batch"),
     "best val acc": percent_column("Best val acc"),
     "test acc": percent_column("Test acc"),
@@ -75,16 +75,11 @@ def display_names(runs: list[Run]) -> list[str]:
     return [f"{run.name} ({run.id[-6:]})" if names.count(run.name) > 1 else run.name for run in runs]
 
 
-def data_label(run: Run) -> str:
-    """What a run trained on: 'mnist', 'synthetic' or 'csv: <file name>'."""
-    return f"csv: {run.config.csv.name}" if run.config.csv is not None else run.config.dataset
-
-
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
-    rows = [{"name": run.name, "status": status_label(run), "data": data_label(run), "model": run.config.model,
+    rows = [{"name": run.name, "status": status_label(run), "data": data_label(run.config), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
-             "epochs": run.config.epochs, "best val acc": percent_value(run.summary.best_val_accuracy),
+             "epochs": run.epochs_label, "best val acc": percent_value(run.summary.best_val_accuracy),
              "test acc": percent_value(run.summary.test_accuracy),
              "drawn acc": percent_value(run.summary.drawn_accuracy),
              "duration (s)": run.duration,
@@ -306,7 +301,7 @@ def evaluation_section(runs: list[Run], names: list[str]) -> None:
     # one chart per data set: a synthetic run's bar classes or a table's classes are not MNIST's digits
     by_data: dict[tuple[str, tuple[str, ...]], list] = {}
     for entry in tested:
-        by_data.setdefault((data_label(entry[0]), class_names(entry[0].config)), []).append(entry)
+        by_data.setdefault((dataset_label(entry[0].config), class_names(entry[0].config)), []).append(entry)
     for i, ((data, classes), group) in enumerate(by_data.items()):
         labels, accuracies, group_styles = zip(*[(name, run.evaluation.per_class_accuracy, style)
                                                  for run, name, style in group])

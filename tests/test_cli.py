@@ -25,6 +25,7 @@ def test_train_then_test_a_tiny_run(tmp_path):
                  "--batch-size", "32", "--runs", str(runs), "--name", "cli run", "--tags", "cli")
     assert result.returncode == 0, result.stderr
     assert "status: finished" in result.stdout and "epoch 2/2" in result.stderr
+    assert "test: test_loss " in result.stdout and "(best checkpoint, epoch " in result.stdout  # in percent, as above
     (run,) = RunStore(runs).list_runs()
     assert (run.name, run.tags, run.status) == ("cli run", ("cli",), "finished")
     tested = cli("test", "--checkpoint", str(runs / run.id / "best.pt"), "--show-samples", "3")
@@ -32,7 +33,10 @@ def test_train_then_test_a_tiny_run(tmp_path):
     assert f"accuracy {run.summary.test_accuracy:.2%}" in tested.stdout
     assert "per-class accuracy:" in tested.stdout and "#2: true" in tested.stdout
     listing = cli("runs", "--runs", str(runs))
-    assert run.id in listing.stdout and "finished" in listing.stdout
+    header, line = listing.stdout.splitlines()
+    assert header.split() == ["id", "status", "model", "data", "epochs", "test", "acc", "name"]
+    assert line.split() == [run.id, "finished", "mlp", "synthetic", "2", f"{run.summary.test_accuracy:.2%}", "cli",
+                            "run"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -3,7 +3,15 @@ import math
 
 import pytest
 
-from core.config import ConfigError, RunConfig, nesterov_applies, planned_steps, training_images
+from core.config import (
+    ConfigError,
+    RunConfig,
+    data_label,
+    dataset_label,
+    nesterov_applies,
+    planned_steps,
+    training_images,
+)
 from core.training.data import build_datasets
 
 
@@ -92,3 +100,10 @@ def test_planned_steps_match_the_batches_the_datasets_give(synthetic_arrays, val
     if config.dataset == "synthetic":  # the data loader's own count agrees
         data = build_datasets(synthetic_arrays, config.val_size, config.seed, config.train_samples)
         assert len(data.train) == images
+
+
+def test_the_data_label_names_the_examples_a_limited_run_trains_on():
+    limited = RunConfig(train_samples=5000)
+    assert data_label(limited) == "mnist, 5,000 examples" and dataset_label(limited) == "mnist"  # one test set
+    assert data_label(RunConfig(train_samples=59_999)) == "mnist, 55,000 examples"  # capped: 5,000 validate
+    assert data_label(RunConfig(dataset="synthetic", val_size=100)) == "synthetic"

@@ -16,6 +16,7 @@ from pages_helpers import (  # noqa: F401
 )
 from test_final_test import stop_after_steps
 
+from core.runs.records import RunSummary
 from core.runs.supervisor import execute_run
 from ui.charts import run_color
 
@@ -48,6 +49,10 @@ def test_table_lists_every_run_with_its_results(two_runs):
                                           round(app_store.get_run(slow).summary.test_accuracy, 4)]
     assert {"status", "model", "optimizer", "lr", "batch", "epochs", "best val acc", "duration (s)",
             "created", "tags"} <= set(table.columns)
+    planned = [app_store.get_run(run_id).config.epochs for run_id in (fast, slow)]
+    assert table["epochs"].tolist() == [str(epochs) for epochs in planned]  # trained them all
+    stopped = replace(app_store.get_run(slow), summary=RunSummary(epochs_completed=1))
+    assert stopped.epochs_label == f"1 of {planned[1]}"  # an early stop, or a run still going
 
 
 def percent_columns(table) -> dict[str, float | None]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.cli.output import one_line
 from core.cli.paths import add_runs_argument
+from core.config import data_label
 from core.presets import PRESETS
 from core.runs import supervisor
 from core.runs.deletion import deletable_runs, delete_consequences
@@ -81,12 +82,25 @@ def command_runs(args: argparse.Namespace) -> int:
     runs = supervisor.list_runs(store)
     if args.current:
         return print_current(store, runs)
-    for run in runs:
-        test = run.summary.test_accuracy
-        fork = f"  (fork of {run.parent_id} at epoch {run.parent_epoch})" if run.parent_id else ""
-        print(f"{run.id}  {supervisor.status_label(run):<14} {run.config.model:<8} "
-              f"{'' if test is None else f'{test:.2%}':>7}  {one_line(run.name)}{fork}")
+    if not runs:
+        print(f"no runs yet in {store.root}: start one with python -m core train")
+        return 0
+    rows = [run_row(run) for run in runs]
+    data_width = max(len("data"), *(len(row[3]) for row in rows))
+    print(f"{'id':<22}  {'status':<14} {'model':<9} {'data':<{data_width}}  {'epochs':>9}  {'test acc':>14}  name")
+    for run_id, status, model, data, epochs, test, name in rows:
+        print(f"{run_id:<22}  {status:<14} {model:<9} {data:<{data_width}}  {epochs:>9}  {test:>14}  {name}")
     return 0
+
+
+def run_row(run: Run) -> tuple[str, ...]:
+    """A run's cells in `runs`: the test accuracy says "(last)" when it is of mid-run weights, not the best."""
+    summary, fork = run.summary, f"  (fork of {run.parent_id} at epoch {run.parent_epoch})" if run.parent_id else ""
+    test = "" if summary.test_accuracy is None else f"{summary.test_accuracy:.2%}"
+    if test and summary.tested_checkpoint == "last":
+        test += " (last)"
+    return (run.id, supervisor.status_label(run), run.config.model, one_line(data_label(run.config)),
+            run.epochs_label, test, one_line(run.name) + fork)
 
 
 def print_current(store: RunStore, runs: list[Run]) -> int:

@@ -30,6 +30,7 @@ from core.config import (
 from core.devices import require_device
 from core.names import checked_name, checked_tags, derived_name
 from core.presets import PRESETS
+from core.runs.final_test import describe_test
 from core.runs.progress import StepTime, describe, progress
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
@@ -339,10 +340,10 @@ def print_outcome(store: RunStore, run_id: str) -> None:
     run = store.get_run(run_id)
     print(f"status: {run.status}{' - ' + run.message if run.message else ''}")
     summary = run.summary
-    for key, value in (("best_epoch", summary.best_epoch), ("best_val_accuracy", summary.best_val_accuracy),
-                       ("test_accuracy", summary.test_accuracy), ("test_loss", summary.test_loss)):
-        if value is not None:
-            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    if summary.best_val_accuracy is not None:
+        print(f"best epoch: {summary.best_epoch}, val_acc {summary.best_val_accuracy:.2%}")
+    if summary.test_accuracy is not None:  # in the epoch lines' units
+        print(f"test: test_loss {summary.test_loss:.4f} test_acc {summary.test_accuracy:.2%} ({describe_test(run)})")
     best = store.checkpoint_path(run_id, "best")
     if best.exists():
         print(f"best checkpoint: {best}")

@@ -142,6 +142,12 @@ class Run:
         return self.status.is_active
 
     @property
+    def epochs_label(self) -> str:
+        """Epochs trained, and the planned ones where they differ: "4 of 8" (it stopped early, or trains still)."""
+        done, planned = self.summary.epochs_completed, self.config.epochs
+        return str(planned) if done == planned else f"{done} of {planned}"
+
+    @property
     def duration(self) -> float | None:
         """Seconds trained, over every resume: to the end, or until now for a run still going."""
         if self.started_at is None:
