@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from core.config import RunConfig
+from core.insight.robustness import Curve as RobustnessCurve
+from core.insight.robustness import Robustness
 from core.runs.records import Environment, Metric, Run, RunSummary
 from core.runs.series import metrics_frame
 from core.status import RunStatus
@@ -20,7 +22,9 @@ from ui.charts import (
     run_color,
     run_styles,
 )
-from ui.run_charts import CurveSettings, run_curves
+from ui.robustness import robustness_figure
+from ui.run_charts import CurveSettings, key_figure, run_curves
+from ui.text import plotly_text
 
 IDS = [f"20261201-1200{i:02d}-{i * 7919 % 16**6:06x}" for i in range(40)]
 
@@ -139,3 +143,13 @@ def test_a_long_run_name_is_cut_with_an_ellipsis_in_the_legend_and_a_short_one_i
                               classes=("x",))
     assert figure.data[0].name == "L" * (LEGEND_CHARS - 1) + "\u2026"
     assert figure.data[1].name == "&lt;b&gt;short&lt;/b&gt;"  # shown as typed, not as markup
+
+
+def test_run_names_in_the_robustness_and_grid_legends_are_text_not_markup():
+    name = '<a href="https://example.com">click</a> %{x}'
+    curve = RobustnessCurve("rotation", "degrees", [0.0, 15.0], [0.99, 0.9])
+    result = Robustness([curve], images=100, subset="every 100th", checkpoint="best", seconds=1.0)
+    trace = robustness_figure("rotation", "degrees", [(name, "#123456", result)]).data[0]
+    assert trace.name == plotly_text(name) and "click" not in trace.hovertemplate  # "%{x}" is not filled in
+    key = key_figure([name], [("#123456", "solid")])
+    assert key.data[0].name == plotly_text(name) and key.layout.showlegend  # shown for one run too

@@ -13,7 +13,7 @@ from core.insight.robustness import PERTURBATIONS, Robustness
 from core.runs.records import Run
 from core.runs.store import RunStore
 from ui.charts import color
-from ui.text import markdown_text
+from ui.text import markdown_text, plotly_text
 
 TITLES = {"rotation": "Rotation", "shift": "Shift", "scale": "Scale", "noise": "Gaussian noise",
           "thickness": "Stroke thickness", "fgsm": "FGSM attack"}
@@ -24,9 +24,10 @@ def robustness_figure(name: str, unit: str, lines: list[tuple[str, str, Robustne
     fig = go.Figure()
     for label, colour, result in lines:
         curve = result.curve(name)
-        fig.add_trace(go.Scatter(x=curve.levels, y=curve.accuracy, name=label, mode="lines+markers",
+        # a run's name as typed: escaped, and not in the template, where "%{x}" in it would be filled in
+        fig.add_trace(go.Scatter(x=curve.levels, y=curve.accuracy, name=plotly_text(label), mode="lines+markers",
                                  line=dict(color=colour, width=2),
-                                 hovertemplate=f"{label}<br>%{{x:g}}: %{{y:.1%}}<extra></extra>"))
+                                 hovertemplate="%{fullData.name}<br>%{x:g}: %{y:.1%}<extra></extra>"))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="accuracy")
     fig.update_xaxes(title=unit)
     fig.update_layout(title=TITLES.get(name, name), height=height, margin=dict(l=10, r=10, t=40, b=10),

@@ -23,6 +23,7 @@ from ui.common import store_at
 from ui.continuing import lineage_marks
 from ui.live_chart import live_chart
 from ui.seed_groups import group_controls, group_curves
+from ui.text import plotly_text
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -152,13 +153,13 @@ def add_lineage_of(figure: go.Figure, store: RunStore, runs: Sequence[Run], fram
 
 def key_figure(names: Sequence[str], styles: Sequence[tuple[str, str]]) -> go.Figure:
     """A legend alone: which colour is which run, once above a grid of charts without legends."""
-    fig = go.Figure([go.Scatter(x=[None], y=[None], name=name, mode="lines", line=dict(color=colour, dash=dash,
-                                                                                          width=3))
+    fig = go.Figure([go.Scatter(x=[None], y=[None], name=plotly_text(name), mode="lines",
+                                line=dict(color=colour, dash=dash, width=3))
                      for name, (colour, dash) in zip(names, styles)])
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     rows = 1 + len(names) // 4
-    fig.update_layout(height=24 + 22 * rows, margin=dict(l=0, r=0, t=0, b=0),
+    fig.update_layout(height=24 + 22 * rows, margin=dict(l=0, r=0, t=0, b=0), showlegend=True,  # one run too
                       legend={**LEGEND, "y": 1, "yanchor": "top"}, plot_bgcolor="rgba(0,0,0,0)")
     return fig
 

@@ -119,6 +119,12 @@ def test_markup_in_a_name_tag_and_note_is_shown_as_text(page, app_url, marked, s
     legend = chart(page, "runs_curves").locator(".legendtext")
     expect(legend).to_have_count(1, timeout=SLOW_MS)
     assert text_only(legend) == name
+    page.get_by_text("All metrics", exact=True).click()
+    key = chart(page, "runs_grid_key").locator(".legendtext")  # the grid's one legend: it made the name a link
+    expect(key).to_have_count(1, timeout=SLOW_MS)
+    assert text_only(key) == name
+    page.get_by_text("One metric", exact=True).click()
+    expect(chart(page, "runs_curves")).to_have_count(1, timeout=SLOW_MS)
     page.get_by_role("tab", name="Results").click()
     # as typed, cut to the matrix's width with an ellipsis
     title = chart(page, f"runs_confusion_{run_id}").locator(".gtitle tspan tspan")
