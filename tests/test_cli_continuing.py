@@ -104,7 +104,7 @@ def test_seeds_queue_a_group_and_compare_tells_whether_one_beats_another(tmp_pat
     capsys.readouterr()
     assert main(["compare", *[run.id for run in good], "--vs", *[run.id for run in bad], "--runs", str(runs)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("A: 2 runs, test accuracy ") and "\nB: 2 runs" in out
+    assert out.startswith("A: 2 seeds, test accuracy ") and "\nB: 2 seeds" in out
     assert "A is better." in out  # lr 1e-6 learns nothing in one epoch
     assert main(["compare", good[0].id, "--vs", bad[0].id, "--runs", str(runs)]) == 0
     assert "cannot tell" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 
 from core.comparison.flips import Flip, Side, count_kinds, flips
 from core.comparison.groups import MAX_SEEDS, band, final_spreads, parse_seeds, repeat_over_seeds, seed_groups, spread
+from core.comparison.sides import caveats, seed_accuracies
 from core.comparison.verdict import A_BETTER, B_BETTER, CANT_TELL, bootstrap_interval, seeds_needed, verdict
 from core.config import ConfigError, RunConfig
 from core.runs.records import Environment, Run, RunSummary
@@ -177,3 +178,22 @@ def test_flips_between_runs_compare_only_the_digits_both_validated():
     after = Side([7, 8, 5], [2, 3, 0], bytes([1, 3, 0]))
     changed, shared = flips(before, after)
     assert shared == 2 and changed == [Flip(7, 2, 2, 1)]
+
+
+def test_runs_that_share_a_seed_count_as_one_seed_and_the_verdict_says_it_cannot_tell():
+    # three runs of one seed each side: "A is better, over 3 and 3 seeds" with a zero-width interval
+    a = [made_up_run(f"a{i}", 0.95, lr=1e-3, seed=0) for i in range(3)]
+    b = [made_up_run(f"b{i}", 0.91, lr=5e-4, seed=0) for i in range(3)]
+    assert seed_accuracies(a) == [pytest.approx(0.95)] and seed_accuracies(b) == [pytest.approx(0.91)]
+    result = verdict(seed_accuracies(a), seed_accuracies(b))
+    assert result.outcome == CANT_TELL and result.counts == (1, 1) and "With 1 and 1 seeds" in result.explanation
+    assert caveats({"A": a, "B": b}) == [
+        "group A's runs share seed 0: runs with one seed repeat one another, so they count as one seed",
+        "group B's runs share seed 0: runs with one seed repeat one another, so they count as one seed"]
+    mixed = [made_up_run("m0", 0.9, seed=0), made_up_run("m1", 0.8, seed=1, model="cnn", train_samples=500),
+             made_up_run("m2", None, seed=2)]
+    assert seed_accuracies(mixed) == [0.9, 0.8]  # the untested run is left out
+    assert caveats({"A": mixed, "B": b})[:2] == [
+        "group A's runs differ in more than their seed (model, train_samples): the verdict mixes those "
+        "settings' effects with the seeds' luck",
+        "group B's runs share seed 0: runs with one seed repeat one another, so they count as one seed"]

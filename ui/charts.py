@@ -82,8 +82,8 @@ def _last_raw(curve: Curve, position: str = "top left") -> go.Scatter:
     return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[f"{curve.last_raw:.4g}"], meta="replace",
                       mode="markers+text", textposition=position, showlegend=False, cliponaxis=False,
                       marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
-                      textfont=dict(color=curve.color, size=11), legendgroup=curve.group, name=plotly_text(curve.name),
-                      hovertemplate="last value (raw): %{y:.6g}<extra>%{fullData.name}</extra>")
+                      textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
+                      hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{plotly_text(curve.name)}</extra>")
 
 
 # where the labels of three or more last values that end close together go, from the lowest value up:
@@ -170,8 +170,9 @@ def _off_scale_marks(curve: Curve, name: str, top: float) -> go.Scatter:
     return go.Scatter(x=curve.x[off], y=np.full(int(off.sum()), top), text=labels, mode="markers+text",
                       textposition="bottom left", showlegend=False, legendgroup=curve.group,
                       marker=dict(color=curve.color, size=11, symbol="triangle-up"),
-                      textfont=dict(color=curve.color, size=11), name=plotly_text(curve.name),
-                      hovertemplate=f"{name} %{{text}} at %{{x}} (off the scale)<extra>%{{fullData.name}}</extra>")
+                      textfont=dict(color=curve.color, size=11),
+                      hovertemplate=f"{name} %{{text}} at %{{x}} (off the scale)"
+                                    f"<extra>{plotly_text(curve.name)}</extra>")
 
 
 def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str = "", log_y: bool = False,

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.comparison.groups import SeedGroup, Spread, band, final_spreads, seed_groups
+from core.comparison.sides import caveats, seed_accuracies
 from core.comparison.verdict import A_BETTER, B_BETTER, verdict
 from core.runs.records import Run
 from core.runs.series import is_per_epoch, metric_series, minmax_indices, smooth_ema
@@ -81,11 +82,11 @@ def verdict_section(groups: Sequence[SeedGroup]) -> None:
     if a == b:
         st.caption("Pick two different groups.")
         return
-    accuracies = [[run.summary.test_accuracy for run in groups[i].runs if run.summary.test_accuracy is not None]
-                  for i in (a, b)]
-    result = verdict(*accuracies)
+    result = verdict(seed_accuracies(groups[a].runs), seed_accuracies(groups[b].runs))
     st.badge(result.outcome, color=OUTCOME_COLORS.get(result.outcome, "gray"))
     st.info(markdown_text(result.explanation), icon=":material/balance:")
+    for note in caveats({"A": groups[a].runs, "B": groups[b].runs}):
+        st.caption(markdown_text(f"Note: {note}."))
 
 
 def groups_section(runs: Sequence[Run]) -> None:

@@ -7,6 +7,7 @@ from core.cli.output import one_line
 from core.cli.paths import add_runs_argument
 from core.cli.runs import existing_store
 from core.comparison.groups import spread
+from core.comparison.sides import caveats, seed_accuracies
 from core.comparison.verdict import verdict
 from core.config import ConfigError
 from core.runs.records import Run
@@ -22,17 +23,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def tested(runs: list[Run], side: str) -> list[float]:
-    """The test accuracies of a side's runs; the untested ones are named and left out."""
+    """A side's test accuracies, one per seed (sides.seed_accuracies); the untested runs are named and left out."""
     for run in runs:
         if run.summary.test_accuracy is None:
             print(f"{side}: {run.id} ({run.status.label}) has no test accuracy and is left out")
-    return [run.summary.test_accuracy for run in runs if run.summary.test_accuracy is not None]
-
-
-def trained_on(run: Run) -> str:
-    """A run's data: 'mnist', 'synthetic', or a CSV's file name and checksum."""
-    table = run.config.csv
-    return run.config.dataset if table is None else f"csv {one_line(table.name)} ({table.sha256[:8]})"
+    return seed_accuracies(runs)
 
 
 def check_groups(a: list[str], b: list[str]) -> None:
@@ -52,27 +47,11 @@ def command_compare(args: argparse.Namespace) -> int:
     store = existing_store(args.runs)
     sides = {"A": [store.get_run(run_id) for run_id in args.a], "B": [store.get_run(run_id) for run_id in args.vs]}
     for note in caveats(sides):
-        print(f"note: {note}")
+        print(f"note: {one_line(note)}")  # a CSV's file name may hold a line break
     accuracies = {side: tested(runs, side) for side, runs in sides.items()}
     for side, values in accuracies.items():
         shown = spread(values)
-        print(f"{side}: {len(values)} runs, test accuracy " + ("-" if shown is None else
+        print(f"{side}: {len(values)} seed{'s' * (len(values) != 1)}, test accuracy " + ("-" if shown is None else
               f"{shown.mean:.2%}" + ("" if shown.std is None else f" ± {shown.std:.2%}")))
     print(verdict(accuracies["A"], accuracies["B"]).explanation)
     return 0
-
-
-def caveats(sides: dict[str, list[Run]]) -> list[str]:
-    """What weakens the verdict: groups on different data, runs of a group that share a seed."""
-    found = []
-    data = {side: sorted({trained_on(run) for run in runs}) for side, runs in sides.items()}
-    if data["A"] != data["B"]:
-        found.append(f"the groups trained on different data (A: {'; '.join(data['A'])}; B: {'; '.join(data['B'])})"
-                     ": their test accuracies are on different test sets")
-    for side, runs in sides.items():
-        seeds = [run.config.seed for run in runs]
-        shared = sorted({seed for seed in seeds if seeds.count(seed) > 1})
-        if shared:
-            found.append(f"group {side}'s runs share seed{'s' * (len(shared) > 1)} {', '.join(map(str, shared))}: "
-                         "runs with one seed repeat one another, and the bootstrap counts each as a seed of its own")
-    return found

@@ -26,7 +26,7 @@ class Verdict:
     difference: float | None  # mean(A) - mean(B)
     low: float | None  # the 95% interval of the difference
     high: float | None
-    counts: tuple[int, int]  # runs on each side
+    counts: tuple[int, int]  # values on each side: one per seed (core.comparison.sides.seed_accuracies)
     seeds_needed: int | None  # per group, to resolve the observed difference at the observed spread
     explanation: str  # the verdict in plain words
 
@@ -74,7 +74,7 @@ def _difference(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 
 def _too_few(counts: tuple[int, int]) -> str:
-    return (f"With {counts[0]} and {counts[1]} runs, this cannot tell: a single run's accuracy mixes the "
+    return (f"With {counts[0]} and {counts[1]} seeds, this cannot tell: a single run's accuracy mixes the "
             "settings' effect with the luck of its seed (the initial weights and the data order), and one run "
             "per side shows nothing of how large that luck is. Repeat each side with a few more seeds "
             f"(at least {MIN_SEEDS}, better 5).")
