@@ -197,3 +197,8 @@ def test_runs_that_share_a_seed_count_as_one_seed_and_the_verdict_says_it_cannot
         "group A's runs differ in more than their seed (model, train_samples): the verdict mixes those "
         "settings' effects with the seeds' luck",
         "group B's runs share seed 0: runs with one seed repeat one another, so they count as one seed"]
+
+
+def test_a_group_trained_on_all_the_images_is_labelled_so_not_none():
+    groups = seed_groups([made_up_run("all", 0.9), made_up_run("some", 0.8, train_samples=500)])
+    assert [group.label for group in groups] == ["train_samples=all", "train_samples=500"]

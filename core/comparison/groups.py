@@ -94,7 +94,8 @@ def _labels(firsts: list[Run]) -> list[str]:
 
 def _shown_settings(run: Run) -> dict[str, str]:
     """Settings as a label shows them; a table by its file name and target."""
-    settings = {name: str(value) for name, value in run.config.to_dict().items()}
+    settings = {name: "all" if value is None and name == "train_samples" else str(value)  # not "None"
+                for name, value in run.config.to_dict().items()}
     if run.config.csv is not None:
         settings["csv"] = f"{run.config.csv.name} ({run.config.csv.target})"
     return settings
