@@ -16,7 +16,7 @@ from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
 from ui.common import get_store, route_through_app, store_guard
 from ui.layout import split
-from ui.models import checkpoint_model, model_label, runs_with_checkpoints
+from ui.models import checkpoint_model, digit_note, model_labels, runs_with_checkpoints
 from ui.text import markdown_text
 
 CANVAS_PX = 280
@@ -65,7 +65,7 @@ def unshown_reason(run_id: str) -> str:
     return f"{run.name!r} has no weights to predict with ({lost or 'it diverged or stopped before a checkpoint'})"
 
 
-def choose_runs(runs: list[Run]) -> list[Run]:
+def choose_runs(runs: list[Run], labels: dict[str, str]) -> list[Run]:
     """Pick up to MAX_SHOWN runs; the linked ones, or the one best suited to drawn digits, to start with."""
     by_id = {run.id: run for run in runs}
     ranked = rank_for_drawing(runs)
@@ -76,7 +76,7 @@ def choose_runs(runs: list[Run]) -> list[Run]:
         st.info(markdown_text(f"The linked run {unshown_reason(asked[0])}; showing another model instead."),
                 icon=":material/info:")
     chosen = st.multiselect("Models", list(by_id), default=linked or [ranked[0].id], max_selections=MAX_SHOWN,
-                            format_func=lambda i: model_label(by_id[i]), key="draw_runs")
+                            format_func=labels.__getitem__, key="draw_runs")
     return [by_id[i] for i in chosen]
 
 
@@ -89,13 +89,14 @@ def prediction_of(run: Run, checkpoint: Checkpoint, image: np.ndarray) -> Predic
     return predict(model, to_tensor(image))
 
 
-def show_prediction(run: Run, checkpoint: Checkpoint, prediction: Prediction | str, image: np.ndarray) -> None:
+def show_prediction(run: Run, label: str, checkpoint: Checkpoint, prediction: Prediction | str,
+                    image: np.ndarray) -> None:
     """One model's answer: top class, confidence, probability bars in the run's colour, and saliency."""
     if isinstance(prediction, str):
         st.error(markdown_text(prediction), icon=":material/error:")
         return
-    st.metric(markdown_text(run.name), prediction.label, f"{prediction.confidence:.1%} confident", delta_color="off",
-              delta_arrow="off")
+    st.metric(markdown_text(label.removesuffix(digit_note(run))), prediction.label,
+              f"{prediction.confidence:.1%} confident", delta_color="off", delta_arrow="off")
     if checkpoint.which != "best" or run.config.dataset == "synthetic":
         trained = "trained on synthetic bars, not digits" if run.config.dataset == "synthetic" else ""
         st.caption(markdown_text("; ".join(part for part in (
@@ -119,7 +120,8 @@ def doubts(image: np.ndarray, answers: list[tuple[Run, Prediction | str]]) -> st
     return text[:1].upper() + text[1:] + "." if reasons else None  # capitalize() would lower 'MNIST'
 
 
-def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], image: np.ndarray, runs: list[Run]) -> None:
+def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], labels: dict[str, str], image: np.ndarray,
+                     runs: list[Run]) -> None:
     """The chosen models' answers for a 28x28 image in [0, 1], side by side, under one warning if any."""
     answers = [(run, prediction_of(run, candidates[run.id][1], image)) for run in runs]
     if (warning := doubts(image, answers)) is not None:
@@ -127,7 +129,7 @@ def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], image: np.nd
     with st.container(horizontal=True, gap="medium", key="draw_answers"):
         for run, answer in answers:
             with st.container(key=f"draw_answer_{run.id}", width=300):
-                show_prediction(run, candidates[run.id][1], answer, image)
+                show_prediction(run, labels[run.id], candidates[run.id][1], answer, image)
 
 
 
@@ -142,18 +144,19 @@ def draw_page() -> None:
             st.plotly_chart(image_figure(seen, title="What the model sees (28x28)", height=240), key="draw_seen")
     with results:
         runs = [run for run, _ in candidates.values()]
+        labels = model_labels(runs)
         if not candidates:
             st.info("No trained model yet: train an image model on the Train page first.", icon=":material/info:")
         elif seen is None:
-            choose_runs(runs)
+            choose_runs(runs, labels)
             st.info("Draw a digit on the canvas to see what the models predict.", icon=":material/draw:")
         else:
-            chosen = choose_runs(runs)
+            chosen = choose_runs(runs, labels)
             st.session_state[CHOSEN_KEY] = [run.id for run in chosen]
             if not chosen:
                 st.info("Pick one or more models above to see what they predict.", icon=":material/info:")
                 return
-            show_predictions(candidates, seen, chosen)
+            show_predictions(candidates, labels, seen, chosen)
             st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")
 
 

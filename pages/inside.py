@@ -15,7 +15,7 @@ from core.training.checkpoints import CheckpointError
 from ui.charts import probability_figure
 from ui.common import get_store, route_through_app, store_guard
 from ui.insight import crisp, evidence_legend, show_evidence, show_first_layer, show_layers, test_images, test_labels
-from ui.models import checkpoint_model, model_label, runs_with_checkpoints
+from ui.models import checkpoint_model, model_labels, runs_with_checkpoints
 from ui.text import markdown_text
 
 MAX_SHOWN = 3
@@ -24,13 +24,13 @@ SOURCES = ("Drawn digit", "Test image", "Misclassified")
 SEEN_KEY, CHOSEN_KEY = "draw_seen_image", "draw_chosen_runs"
 
 
-def choose_runs(runs: list[Run]) -> list[Run]:
+def choose_runs(runs: list[Run], labels: dict[str, str]) -> list[Run]:
     """Up to MAX_SHOWN models; those chosen on the Draw page, or the best for drawn digits, to start with."""
     by_id = {run.id: run for run in runs}
     default = [i for i in st.session_state.get(CHOSEN_KEY, []) if i in by_id][:MAX_SHOWN]
     chosen = st.multiselect("Models", list(by_id), default=default or [rank_for_drawing(runs)[0].id],
                             max_selections=MAX_SHOWN, key="inside_runs",
-                            format_func=lambda i: model_label(by_id[i]))
+                            format_func=labels.__getitem__)
     return [by_id[i] for i in chosen]
 
 
@@ -90,13 +90,13 @@ def views(checkpoints: dict[str, tuple[Run, Checkpoint]], runs: list[Run], image
     return result
 
 
-def side_by_side(runs: list[Run], shown: list[InsideView | str], render) -> None:
+def side_by_side(runs: list[Run], labels: dict[str, str], shown: list[InsideView | str], render) -> None:
     """One column per model, each with its name over what `render(view, width)` draws, or why it cannot."""
     width = {1: 420, 2: 360}.get(len(runs), 300)
     for column, run, view in zip(st.columns(len(runs)), runs, shown):
         with column:
             # st.text: a run's name is the user's text, shown as typed, never as markup
-            name = model_label(run)  # a model that never saw a digit reads digits all the same
+            name = labels[run.id]  # a model that never saw a digit reads digits all the same
             if isinstance(view, str):
                 st.text(name)
                 st.error(view, icon=":material/error:")
@@ -113,7 +113,8 @@ with store_guard("inside"):
 if not candidates:
     st.info("No trained model yet: train one on the Train page first.", icon=":material/info:")
     st.stop()
-chosen = choose_runs([run for run, _ in candidates.values()])
+labels = model_labels([run for run, _ in candidates.values()])
+chosen = choose_runs([run for run, _ in candidates.values()], labels)
 picked = choose_input(store, chosen) if chosen else None
 if picked is not None:
     image, what = picked
@@ -123,15 +124,15 @@ if picked is not None:
                              format_func=lambda d: "each model's answer" if d is None else f"digit {d}")
     shown = views(candidates, chosen, image, target)
     with right:
-        side_by_side(chosen, shown, lambda view, width: st.plotly_chart(
+        side_by_side(chosen, labels, shown, lambda view, width: st.plotly_chart(
             probability_figure(view.probabilities, height=160), key=f"inside_probs_{id(view)}"))
     evidence, layers, first = st.tabs(["Class evidence", "Every layer", "First layer"])
     with evidence:
         evidence_legend()
-        side_by_side(chosen, shown, lambda view, width: show_evidence(view, image, width))
+        side_by_side(chosen, labels, shown, lambda view, width: show_evidence(view, image, width))
     with layers:
         st.caption("Each layer's output for this input, in the order the layers run; each map is scaled to its "
                    "own range (light: high). Fully connected layers show one cell per unit.")
-        side_by_side(chosen, shown, show_layers)
+        side_by_side(chosen, labels, shown, show_layers)
     with first:
-        side_by_side(chosen, shown, show_first_layer)
+        side_by_side(chosen, labels, shown, show_first_layer)

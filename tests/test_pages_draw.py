@@ -66,6 +66,19 @@ def test_several_models_side_by_side(app_store):
     assert sorted(as_shown(metric.label) for metric in at.metric) == ["first", "second"]
 
 
+def test_two_models_of_one_name_are_told_apart_by_their_model_and_id(app_store):
+    mlp = finished_run(app_store, "ctrlc")
+    cnn = finished_run(app_store, "ctrlc", model="cnn")
+    at = open_page("pages/draw.py")
+    picker = at.multiselect(key="draw_runs")
+    shown = {run_id: picker.format_func(run_id) for run_id in (mlp, cnn)}
+    assert shown == {mlp: f"ctrlc (mlp, {mlp[-6:]}) (bars, not digits)",
+                     cnn: f"ctrlc (cnn, {cnn[-6:]}) (bars, not digits)"}
+    at = draw(picker.set_value([mlp, cnn]).run(), stroke_image())
+    assert sorted(as_shown(metric.label) for metric in at.metric) == sorted(
+        f"ctrlc ({model}, {run_id[-6:]})" for model, run_id in (("mlp", mlp), ("cnn", cnn)))
+
+
 def test_with_every_model_taken_out_it_asks_for_one_and_offers_nothing_to_look_inside(app_store):
     finished_run(app_store, "only")
     at = draw(open_page("pages/draw.py"), stroke_image())

@@ -1,6 +1,8 @@
 """Trained models for the pages that use them (Draw, Inside): which runs have one, loaded once and shared."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 from torch import nn
 
@@ -33,9 +35,13 @@ def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
     return {run_id: (run, checkpoint) for run_id, (run, checkpoint) in found.items() if checkpoint is not None}
 
 
-def model_label(run: Run) -> str:
-    """A model's name for the Draw and Inside pickers; a model that never saw a digit says so."""
-    return run.name + digit_note(run)
+def model_labels(runs: Sequence[Run]) -> dict[str, str]:
+    """Each model's label by run id, for the Draw and Inside pickers and answers: its run's name, with its model
+    and id's tail where two runs share a name (the picker showed 'ctrlc' twice, and hid one while the other was
+    picked); a model that never saw a digit says so."""
+    names = [run.name for run in runs]
+    return {run.id: (f"{run.name} ({run.config.model}, {run.id[-6:]})" if names.count(run.name) > 1 else run.name)
+            + digit_note(run) for run in runs}
 
 
 def digit_note(run: Run) -> str:
