@@ -42,6 +42,7 @@ from ui.table_runs import predict_section, wrong_rows
 from ui.text import file_stem, markdown_text, shortened
 
 GALLERY_SIZE = 30
+SELECTED_KEY = "runs_selected_ids"
 TABLE_COLUMNS = {
     "name": st.column_config.TextColumn("Name", width="medium"),  # a long name is cut in its cell, whole on hover
     "status": st.column_config.TextColumn("Status"),
@@ -110,21 +111,25 @@ def filtered_runs(runs: list[Run]) -> list[Run]:
     return [run for run in runs if matches(run, statuses, models, tags, text)]
 
 
-def linked_rows(runs: list[Run]) -> dict | None:
-    """Rows ticked to start with: the runs a link named (?run=ID&run=ID, from the Sweeps page, say)."""
-    linked = set(st.query_params.get_all("run"))
-    rows = [i for i, run in enumerate(runs) if run.id in linked]
+def default_rows(runs: list[Run]) -> dict | None:
+    """Rows ticked when the table is drawn anew: the runs a link named (?run=ID&run=ID, from the Sweeps page,
+    say), or those ticked before the rows changed (a run queued elsewhere cleared the selection, and with it a
+    note half typed in Manage)."""
+    wanted = set(st.query_params.get_all("run")) | set(st.session_state.get(SELECTED_KEY, ()))
+    rows = [i for i, run in enumerate(runs) if run.id in wanted]
     return {"selection": {"rows": rows}} if rows else None
 
 
 def selected_runs(runs: list[Run]) -> list[Run]:
-    """The table, and the runs selected in it."""
+    """The table, and the runs selected in it (remembered by id for the next time the rows change)."""
     # the key follows the rows shown, so a selection never points at rows that moved
     key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
     event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
                          hide_index=True, column_config=TABLE_COLUMNS, width="stretch",
-                         selection_default=linked_rows(runs), placeholder="-")
-    return [runs[i] for i in event.selection.rows if i < len(runs)]
+                         selection_default=default_rows(runs), placeholder="-")
+    chosen = [runs[i] for i in event.selection.rows if i < len(runs)]
+    st.session_state[SELECTED_KEY] = [run.id for run in chosen]
+    return chosen
 
 
 def flash(kind: str, text: str) -> None:

@@ -143,6 +143,18 @@ def test_rename_tag_and_note_a_run(two_runs):
     assert any("Saved" in s.value for s in at.success)
 
 
+def test_a_note_typed_while_a_run_is_queued_elsewhere_is_saved_and_the_selection_kept(two_runs):
+    app_store, slow, _ = two_runs
+    at = select(open_page("pages/runs.py"), [1])
+    at.text_area(key=f"runs_notes_{slow}").set_value("lr too low")
+    app_store.create_run(tiny_run_config(), name="queued from the CLI")  # a new row: the table is drawn anew
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert not at.exception
+    assert app_store.get_run(slow).notes == "lr too low"  # it was dropped, with the selection, and nothing said
+    assert at.dataframe[0].value["name"].tolist() == ["queued from the CLI", "fast", "slow"]
+    assert at.text_area(key=f"runs_notes_{slow}").value == "lr too low"  # still the run managed below
+
+
 def test_saving_in_one_tab_keeps_what_another_tab_saved_meanwhile(two_runs):
     app_store, slow, _ = two_runs
     at = select(open_page("pages/runs.py"), [1])  # this tab opens the form

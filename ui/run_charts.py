@@ -183,6 +183,8 @@ def curves(store: RunStore, runs: Sequence[Run], names: Sequence[str]) -> None:
     @st.fragment(run_every=interval)
     def redraw() -> None:
         fresh = [store.get_run(run.id) if run.is_active else run for run in runs]
+        if any(now.status != before.status for now, before in zip(fresh, runs)):
+            st.rerun(scope="app")  # a run ended: the table, its results and Manage above say so too (they stood stale)
         frames = [run_frame(store, run) for run in fresh]
         view, metric, settings = controls(frames)
         if view == "grid":
