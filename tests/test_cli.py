@@ -310,3 +310,12 @@ def test_worker_evaluate_tests_an_untested_run_and_prints_what_it_found(tmp_path
     assert f"test accuracy {tested.test_accuracy:.2%} (best checkpoint, epoch 1)" in result.stdout
     again = cli_here("worker", "--evaluate", run.id, "--runs", str(runs))
     assert again.returncode == 0 and "nothing to test: it was tested already" in again.stderr
+
+
+def test_an_empty_store_says_so_and_how_to_fill_it(tmp_path):
+    RunStore(tmp_path / "runs")
+    runs = cli_here("runs", "--runs", str(tmp_path / "runs"))
+    assert (runs.returncode, runs.stdout) == (0, f"no runs yet in {tmp_path / 'runs'}: start one with "
+                                                 "python -m core train\n")
+    sweeps = cli_here("sweep", "--list", "--runs", str(tmp_path / "runs"))  # it printed nothing at all
+    assert sweeps.returncode == 0 and sweeps.stdout.startswith(f"no sweeps yet in {tmp_path / 'runs'}: start one")

@@ -150,6 +150,10 @@ def list_sweeps(store: RunStore) -> int:
 
     sweeps = SweepStore(store)
     check_drivers(sweeps)
+    if not sweeps.list():
+        print(f"no sweeps yet in {store.root}: start one with "
+              "python -m core sweep --space examples/sweep-quick.toml")
+        return 0
     for sweep in sweeps.list():
         trials = {run.trial_number for run in store.sweep_runs(sweep.id)}
         print(f"{sweep.id}  {sweep.status:<12} {sweep.plan.strategy:<6} {len(trials):>4}/{sweep.plan.trials:<4} "
