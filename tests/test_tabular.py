@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -377,3 +379,21 @@ def test_cli_tests_a_table_checkpoint_on_its_test_rows_with_class_names(store, c
     assert f"accuracy {run.summary.test_accuracy:.2%} ({round(run.summary.test_accuracy * 36)}/36)" in out
     assert "  bird: " in out and "  dog: " in out and "first 2 test rows:" in out
     assert re.search(r"#0: true (bird|cat|dog), predicted (bird|cat|dog)", out)
+
+
+def test_a_copied_table_checkpoint_finds_its_table_in_the_default_store_or_says_to_pass_runs(
+        store, tmp_path, capsys, monkeypatch):
+    run_id = store.create_run(pets_config(store, epochs=1))
+    assert execute_run(store, run_id) == "finished"
+    copy = tmp_path / "home" / "downloads" / "pets.pt"  # two folders up is no run store
+    copy.parent.mkdir(parents=True)
+    shutil.copy(store.checkpoint_path(run_id, "best"), copy)
+    monkeypatch.chdir(copy.parent.parent)
+    monkeypatch.delenv("MNIST_RUNS_DIR", raising=False)
+    capsys.readouterr()
+    assert main(["test", "--checkpoint", str(copy)]) == 2
+    err = capsys.readouterr().err  # it named a store at the file system's root, and no way out
+    assert f"is missing from the run store: {Path('runs') / 'tables'}" in err  # ./runs, as the other commands
+    assert err.rstrip().endswith("pass --runs with the run store the run was trained in")
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(store.root))  # as the app and the other commands read it
+    assert main(["test", "--checkpoint", str(copy), "--show-samples", "0"]) == 0

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import torch
 
-from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, class_names
+from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, RunConfig, class_names
+from core.runs.store import default_runs_dir
 from core.training.checkpoints import load_model
-from core.training.data import DEFAULT_DATA_DIR, Split
-from core.training.datasets import load_datasets
+from core.training.data import DEFAULT_DATA_DIR, DataError, Split
+from core.training.datasets import load_test_split
 from core.training.evaluation import EVAL_BATCH, evaluate
 
 
@@ -17,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     test = commands.add_parser("test", help="evaluate a checkpoint on its test set (MNIST's, or its CSV's test rows)")
     test.add_argument("--checkpoint", required=True)
     test.add_argument("--runs", default=None, help="the run store that holds a CSV run's table (default: the "
-                      "checkpoint's run store, two folders up)")
+                      "checkpoint's run store, two folders up, else $MNIST_RUNS_DIR or ./runs)")
     test.add_argument("--batch-size", type=int, default=EVAL_BATCH)
     test.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     test.add_argument("--show-samples", type=int, default=10)
@@ -35,8 +36,7 @@ def check_counts(args: argparse.Namespace) -> None:
 def command_test(args: argparse.Namespace) -> int:
     check_counts(args)
     model, config, checkpoint = load_model(args.checkpoint)
-    store_root = Path(args.runs) if args.runs else Path(args.checkpoint).resolve().parents[1]
-    test = load_datasets(config, args.data_dir, store_root / "tables").test
+    test = test_split(config, args)
     result = evaluate(model, test, batch_size=args.batch_size)
     classes = class_names(config)
     print(f"checkpoint: {args.checkpoint} (model {config.model}, epoch {checkpoint['epoch']})")
@@ -48,6 +48,26 @@ def command_test(args: argparse.Namespace) -> int:
     if args.show_samples:
         print_samples(model, test, min(args.show_samples, len(test)), classes)
     return 0
+
+
+def test_split(config: RunConfig, args: argparse.Namespace) -> Split:
+    """The checkpoint's test split; a CSV run's from the run store that keeps its table, named if it lacks it."""
+    if config.csv is None:
+        return load_test_split(config, args.data_dir)
+    store_root = table_store(args)
+    try:
+        return load_test_split(config, args.data_dir, store_root / "tables")
+    except DataError as err:
+        hint = "" if args.runs else "; pass --runs with the run store the run was trained in"
+        raise DataError(f"{err}{hint}") from None
+
+
+def table_store(args: argparse.Namespace) -> Path:
+    """--runs; else the checkpoint's own run store (two folders up), if it is one; else the default store."""
+    if args.runs:
+        return Path(args.runs)
+    beside = Path(args.checkpoint).resolve().parents[1]
+    return beside if (beside / "runs.db").exists() else Path(default_runs_dir())
 
 
 def print_samples(model: torch.nn.Module, test: Split, count: int, classes: tuple[str, ...]) -> None:

@@ -9,13 +9,16 @@ import sqlite3
 import time
 
 import pytest
+import torch
 from pages_helpers import app_store, as_shown, finished_run, open_page  # noqa: F401
 from reliability_helpers import one_error_line, train_loss_steps, wait_for, wait_until_dead
 
 from core.cli import main
+from core.config import RunConfig
 from core.runs.supervisor import launch
 from core.training import data
 from core.training.data import DEFAULT_DATA_DIR
+from core.training.models import build_model
 
 BUSY_TIMEOUT_S = 1.0
 
@@ -107,6 +110,21 @@ def test_a_missing_mnist_file_is_named_and_nothing_is_fetched(app_store, data_co
     assert any(as_shown(error.value).startswith(f"Not started: {says}") and "download-mnist" in as_shown(error.value)
                for error in at.error)
     assert app_store.list_runs() == [] and tried == []  # nothing stored, nothing fetched
+
+
+def test_testing_an_mnist_checkpoint_needs_only_the_test_files(tmp_path, data_copy, capsys):
+    torch.manual_seed(0)
+    config = RunConfig(model="mlp")
+    path = tmp_path / "mnist-mlp.pt"
+    torch.save({"model_state_dict": build_model(config).state_dict(), "config": config.to_dict(), "epoch": 1}, path)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (data_copy / name).unlink()  # it named the training images as missing
+    assert main(["test", "--checkpoint", str(path), "--data-dir", str(data_copy), "--show-samples", "0"]) == 0
+    assert "(model mlp, epoch 1)" in capsys.readouterr().out
+    (data_copy / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert main(["test", "--checkpoint", str(path), "--data-dir", str(data_copy)]) == 2
+    missing = data_copy / "t10k-labels-idx1-ubyte.gz"
+    assert one_error_line(capsys.readouterr().err).startswith(f"error: MNIST file missing: {missing}.")
 
 
 def test_a_download_happens_only_when_asked_and_only_over_https(tmp_path, capsys, monkeypatch):
