@@ -40,11 +40,11 @@ def test_train_then_test_a_tiny_run(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lr", "0"], "error: lr: must be in (0, 10]"),
-    (["--batch-size", "0"], "error: batch_size: must be from 1 to 8192"),
-    (["--epochs", "1000"], "error: epochs: must be from 1 to 100"),
-    (["--model", "resnet"], "error: model: 'resnet' is not one of"),
-    (["--device", "mps"], "error: device: 'mps' is not available here (available: cpu"),  # never on Linux
+    (["--lr", "0"], "error: --lr: must be in (0, 10]"),
+    (["--batch-size", "0"], "error: --batch-size: must be from 1 to 8192"),
+    (["--epochs", "1000"], "error: --epochs: must be from 1 to 100"),
+    (["--model", "resnet"], "error: --model: 'resnet' is not one of"),
+    (["--device", "mps"], "error: --device: 'mps' is not available here (available: cpu"),  # never on Linux
     (["--tensorboard", "/dev/null"], "error: cannot write TensorBoard files into /dev/null: it is a file"),
     (["--target", "animal"], "error: --target is for a CSV file: give --csv FILE as well, or leave it out"),
     (["--drop-missing", "--test-size", "5"], "error: --drop-missing, --test-size are for a CSV file"),

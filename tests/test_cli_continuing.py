@@ -50,11 +50,11 @@ def test_fork_starts_a_child_with_changed_settings(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epoch", "1", "--model", "cnn"], "error: model: a fork keeps its parent's model ('mlp'): it would change "
+    (["--epoch", "1", "--model", "cnn"], "error: --model: a fork keeps its parent's model ('mlp'): it would change "
                                          "the model's shape"),
     (["--epoch", "3"], "has no checkpoint for epoch 3; epochs with one: 1"),
-    (["--epoch", "1", "--epochs", "1"], "error: epochs: a fork from epoch 1 needs more epochs than that, got 1"),
-    (["--epoch", "1", "--device", "mps"], "error: device: 'mps' is not available here"),  # never on Linux
+    (["--epoch", "1", "--epochs", "1"], "error: --epochs: a fork from epoch 1 needs more epochs than that, got 1"),
+    (["--epoch", "1", "--device", "mps"], "error: --device: 'mps' is not available here"),  # never on Linux
 ])
 def test_a_bad_fork_is_refused_in_one_line_and_creates_nothing(tmp_path, capsys, args, message):
     runs = tmp_path / "runs"
@@ -112,13 +112,13 @@ def test_seeds_queue_a_group_and_compare_tells_whether_one_beats_another(tmp_pat
 
 def test_seed_and_seeds_together_are_refused(tmp_path, capsys):
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seed", "1", "--seeds", "2", "3"]) == 2
-    assert "error: seeds: give --seed or --seeds, not both" in capsys.readouterr().err
+    assert "error: --seeds: give --seed or --seeds, not both" in capsys.readouterr().err
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "2", "2"]) == 2
-    assert "error: seeds: give each once; 2 came more than once" in capsys.readouterr().err
+    assert "error: --seeds: give each once; 2 came more than once" in capsys.readouterr().err
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "0-100000"]) == 2  # as on the page
-    assert "error: seeds: at most 100 at once, got 100001" in capsys.readouterr().err
+    assert "error: --seeds: at most 100 at once, got 100001" in capsys.readouterr().err
     assert main(["train", *TINY, "--runs", str(tmp_path / "runs"), "--seeds", "x"]) == 2
-    assert "error: seeds: " in capsys.readouterr().err
+    assert "error: --seeds: " in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 

@@ -358,7 +358,7 @@ def test_cli_refuses_a_table_run_with_no_test_rows(tmp_path, capsys):
     path.write_bytes(csv_bytes(pets_frame(40)))
     code = main(["train", "--csv", str(path), "--target", "animal", "--one-hot", "colour", "--test-size", "0",
                  "--runs", str(tmp_path / "runs")])
-    assert code == 2 and "error: csv.test_size: must be from 1 to 39, got 0" in capsys.readouterr().err
+    assert code == 2 and "error: --test-size: must be from 1 to 39, got 0" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # before, the run was stored and failed at its end
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 from core.cli.paths import add_runs_argument
 from core.cli.runs import existing_store
-from core.cli.train import config_arguments, train_in_turn
+from core.cli.train import config_arguments, errors_name_flags, train_in_turn
 from core.config import ConfigError, RunConfig
 from core.devices import available_devices, require_device
 from core.runs import continuation
@@ -42,7 +42,8 @@ def command_resume(args: argparse.Namespace) -> int:
     if device not in ("auto", *available_devices()):
         raise ConfigError("device", f"the run trains on {device!r}, which is not available here (available: "
                           f"{', '.join(available_devices())}); fork it with --device to go on here")
-    run = continuation.resume(store, args.run_id, args.epochs)
+    with errors_name_flags():
+        run = continuation.resume(store, args.run_id, args.epochs)
     after = continuation.last_epoch(store, run.id) or run.parent_epoch or 0
     print(f"resuming {run.name!r} after epoch {after}, to epoch {run.config.epochs}", flush=True)
     return train_in_turn(store, [run.id], args.data_dir).exit_code
@@ -51,7 +52,8 @@ def command_resume(args: argparse.Namespace) -> int:
 def command_fork(args: argparse.Namespace) -> int:
     store = existing_store(args.runs)
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
-    require_device(changes.get("device", store.get_run(args.run_id).config.device))
-    child = continuation.fork(store, args.run_id, args.epoch, changes, name=args.name, tags=args.tags)
+    with errors_name_flags():
+        require_device(changes.get("device", store.get_run(args.run_id).config.device))
+        child = continuation.fork(store, args.run_id, args.epoch, changes, name=args.name, tags=args.tags)
     print(f"forked {args.run_id} at epoch {args.epoch} as {child}", flush=True)
     return train_in_turn(store, [child], args.data_dir).exit_code

@@ -216,15 +216,32 @@ def epoch_line(event: EpochEnded, config: RunConfig) -> str:
             f"train_acc {event.train_accuracy:.2%}{val} {event.seconds:.1f}s{best}")
 
 
+# RunConfig's fields (and a table's test rows) by the flags that set them: errors name what the user typed
+SETTING_FLAGS = {field.name: "--" + field.name.replace("_", "-") for field in dataclasses.fields(RunConfig)
+                 if field.name != "csv"} | {"csv.test_size": "--test-size", "seeds": "--seeds"}
+
+
+@contextlib.contextmanager
+def errors_name_flags() -> Iterator[None]:
+    """Within: a ConfigError naming a setting names its flag instead ('--val-size: ...', not 'val_size: ...')."""
+    try:
+        yield
+    except ConfigError as err:
+        if err.field not in SETTING_FLAGS:
+            raise
+        raise ConfigError(SETTING_FLAGS[err.field], err.reason) from None
+
+
 def command_train(args: argparse.Namespace) -> int:
     table = read_csv_argument(args)
-    config = config_from_args(args, table)
-    if args.seeds and hasattr(args, "seed"):
-        raise ConfigError("seeds", "give --seed or --seeds, not both")
-    configs = repeat_over_seeds(config, parse_seeds(" ".join(args.seeds))) if args.seeds else [config]
+    with errors_name_flags():
+        config = config_from_args(args, table)
+        if args.seeds and hasattr(args, "seed"):
+            raise ConfigError("seeds", "give --seed or --seeds, not both")
+        configs = repeat_over_seeds(config, parse_seeds(" ".join(args.seeds))) if args.seeds else [config]
+        require_device(config.device)  # everything is checked before a run is queued: a failed check queues none
     if config.csv is None:
         require_files(config.dataset, args.data_dir)
-    require_device(config.device)  # everything is checked before a run is queued: a failed check queues none
     if args.tensorboard:
         writable_folder(args.tensorboard, "TensorBoard files")
     name, tags = checked_name(args.name), checked_tags(args.tags or ())

@@ -37,7 +37,7 @@ def test_the_cli_refuses_an_invalid_setting_naming_the_field(tmp_path, capsys, n
     runs = tmp_path / "runs"
     code = cli.main(["train", "--dataset", "synthetic", "--val-size", "100", "--runs", str(runs), *args])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith(f"error: {field}: ")
+    assert code == 2 and err.startswith(f"error: --{field.replace('_', '-')}: ")  # the flag, as typed
     assert nothing_may_start == []
     assert not runs.exists()  # not even an empty store
 
@@ -48,7 +48,7 @@ def test_an_existing_store_is_left_exactly_as_it_was(tmp_path, capsys, nothing_m
     kept = store.create_run(tiny_config, name="kept")
     before = files_under(tmp_path)
     assert cli.main(["train", "--dataset", "synthetic", "--val-size", "100", "--runs", str(store.root), *args]) == 2
-    assert f"error: {field}: " in capsys.readouterr().err
+    assert f"error: --{field.replace('_', '-')}: " in capsys.readouterr().err
     assert [run.id for run in store.list_runs()] == [kept]
     assert files_under(tmp_path) == before
 
@@ -57,7 +57,7 @@ def test_the_real_command_exits_2_with_one_line_and_no_traceback(tmp_path):
     result = subprocess.run(cli_command("train", "--lr", "0", "--runs", str(tmp_path / "runs")), cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: lr: must be in (0, 10], got 0"
+    assert result.stderr.strip() == "error: --lr: must be in (0, 10], got 0"
     assert result.stdout == "" and not (tmp_path / "runs").exists()
 
 
