@@ -174,7 +174,8 @@ def test_commands_that_read_runs_name_a_mistyped_store_and_create_nothing(tmp_pa
 def test_robustness_names_an_unknown_run(tmp_path):
     store = RunStore(tmp_path)
     result = cli_here("robustness", "nope", "--runs", str(store.root))
-    assert result.returncode == 1 and result.stderr == f"error: no run has the id 'nope' in {store.root}\n"
+    assert result.returncode == 1 and result.stderr == (f"error: no run has the id 'nope' in {store.root} "
+                                                        "(see python -m core runs)\n")
 
 
 def test_worker_names_a_run_that_is_not_queued_instead_of_exiting_silently(tmp_path, monkeypatch):

@@ -85,7 +85,7 @@ def test_unknown_runs_and_missing_stores_are_named(tmp_path, capsys):
     train(runs, "--epochs", "1")
     capsys.readouterr()
     assert main(["resume", "nope", "--runs", str(runs)]) == 2
-    assert "error: no run has the id 'nope' in this run store" in capsys.readouterr().err
+    assert f"error: no run has the id 'nope' in {runs} (see python -m core runs)" in capsys.readouterr().err
     assert main(["fork", "nope", "--epoch", "1", "--runs", str(tmp_path / "elsewhere")]) == 2
     assert "error: no run store in" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
 

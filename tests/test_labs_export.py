@@ -164,14 +164,14 @@ def test_cli_exports_runs_and_names_an_unknown_one(store, tmp_path, capsys, two_
     assert f"tensorboard --logdir '{out}'" in capsys.readouterr().out
     assert len(list(out.iterdir())) == 2
     assert main(["export", "tensorboard", "nope", "--out", str(tmp_path / "x"), "--runs", str(store.root)]) == 2
-    assert "no run with id 'nope'" in capsys.readouterr().err
+    assert "no run has the id 'nope'" in capsys.readouterr().err
 
 
 def test_cli_export_checks_every_id_and_the_folder_first_and_replaces_an_earlier_export(store, tmp_path, capsys,
                                                                                          two_runs):
     out, runs = tmp_path / "tb", str(store.root)
     assert main(["export", "tensorboard", two_runs[0], "nope", "--out", str(out), "--runs", runs]) == 2
-    assert "no run with id 'nope'" in capsys.readouterr().err and not out.exists()  # nothing half-written
+    assert "no run has the id 'nope'" in capsys.readouterr().err and not out.exists()  # nothing half-written
     (tmp_path / "afile").write_text("")
     assert main(["export", "tensorboard", two_runs[0], "--out", str(tmp_path / "afile"), "--runs", runs]) == 2
     assert f"cannot write TensorBoard files into {tmp_path / 'afile'}" in capsys.readouterr().err

@@ -127,7 +127,7 @@ def test_a_finished_run_needs_more_epochs_to_resume(store):
     before = stored_values(store, run_id)
     with pytest.raises(CannotContinue, match="has trained 1 of its 1 epochs: ask for more epochs"):
         continuation.resume(store, run_id)
-    with pytest.raises(CannotContinue, match="has trained 1 epoch already, and 1 asked for are no more: ask for "
+    with pytest.raises(CannotContinue, match="has trained 1 epoch already, not fewer than the 1 asked for: ask for "
                                              "more epochs to continue it \\(for example 2\\)"):
         continuation.resume(store, run_id, epochs=1)
     assert store.get_run(run_id).status == "finished" and stored_values(store, run_id) == before

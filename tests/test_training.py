@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from core.training.events import BatchEnded, EpochEnded, RunEnded, Validated, diverged
-from core.training.loop import _any_diverged, _correct_counts, current_lr, prepare, train
+from core.training.loop import (
+    BestTracker,
+    _any_diverged,
+    _correct_counts,
+    _early_stop_reason,
+    current_lr,
+    prepare,
+    train,
+)
 from core.training.optim import build_scheduler
 
 
@@ -139,7 +147,10 @@ def test_early_stopping_after_patience_epochs_without_improvement(tiny_config, t
     config = replace(tiny_config, epochs=10, patience=2, min_delta=1.0)
     events = run_events(config, tiny_data)
     assert events[-1].reason == "early_stopped" and events[-1].epochs_completed == 3
-    assert "for 2 epochs" in events[-1].message
+    assert events[-1].message == "validation loss did not improve by more than 1 for 2 epochs"
+    # with no min_delta: not "by more than 0 for 1 epochs"
+    tracker = BestTracker(min_delta=0.0, stale_epochs=1)
+    assert _early_stop_reason(replace(config, min_delta=0.0), tracker) == "validation loss did not improve for 1 epoch"
 
 
 @pytest.mark.parametrize("scheduler", ["plateau", "step", "cosine", "onecycle"])

@@ -42,5 +42,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RunNotFound as err:
-        print(f"error: no run has the id {err.args[0]!r} in this run store", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2

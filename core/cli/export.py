@@ -35,7 +35,7 @@ def command_tensorboard(args: argparse.Namespace) -> int:
         for run_id in run_ids:  # every id is checked before anything is written
             store.get_run(run_id)
     except RunNotFound as err:
-        print(f"error: no run with id {err.args[0]!r} in {store.root} (see `python -m core runs`)", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     folders = export_runs(store, run_ids, writable_folder(args.out, "TensorBoard files"))
     for folder in folders:

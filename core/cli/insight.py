@@ -31,8 +31,8 @@ def command_robustness(args: argparse.Namespace) -> int:
     for run_id in args.run_ids:
         try:
             failed += not _one_run(store, run_id, args)
-        except RunNotFound:
-            print(f"error: no run has the id {run_id!r} in {store.root}", file=sys.stderr)
+        except RunNotFound as err:
+            print(f"error: {err}", file=sys.stderr)
             failed += 1
         except (CheckpointError, DataError, ValueError, OSError) as err:
             print(f"error: {run_id}: {err}", file=sys.stderr)

@@ -71,11 +71,8 @@ def command_sweep(args: argparse.Namespace) -> int:
         if args.resume:
             refuse_plan_options(args, "--resume goes on with the settings the sweep was started with")
         return run_sweep(args)
-    except (SpaceError, SweepSettingError, SweepBusy, RayUnreachable) as err:
+    except (SpaceError, SweepSettingError, SweepBusy, RayUnreachable, SweepNotFound) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except SweepNotFound as err:
-        print(f"error: no sweep {err.args[0]!r} in {args.runs}", file=sys.stderr)
         return 2
 
 

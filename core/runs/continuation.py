@@ -80,7 +80,7 @@ def resume(store: RunStore, run_id: str, epochs: int | None = None) -> Run:
     after = origin.checkpoint["epoch"] if origin else 0
     if after >= config.epochs:
         done = (f"{after} of its {config.epochs} epochs" if epochs is None  # --epochs 1 read "2 of its 1 epochs"
-                else f"{after} epoch{'s' * (after != 1)} already, and {epochs} asked for are no more")
+                else f"{after} epoch{'s' * (after != 1)} already, not fewer than the {epochs} asked for")
         raise CannotContinue(f"run {run.name!r} has trained {done}: ask for more epochs to continue it "
                              f"(for example {after + 1})")
     store.reopen(run_id, config, after)

@@ -43,7 +43,16 @@ from core.training.evaluation import Evaluation
 
 
 class RunNotFound(KeyError):
-    """No run has this id."""
+    """No run has this id; said naming the store, and where to find the ids."""
+    kind, listing = "run", "runs"
+
+    def __init__(self, run_id: str, root: Path | str | None = None):
+        super().__init__(run_id)
+        self.id, self.root = run_id, root
+
+    def __str__(self) -> str:  # KeyError's would be the id's repr alone
+        where = f" in {self.root}" if self.root is not None else ""
+        return f"no {self.kind} has the id {self.id!r}{where} (see python -m core {self.listing})"
 
 
 class RunActive(RuntimeError):
@@ -357,7 +366,7 @@ class RunStore:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise RunNotFound(run_id)
+            raise RunNotFound(run_id, self.root)
         return self._to_runs([row])[0]
 
     def list_runs(self, evaluations: bool = True) -> list[Run]:
@@ -389,7 +398,7 @@ class RunStore:
         with self._transaction() as db:
             cursor = db.execute(f"UPDATE runs SET {columns} WHERE id = ?", (*fields.values(), run_id))
         if cursor.rowcount == 0:
-            raise RunNotFound(run_id)
+            raise RunNotFound(run_id, self.root)
 
     def rename(self, run_id: str, name: str) -> None:
         """InvalidText for a name that is empty, of several lines or too long."""

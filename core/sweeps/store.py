@@ -15,6 +15,7 @@ from core.sweeps.space import SearchSpace, SpaceError, parse_space
 
 class SweepNotFound(RunNotFound):
     """No sweep has this id."""
+    kind, listing = "sweep", "sweep --list"
 
 
 def _stored_space(text: str) -> tuple[SearchSpace, str]:
@@ -77,7 +78,7 @@ class SweepStore:
         with self.runs.connect() as db:
             row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
         if row is None:
-            raise SweepNotFound(sweep_id)
+            raise SweepNotFound(sweep_id, self.runs.root)
         return _row_to_sweep(row)
 
     def list(self) -> list[Sweep]:
@@ -109,7 +110,7 @@ class SweepStore:
                                 "heartbeat_at=?, ended_at=NULL, message='', stop_requested=0 WHERE id=?",
                                 (RunStatus.RUNNING, pid, now, now, sweep_id))
             if cursor.rowcount == 0:
-                raise SweepNotFound(sweep_id)
+                raise SweepNotFound(sweep_id, self.runs.root)
             self._keep_file(db, sweep_id)
 
     def assign_driver(self, sweep_id: str, pid: int) -> None:

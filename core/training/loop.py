@@ -182,10 +182,16 @@ def train(config: RunConfig, datasets: Datasets, state: TrainingState,
         yield EpochEnded(epoch, state.step, train_loss, train_accuracy, val_loss, val_accuracy, lr, is_best,
                          time.perf_counter() - started)
         if config.patience and state.tracker.stale_epochs >= config.patience:
-            yield RunEnded(RunStatus.EARLY_STOPPED, epoch, state.step, f"validation loss did not improve by more "
-                           f"than {config.min_delta:g} for {state.tracker.stale_epochs} epochs")
+            yield RunEnded(RunStatus.EARLY_STOPPED, epoch, state.step, _early_stop_reason(config, state.tracker))
             return
     yield RunEnded(RunStatus.FINISHED, config.epochs, state.step)
+
+
+def _early_stop_reason(config: RunConfig, tracker: BestTracker) -> str:
+    """Why early stopping ended the run: 'validation loss did not improve for 3 epochs'."""
+    by = f" by more than {config.min_delta:g}" if config.min_delta else ""
+    stale = tracker.stale_epochs
+    return f"validation loss did not improve{by} for {stale} epoch{'s' * (stale != 1)}"
 
 
 def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, criterion: nn.Module, epoch: int,
