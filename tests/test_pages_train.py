@@ -51,7 +51,7 @@ def test_form_has_every_setting_and_no_runs_message(app_store):
     lr = at.select_slider(key="train_lr")
     assert min(lr.options, key=float) in ("1e-05",) and "1" in lr.options
     assert at.selectbox(key="train_device").options == available_devices()
-    assert (at.slider(key="train_epochs").min, at.slider(key="train_epochs").max) == (1, 50)
+    assert (at.slider(key="train_epochs").min, at.slider(key="train_epochs").max) == (1, 100)  # MAX_EPOCHS, as the CLI
     assert any("No runs yet" in info.value for info in at.info)
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 from core.config import (
     IMAGE_AUGMENTATIONS,
     IMAGE_DATASETS,
+    MAX_EPOCHS,
     MODELS,
     OPTIMIZERS,
     SCHEDULERS,
@@ -155,7 +156,7 @@ def model_and_optimizer() -> None:
 def schedule_and_stopping() -> None:
     """Epochs, batch size, the learning-rate schedule and early stopping."""
     left, right = st.columns(2)
-    left.slider("Epochs", 1, 50, key="train_epochs", persist_state="session")
+    left.slider("Epochs", 1, MAX_EPOCHS, key="train_epochs", persist_state="session")  # as the CLI allows
     right.select_slider("Batch size", BATCH_CHOICES, key="train_batch_size", persist_state="session")
     scheduler = st.selectbox("LR schedule", SCHEDULERS, key="train_scheduler", persist_state="session",
                              help="cosine and onecycle step every batch; step and plateau once an epoch")
