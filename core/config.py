@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,6 +272,20 @@ def _validate_schedule(config: RunConfig) -> None:
 def default_val_size(dataset: str) -> int:
     """The validation split for a dataset when none is chosen: it must leave images to train on."""
     return VAL_SIZES.get(dataset, VAL_SIZES["mnist"])
+
+
+def unused_settings(config: RunConfig, names: Iterable[str]) -> dict[str, str]:
+    """Of the settings named, those the run would not use, each with what it needs: a schedule's settings
+    without that schedule, say (the CLI refuses them, where a learner may think --plateau-patience turns
+    ReduceLROnPlateau on)."""
+    needs = {"step_size": ("scheduler step", config.scheduler == "step"),
+             "gamma": ("scheduler step", config.scheduler == "step"),
+             "plateau_patience": ("scheduler plateau", config.scheduler == "plateau"),
+             "plateau_factor": ("scheduler plateau", config.scheduler == "plateau"),
+             "min_delta": ("patience above 0", config.patience > 0),
+             "momentum": ("optimizer sgd or rmsprop", config.optimizer in ("sgd", "rmsprop")),
+             "hidden_sizes": ("model mlp", config.model == "mlp")}
+    return {name: needs[name][0] for name in names if name in needs and not needs[name][1]}
 
 
 def nesterov_applies(optimizer: str, momentum: float) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import build_parser
+from core.cli import build_parser, main
 from core.cli import train as train_command
 from core.cli.train import config_from_args
 from core.config import CHOICES, RunConfig, default_val_size
@@ -111,11 +111,26 @@ def parsed_config(*args: str):
 def test_a_preset_gives_its_settings_and_any_setting_given_overrides_it():
     preset = PRESETS["quick-mlp"].config
     assert parsed_config("--preset", "quick-mlp") == preset
-    overridden = parsed_config("--preset", "quick-mlp", "--lr", "0.02", "--no-nesterov", "--dataset", "synthetic",
+    overridden = parsed_config("--preset", "quick-mlp", "--lr", "0.02", "--weight-decay", "0", "--dataset", "synthetic",
                                "--val-size", "100")
     assert overridden == replace(preset, lr=0.02, dataset="synthetic", val_size=100)
     assert parsed_config("--lr", "0.02", "--preset", "quick-mlp").lr == 0.02  # wherever the flag stands
     assert parsed_config() == RunConfig()  # no preset: the defaults
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--plateau-patience", "2"], "--plateau-patience: does nothing without --scheduler plateau"),
+    (["--preset", "quick-mlp", "--gamma", "0.5"], "--gamma: does nothing without --scheduler step"),
+    (["--min-delta", "0.01"], "--min-delta: does nothing without --patience above 0"),
+    (["--momentum", "0.5"], "--momentum: does nothing without --optimizer sgd or rmsprop"),
+    (["--model", "cnn", "--hidden-sizes", "64"], "--hidden-sizes: does nothing without --model mlp"),
+])
+def test_a_setting_the_run_would_not_use_is_refused_naming_what_it_needs(tmp_path, capsys, args, says):
+    # a learner who gives --plateau-patience to turn on ReduceLROnPlateau got no schedule, and no word
+    assert main(["train", *args, "--runs", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {says}: add that, or leave ")
+    assert not (tmp_path / "runs").exists()
+    assert parsed_config("--scheduler", "plateau", "--plateau-patience", "2").plateau_patience == 2  # with it: kept
 
 
 def test_the_synthetic_dataset_gets_a_validation_split_that_fits_it():

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -26,6 +26,7 @@ from core.config import (
     RunConfig,
     default_val_size,
     planned_steps,
+    unused_settings,
 )
 from core.devices import require_device
 from core.names import checked_name, checked_tags, derived_name
@@ -42,6 +43,29 @@ from core.training.events import BatchEnded, EpochEnded, RunEnded
 REDRAW_S = 0.25
 
 
+# what a setting does, where "default: X" alone does not say it
+FIELD_HELP = {
+    "hidden_sizes": "the MLP's hidden layer widths, e.g. 256 128 (--model mlp only)",
+    "momentum": "momentum of sgd and rmsprop", "nesterov": "Nesterov momentum (sgd with momentum above 0 only)",
+    "weight_decay": "L2 penalty on the weights (decoupled for adamw)",
+    "step_size": "with --scheduler step: multiply the lr by --gamma every this many epochs",
+    "gamma": "with --scheduler step: the lr's factor at each step",
+    "plateau_patience": "with --scheduler plateau (ReduceLROnPlateau): epochs without a better validation loss "
+                        "before the lr is cut",
+    "plateau_factor": "with --scheduler plateau: the lr's factor at each cut",
+    "patience": "early stopping: epochs without a better validation loss before the run stops; 0 turns it off",
+    "min_delta": "early stopping (--patience above 0): the least drop in validation loss that counts",
+    "val_size": "training images held out for validation (the best epoch and early stopping use them)",
+    "augment_shift": "random shift of each training image, in pixels each way",
+    "augment_rotate": "random rotation, in degrees each way", "augment_scale": "random zoom within 1 +- this",
+    "augment_thickness": "random stroke thickening or thinning, a share of one erosion or dilation step",
+    "augment_elastic": "random smooth elastic distortion, in pixels",
+    "label_smoothing": "cross-entropy's label smoothing (the training loss includes it; validation's does not)",
+    "seed": "initial weights, data order and augmentations",
+    "device": "auto: the accelerator if there is one, else cpu",
+}
+
+
 def config_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
     """One --flag per RunConfig field; only the flags given are set (they override a preset, or with
     inherited, the parent run's settings: the help says so instead of the defaults)."""
@@ -53,9 +77,9 @@ def config_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -
         if field.name == "csv":
             continue  # a table comes with --csv FILE --target COLUMN (table_arguments)
         if field.name == "hidden_sizes":
-            parser.add_argument(flag, type=int, nargs="+", help=f"default: {shown}", **given_only)
+            parser.add_argument(flag, type=int, nargs="+", help=_help(field.name, shown), **given_only)
         elif isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default: {shown}",
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=_help(field.name, shown),
                                 **given_only)
         elif field.name in CHOICES:
             # validated by RunConfig, which names the field in one line; argparse's choices would not
@@ -65,7 +89,12 @@ def config_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -
             parser.add_argument(flag, type=int, help="use only this many training images (default: "
                                 f"{shown if inherited else 'all'})", **given_only)
         else:
-            parser.add_argument(flag, type=type(default), help=f"default: {shown}", **given_only)
+            parser.add_argument(flag, type=type(default), help=_help(field.name, shown), **given_only)
+
+
+def _help(name: str, shown: object) -> str:
+    text = FIELD_HELP.get(name)
+    return f"{text} (default: {shown})" if text else f"default: {shown}"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -111,7 +140,15 @@ def config_from_args(args: argparse.Namespace, table: bytes | None = None) -> Ru
         given = {**given, **table_settings(args, table, given)}
     elif "dataset" in given and "val_size" not in given:  # the synthetic set is too small for MNIST's split
         given["val_size"] = default_val_size(given["dataset"])
-    return RunConfig(**{**base.to_dict(), **given})
+    config = RunConfig(**{**base.to_dict(), **given})
+    refuse_unused(config, given)
+    return config
+
+
+def refuse_unused(config: RunConfig, given: Iterable[str]) -> None:
+    """ConfigError naming the first setting given that the run would not use, and what it needs."""
+    for name, needs in unused_settings(config, given).items():
+        raise ConfigError(name, f"does nothing without --{needs}: add that, or leave {SETTING_FLAGS[name]} out")
 
 
 def read_csv_argument(args: argparse.Namespace) -> bytes | None:

@@ -9,7 +9,7 @@ from reliability_helpers import REPO, cli_command, files_under
 
 import core.cli as cli
 from core.cli import train as cli_train
-from core.config import MODELS
+from core.config import MAX_EPOCHS, MODELS
 from core.runs.store import RunStore
 from tests.pages_helpers import app_store, as_shown, open_page  # noqa: F401
 
@@ -69,7 +69,7 @@ def test_the_train_form_cannot_enter_the_invalid_values(app_store):
     assert max(at.select_slider(key="train_lr").options, key=float) == "1"
     assert min(int(v) for v in at.select_slider(key="train_batch_size").options) == 16
     epochs = at.slider(key="train_epochs")
-    assert (epochs.min, epochs.max) == (1, 50)
+    assert (epochs.min, epochs.max) == (1, MAX_EPOCHS)  # 101 cannot be entered
     assert at.selectbox(key="train_model").options == list(MODELS)
 
 
