@@ -293,8 +293,12 @@ def test_truncated_corrupt_and_missing_checkpoints_are_refused(tmp_path, tiny_co
         load_checkpoint(tmp_path / "missing.pt")
     plain = tmp_path / "plain.pt"
     torch.save({"weights": torch.zeros(1)}, plain)
-    with pytest.raises(CheckpointError, match="lacks config, epoch, model_state_dict"):
-        load_checkpoint(plain)
+    with pytest.raises(CheckpointError, match="holds weights but no settings \\(config\\), and they are neither"):
+        load_checkpoint(plain)  # no model here fits them (tests/test_lab_checkpoint.py: the labs' do)
+    fields = tmp_path / "fields.pt"
+    torch.save({"epoch": 1, "loss": 0.5}, fields)
+    with pytest.raises(CheckpointError, match="lacks config, model_state_dict"):
+        load_checkpoint(fields)
 
 
 def test_a_checkpoint_for_another_model_is_refused(tmp_path, tiny_config):

@@ -82,14 +82,32 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dic
         data = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         reason = _unpickler_reason(err)
-        if "global" in reason.lower():
-            raise CheckpointError(f"checkpoint refused: {path} holds more than plain weights and "
-                                  f"would run code when loaded ({reason})") from err
+        if "global" in reason.lower():  # torch's advice to allow it is left out: that would run the code
+            raise CheckpointError(f"checkpoint refused: {path} holds more than plain weights and would run code "
+                                  f"when loaded ({reason.split(' was not an allowed global')[0]}); a whole model "
+                                  "saved with torch.save(model) is one: save model.state_dict() instead") from err
         raise CheckpointError(f"checkpoint is corrupt or truncated: {path} ({reason})") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         raise CheckpointError(f"checkpoint is corrupt or truncated: {path}: {err}") from err
+    data = _from_the_labs(data, path)
     validate_checkpoint(data, path)
     return data
+
+
+def _from_the_labs(data: Any, path: Path) -> Any:
+    """A checkpoint without settings, as the labs' scripts save one, given the settings of the model its weights
+    fit; for weights that fit none, a CheckpointError saying what the checkpoint lacks and what would load."""
+    if not isinstance(data, Mapping) or "config" in data:
+        return data
+    from core.labs.lab_checkpoint import adopted
+
+    found = adopted(data)
+    if found is None and ("model_state_dict" in data or all(isinstance(v, torch.Tensor) for v in data.values())):
+        raise CheckpointError(f"checkpoint {path} holds weights but no settings (config), and they are neither the "
+                              "labs' SimpleCNN nor an MLP from 784 inputs to 10 classes, so no model here fits them; "
+                              "checkpoints written by MNIST Lab (python -m core train, or the app) carry their "
+                              "settings")
+    return data if found is None else found
 
 
 def validate_checkpoint(data: Any, path: Path) -> None:
@@ -138,7 +156,8 @@ def _unpickler_reason(err: Exception) -> str:
     """The one informative line of torch's long weights_only error."""
     noise = ("Weights only load failed", "Check the documentation", "Please file an issue")
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(noise)]
+    named = [line for line in lines if line.startswith("WeightsUnpickler error: ")]  # torch 2.6 and later
+    useful = named or [line for line in lines if not line.startswith(noise)]
     return (useful or lines or [type(err).__name__])[0].removeprefix("WeightsUnpickler error: ")
 
 
