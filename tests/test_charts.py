@@ -153,3 +153,14 @@ def test_run_names_in_the_robustness_and_grid_legends_are_text_not_markup():
     assert trace.name == plotly_text(name) and "click" not in trace.hovertemplate  # "%{x}" is not filled in
     key = key_figure([name], [("#123456", "solid")])
     assert key.data[0].name == plotly_text(name) and key.layout.showlegend  # shown for one run too
+
+
+def test_a_point_says_its_step_metric_and_run_and_an_accuracy_reads_in_percent():
+    curve = Curve("run <b>a</b>", np.array([1, 2, 3438]), np.array([0.5, 0.9, 0.9698]), "#123456")
+    accuracy = curves_figure([curve], "Accuracy", "step", metric="accuracy", x_in_title=True)
+    # it read "(3438, 0.9698025) validation": no names, seven digits, a fraction beside a headline in percent
+    assert accuracy.data[0].hovertemplate == "step %{x:,}<br>accuracy %{y:.2%}<extra>%{fullData.name}</extra>"
+    assert accuracy.layout.yaxis.tickformat == ".1%" and accuracy.data[0].name == "run &lt;b&gt;a&lt;/b&gt;"
+    loss = curves_figure([curve], "Loss", "epoch", metric="epoch_loss")
+    assert loss.data[0].hovertemplate.startswith("epoch %{x:,}<br>epoch loss %{y:.4g}")
+    assert loss.layout.yaxis.tickformat is None

@@ -17,8 +17,10 @@ from pages_helpers import (  # noqa: F401
 from test_final_test import stop_after_steps
 
 from core.runs.records import RunSummary
+from core.runs.series import metrics_frame
 from core.runs.supervisor import execute_run
 from ui.charts import run_color
+from ui.live_panel import live_curves
 
 
 def select(at, rows: list[int]):
@@ -118,6 +120,18 @@ def test_validation_values_are_never_smoothed_and_a_run_keeps_its_colour_in_any_
     both = traces["slow"]["line"]["color"]
     alone = chart_traces(live_charts(select(at, [1]))["runs_curves"])["slow"]["line"]["color"]
     assert both == alone == run_color(slow)
+
+
+def test_a_smoothed_training_loss_says_so_beside_a_loss_without_it(app_store):
+    finished_run(app_store, "plain")
+    smoothed = finished_run(app_store, "smoothed", label_smoothing=0.1)
+    at = select(open_page("pages/runs.py"), [0, 1])  # train loss, the chart's first metric
+    assert any(as_shown(c.value).startswith("The training loss of smoothed includes label smoothing")
+               for c in at.caption)
+    frame = metrics_frame(app_store.read_metrics(smoothed)[0])
+    names = [curve.name for curve in live_curves(app_store.get_run(smoothed), frame, "loss")]
+    assert names[:2] == ["train (per batch, label smoothing 0.1)", "train (epoch mean, label smoothing 0.1)"]
+    assert live_curves(app_store.get_run(smoothed), frame, "accuracy")[0].name == "train (per batch)"
 
 
 def test_the_grid_shows_every_metric_at_once(two_runs):

@@ -134,8 +134,11 @@ def live_curves(run: Run, frame: pd.DataFrame, name: str) -> list[Curve]:
     series = {key: metric_series(frame, split, metric, epoch_steps=epoch_steps(run.config))
               for key, (split, metric) in {"batch": ("train", name), "epoch": ("train", f"epoch_{name}"),
                                            "val": ("val", name), "test": ("test", name)}.items()}
-    return [Curve("train (per batch)", *series["batch"], colour),
-            Curve("train (epoch mean)", *series["epoch"], colour, markers=True, dash="dot"),
+    # a smoothed training loss sits above validation's, which has none: the legend says why
+    smoothing = run.config.label_smoothing if name == "loss" else 0.0
+    with_it = f", label smoothing {smoothing:g}" if smoothing else ""
+    return [Curve(f"train (per batch{with_it})", *series["batch"], colour),
+            Curve(f"train (epoch mean{with_it})", *series["epoch"], colour, markers=True, dash="dot"),
             Curve("validation", *series["val"], NEUTRAL, markers=True),
             Curve("test", *series["test"], "#111111", markers=True)]
 

@@ -23,7 +23,7 @@ from ui.common import store_at
 from ui.continuing import lineage_marks
 from ui.live_chart import live_chart
 from ui.seed_groups import group_controls, group_curves
-from ui.text import plotly_text
+from ui.text import markdown_text, plotly_text
 
 METRICS = {("train", "loss"): "train loss (per batch)", ("train", "accuracy"): "train accuracy (per batch)",
            ("train", "epoch_loss"): "train loss (epoch mean)",
@@ -133,6 +133,10 @@ def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.
     # the zoom goes with what the axes mean; the rest (smoothing, raw, the runs) only redraws the lines
     revision = f"{[run.id for run in runs]}:{[run.status for run in runs]}:{metric}:{settings}"
     live_chart(figure, key=key, revision=revision, zoom_key=f"{metric}:{settings.x}:{settings.log_y}")
+    smoothed = [name for run, name in zip(runs, names) if run.config.label_smoothing]
+    if legend and metric[0] == "train" and "loss" in metric[1] and smoothed:  # said once, not in each grid cell
+        st.caption(markdown_text(f"The training loss of {', '.join(smoothed)} includes label smoothing, so it sits "
+                                 "above a loss without it; validation and test losses never include it."))
 
 
 def add_lineage_of(figure: go.Figure, store: RunStore, runs: Sequence[Run], frames: Sequence[pd.DataFrame],
