@@ -33,7 +33,7 @@ from ui.common import (
     status_badge,
     store_guard,
 )
-from ui.continuing import continue_controls
+from ui.continuing import continue_controls, flash
 from ui.epochs import epochs_section
 from ui.robustness import robustness_section
 from ui.run_charts import curves, run_frame
@@ -132,15 +132,14 @@ def selected_runs(runs: list[Run]) -> list[Run]:
     return chosen
 
 
-def flash(kind: str, text: str) -> None:
-    """Keep a message for the next rerun."""
-    st.session_state["runs_flash"] = (kind, text)
-
-
 def show_flash() -> None:
+    """The message an action kept for this rerun, at the top; a success is also a toast, seen however far down
+    the page the action's button was (Manage's Save left "Saved" out of sight above)."""
     kind, text = st.session_state.pop("runs_flash", (None, None))
     if kind:
         getattr(st, kind)(text)
+    if kind == "success":
+        st.toast(text, icon=":material/check_circle:")
 
 
 def edit_form(store: RunStore, run: Run) -> None:

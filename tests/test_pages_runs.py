@@ -155,6 +155,7 @@ def test_rename_tag_and_note_a_run(two_runs):
     run = app_store.get_run(slow)
     assert (run.name, run.tags, run.notes) == ("renamed", ("a", "b"), "lr too low")
     assert any("Saved" in s.value for s in at.success)
+    assert [toast.value for toast in at.toast] == [s.value for s in at.success]  # seen from the Save button too
 
 
 def test_a_note_typed_while_a_run_is_queued_elsewhere_is_saved_and_the_selection_kept(two_runs):
