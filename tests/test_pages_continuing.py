@@ -123,6 +123,9 @@ def test_fork_from_the_page_queues_a_child_drawn_from_the_branch_point(app_store
     assert max(values(traces["parent (parent, to epoch 2)"]["x"])) == 2 * 8
     assert traces["parent (parent, to epoch 2)"]["line"]["dash"] == "dash"
     assert [shape["x0"] for shape in spec["layout"]["shapes"]] == [2 * 8]
+    spec = chart_spec(select(open_page("pages/runs.py"), [0, 1]), "runs_curves")
+    both = [trace.get("name") for trace in spec["data"]]
+    assert both.index("slower") > both.index("parent")  # drawn after, on top: it lay hidden under its parent
 
 
 def test_a_fork_the_settings_cannot_allow_shows_why_and_creates_nothing(app_store):

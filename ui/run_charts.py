@@ -119,7 +119,9 @@ def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.
                                       settings.weight if is_smoothable(*metric) else 0.0, settings.band)
     else:
         styles = run_styles([run.id for run in runs])
-        curves, shades = [curve for run, name, frame, style in zip(runs, names, frames, styles)
+        # the oldest drawn first: a fork, newer than its parent, lies on top of it (it was hidden under it)
+        shown = sorted(zip(runs, names, frames, styles), key=lambda entry: entry[0].created_at)
+        curves, shades = [curve for run, name, frame, style in shown
                           for curve in run_curves(frame, run, name, style, metric, settings) if len(curve.x)], []
     title = METRICS.get(metric, metric[1])
     if not curves:
