@@ -21,6 +21,7 @@ from ui.charts import (
     per_class_figure,
     run_color,
     run_styles,
+    short_number,
 )
 from ui.robustness import robustness_figure
 from ui.run_charts import CurveSettings, key_figure, run_curves
@@ -164,3 +165,8 @@ def test_a_point_says_its_step_metric_and_run_and_an_accuracy_reads_in_percent()
     loss = curves_figure([curve], "Loss", "epoch", metric="epoch_loss")
     assert loss.data[0].hovertemplate.startswith("epoch %{x:,}<br>epoch loss %{y:.4g}")
     assert loss.layout.yaxis.tickformat is None
+
+
+def test_chart_labels_read_as_their_axes_not_in_e_notation():
+    assert [short_number(v) for v in (53_420.0, 0.006107, 0.7336, 1.5e-05, 2.5e16)] == [
+        "53,420", "0.006107", "0.7336", "1.5e-05", "2.5e+16"]

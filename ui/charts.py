@@ -77,6 +77,11 @@ def _line(curve: Curve, y: np.ndarray, hover: str | None = None) -> go.Scatter:
                       legendgroup=curve.group, hovertemplate=None if curve.faint else hover)
 
 
+def short_number(value: float) -> str:
+    """A value in a chart's label, in four figures as its axis reads: '53,420', not '5.342e+04'."""
+    return f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
 def hover_template(x_title: str, metric: str) -> str:
     """A point's hover label: 'step 3,438 · loss 0.2778', an accuracy in percent, and the curve's name."""
     value = "%{y:.2%}" if is_accuracy(metric) else "%{y:.4g}"
@@ -91,7 +96,7 @@ def is_accuracy(metric: str) -> bool:
 
 def _last_raw(curve: Curve, position: str = "top left") -> go.Scatter:
     """A marker on a smoothed curve's last x at the raw value there, labelled with it."""
-    return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[f"{curve.last_raw:.4g}"], meta="replace",
+    return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[short_number(curve.last_raw)], meta="replace",
                       mode="markers+text", textposition=position, showlegend=False, cliponaxis=False,
                       marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
                       textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
@@ -177,7 +182,7 @@ def _scale(curves: Sequence[Curve], name: str, log_y: bool) -> tuple[float, floa
 def _off_scale_marks(curve: Curve, name: str, top: float) -> go.Scatter:
     """Where a curve left the scale: a marker on the top edge, labelled with the value it had."""
     off = off_scale(name, curve.y)
-    labels = [f"{value:.4g}" if np.isfinite(value) else ("not a number" if np.isnan(value) else str(value))
+    labels = [short_number(value) if np.isfinite(value) else ("not a number" if np.isnan(value) else str(value))
               for value in curve.y[off]]
     return go.Scatter(x=curve.x[off], y=np.full(int(off.sum()), top), text=labels, mode="markers+text",
                       textposition="bottom left", showlegend=False, legendgroup=curve.group,

@@ -38,7 +38,9 @@ CHART_POINTS = 20_000
 MIN_POINTS = 500
 # each update repeats the points of this many updates before it: the browser may miss some
 OVERLAP = 3
-PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+# the toolbar keeps what a user reaches for (box zoom, pan, reset, a PNG): the full row covered a small chart's title
+PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+               "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 
 _component = st.components.v2.component("mnist_lab.live_chart", js=JS, isolate_styles=False)
 
