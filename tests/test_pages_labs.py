@@ -44,6 +44,8 @@ def test_a_csv_is_previewed_checked_fixed_and_started(app_store):
     key = sha256(data)[:12]
     assert at.selectbox(key=f"train_csv_target_{key}").value == "animal"  # the last column
     assert table_with(at, "weight", "legs").columns.tolist() == ["weight", "legs", "colour", "animal"]
+    # numbered from 1 below the header, as the checks and the Runs page count rows (it began at 0)
+    assert table_with(at, "weight", "legs").index[:2].tolist() == [1, 2]
     messages = problem_messages(at)
     assert any(m.startswith("the feature 'colour' is not numeric") for m in messages)
     assert any(m.startswith("2 missing values in 2 of 120 rows") for m in messages)

@@ -123,8 +123,11 @@ def csv_section() -> CsvChoice | None:
     key = sha256(data)[:12]  # a new file starts with fresh column choices
     if left_out_note(frame):
         st.info(left_out_note(frame), icon=":material/info:")
-    st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}:")
-    st.dataframe(frame.head(PREVIEW_ROWS), width="stretch", height=220, key="train_csv_preview")
+    st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}, "
+               "numbered from 1 below the header as the checks and the Runs page number them:")
+    preview = frame.head(PREVIEW_ROWS)
+    st.dataframe(preview.set_axis(range(1, len(preview) + 1)).rename_axis("row"), width="stretch", height=220,
+                 key="train_csv_preview")
     target, features = columns(frame, key)
     one_hot, drop = fixes(data, target, features, key)
     checked = check_upload(data, target, features, one_hot, drop)

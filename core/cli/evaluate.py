@@ -46,8 +46,18 @@ def command_test(args: argparse.Namespace) -> int:
     for name, accuracy in zip(classes, result.per_class_accuracy):
         print(f"  {name}: {accuracy:.2%}")
     if args.show_samples:
-        print_samples(model, test, min(args.show_samples, len(test)), classes)
+        print_samples(model, test, min(args.show_samples, len(test)), classes, sample_names(config, args))
     return 0
+
+
+def sample_names(config: RunConfig, args: argparse.Namespace) -> list[str]:
+    """How a test sample is named: an MNIST test image by its number, a table's row by its row in the file (from
+    1 below the header, as the checks and the Runs page count them; it was its place in the test split)."""
+    if config.csv is None:
+        return [f"#{i}" for i in range(args.show_samples)]
+    from core.training.tabular import test_row_numbers
+
+    return [f"row {n}" for n in test_row_numbers(config.csv, table_store(args) / "tables")]
 
 
 def test_split(config: RunConfig, args: argparse.Namespace) -> Split:
@@ -70,11 +80,12 @@ def table_store(args: argparse.Namespace) -> Path:
     return beside if (beside / "runs.db").exists() else Path(default_runs_dir())
 
 
-def print_samples(model: torch.nn.Module, test: Split, count: int, classes: tuple[str, ...]) -> None:
+def print_samples(model: torch.nn.Module, test: Split, count: int, classes: tuple[str, ...],
+                  names: list[str]) -> None:
     with torch.no_grad():
         probs = model(test.images[:count]).softmax(1)
     print(f"first {count} test {'images' if classes == DIGITS else 'rows'}:")
-    for i, (p, label) in enumerate(zip(probs, test.labels[:count].tolist())):
+    for name, p, label in zip(names, probs, test.labels[:count].tolist()):
         predicted = int(p.argmax())
         mark = "ok" if predicted == label else "WRONG"
-        print(f"  #{i}: true {classes[label]}, predicted {classes[predicted]} ({float(p[predicted]):.1%}) {mark}")
+        print(f"  {name}: true {classes[label]}, predicted {classes[predicted]} ({float(p[predicted]):.1%}) {mark}")

@@ -403,7 +403,17 @@ def table_datasets(table: Table, csv_data: CsvData, val_size: int, seed: int, tr
 
 def test_rows(frame: pd.DataFrame, table: Table, csv_data: CsvData) -> pd.DataFrame:
     """The file's rows of the test split, in the test split's order, with their row numbers from 1."""
-    _, _, test = split_indices(table, csv_data, 0, 0)
-    positions = table.source_rows[test].tolist()
+    positions = _test_positions(table, csv_data)
     rows = frame.loc[positions, [*csv_data.features, csv_data.target]]
     return rows.set_axis([p + 1 for p in positions]).rename_axis("row")
+
+
+def test_row_numbers(csv_data: CsvData, tables_dir: Path | str) -> list[int]:
+    """The file's row numbers (from 1 below the header) of the test split, in its order: as `test` names them."""
+    _, table = load_table(csv_data, tables_dir)
+    return [p + 1 for p in _test_positions(table, csv_data)]
+
+
+def _test_positions(table: Table, csv_data: CsvData) -> list[int]:
+    _, _, test = split_indices(table, csv_data, 0, 0)
+    return table.source_rows[test].tolist()
