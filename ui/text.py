@@ -14,8 +14,10 @@ import re
 _PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 _WHITESPACE = re.compile(r"\s+")
 # GFM turns URLs, www. names and e-mail addresses into links even when escaped: an invisible word
-# joiner before each '.' and after each ':' and '@' breaks the patterns it looks for, and shows nothing
-_LINK_PARTS = re.compile(r"(?<=[:@])|(?=\.)")
+# joiner after each ':' and '@' and inside each 'www.' breaks the patterns it looks for (a scheme's ':', an
+# address's '@', the 'www.' a bare name needs), and shows nothing. Other dots are left alone: text copied
+# from a message ('Sepal.Length', 'pets.csv') is the text typed.
+_LINK_PARTS = re.compile(r"(?<=[:@])|(?<=www)(?=\.)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 
 
