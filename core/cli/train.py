@@ -307,11 +307,12 @@ class Turns(NamedTuple):
 
     @property
     def exit_code(self) -> int:
-        """0 when every run trained to its plan; 128 + the signal when one stopped them, as a shell's commands
-        exit (`train && export ...` goes no further); else 1 (one failed, diverged or was stopped elsewhere)."""
+        """128 + the signal when one stopped them, as a shell's commands exit (`train && export ...` goes no
+        further); else 0 when every run trained to its plan or was stopped on request (the app's Stop, `stop`),
+        and 1 when one failed, diverged or was interrupted."""
         if self.signal is not None:
             return 128 + self.signal
-        return 0 if all(status.completed for status in self.statuses) else 1
+        return 0 if all(status.completed or status == RunStatus.STOPPED for status in self.statuses) else 1
 
 
 def train_in_turn(store: RunStore, run_ids: list[str], data_dir: str, tensorboard: str | None = None) -> Turns:
