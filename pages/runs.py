@@ -112,23 +112,28 @@ def filtered_runs(runs: list[Run]) -> list[Run]:
 
 
 def default_rows(runs: list[Run]) -> dict | None:
-    """Rows ticked when the table is drawn anew: the runs a link named (?run=ID&run=ID, from the Sweeps page,
-    say), or those ticked before the rows changed (a run queued elsewhere cleared the selection, and with it a
-    note half typed in Manage)."""
-    wanted = set(st.query_params.get_all("run")) | set(st.session_state.get(SELECTED_KEY, ()))
+    """Rows ticked when the table is drawn anew: those ticked before the rows changed (a run queued elsewhere
+    cleared the selection, and with it a note half typed in Manage), and the runs a link names (?run=ID, from
+    the Sweeps page, say), once: unticked, they stay so."""
+    wanted = set(st.session_state.get(SELECTED_KEY, ())) | set(st.query_params.get_all("run"))
+    if "run" in st.query_params:
+        del st.query_params["run"]  # applied: a later change of rows must not tick them again
     rows = [i for i, run in enumerate(runs) if run.id in wanted]
     return {"selection": {"rows": rows}} if rows else None
 
 
 def selected_runs(runs: list[Run]) -> list[Run]:
-    """The table, and the runs selected in it (remembered by id for the next time the rows change)."""
+    """The table, and the runs selected in it (remembered by id for the next time the rows change; a run a filter
+    hides stays remembered, ticked again when it shows)."""
     # the key follows the rows shown, so a selection never points at rows that moved
     key = "runs_table_" + hashlib.md5(" ".join(run.id for run in runs).encode()).hexdigest()[:10]
     event = st.dataframe(runs_table(runs), key=key, on_select="rerun", selection_mode="multi-row",
                          hide_index=True, column_config=TABLE_COLUMNS, width="stretch",
                          selection_default=default_rows(runs), placeholder="-")
     chosen = [runs[i] for i in event.selection.rows if i < len(runs)]
-    st.session_state[SELECTED_KEY] = [run.id for run in chosen]
+    shown = {run.id for run in runs}
+    hidden = [run_id for run_id in st.session_state.get(SELECTED_KEY, ()) if run_id not in shown]
+    st.session_state[SELECTED_KEY] = [run.id for run in chosen] + hidden
     return chosen
 
 

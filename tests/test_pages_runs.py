@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 from pages_helpers import (  # noqa: F401
+    APP,
     app_store,
     as_shown,
     chart_traces,
@@ -14,6 +15,7 @@ from pages_helpers import (  # noqa: F401
     open_page,
     tiny_run_config,
 )
+from streamlit.testing.v1 import AppTest
 from test_final_test import stop_after_steps
 
 from core.runs.records import RunSummary
@@ -168,6 +170,23 @@ def test_a_note_typed_while_a_run_is_queued_elsewhere_is_saved_and_the_selection
     assert app_store.get_run(slow).notes == "lr too low"  # it was dropped, with the selection, and nothing said
     assert at.dataframe[0].value["name"].tolist() == ["queued from the CLI", "fast", "slow"]
     assert at.text_area(key=f"runs_notes_{slow}").value == "lr too low"  # still the run managed below
+
+
+def test_a_link_ticks_its_run_once_and_a_filter_keeps_the_selection(two_runs):
+    app_store, slow, fast = two_runs
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.query_params["run"] = slow  # as the Sweeps page links a trial
+    at.switch_page("pages/runs.py").run()
+    assert at.dataframe[0].value["name"].tolist() == ["fast", "slow"]
+    assert [t.key for t in at.text_area] == [f"runs_notes_{slow}"]  # ticked: its Manage panel is there
+    assert "run" not in at.query_params  # applied once, then dropped
+    at = select(at, [0])  # the user ticks fast instead
+    app_store.create_run(tiny_run_config(), name="queued elsewhere")  # the rows change, the table is new
+    at.run()
+    assert [t.key for t in at.text_area] == [f"runs_notes_{fast}"]  # not slow again, by the link
+    at.text_input(key="runs_search").set_value("slow").run()  # a filter hides the ticked run...
+    at.text_input(key="runs_search").set_value("").run()
+    assert [t.key for t in at.text_area] == [f"runs_notes_{fast}"]  # ...and it comes back ticked
 
 
 def test_saving_in_one_tab_keeps_what_another_tab_saved_meanwhile(two_runs):

@@ -61,9 +61,12 @@ def test_a_small_synthetic_sweep_from_the_form_to_its_parallel_coordinates(page,
     # the best trial (picked by default) opens in the Runs comparison, ticked there
     best = max(store.sweep_runs(sweep.id), key=lambda run: run.summary.best_val_accuracy or 0)
     expect(page.get_by_text(re.compile(rf"^Trial #{best.trial_number}: "))).to_be_visible()
-    page.get_by_role("link", name="Compare in Runs").click()
+    link = page.get_by_role("link", name="Compare in Runs")
+    assert link.get_attribute("href").endswith(f"runs?run={best.id}")
+    link.click()
     expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible(timeout=60_000)
-    assert page.url.endswith(f"/runs?run={best.id}")
+    # the page takes ?run= off once it has ticked the run: a later change of rows would tick it again
+    wait_until(lambda: page.url, lambda url: url.endswith("/runs"), 60, "the link's ?run= applied and dropped")
     curves = chart(page, "runs_curves")  # drawn only for ticked runs
     expect(curves).to_have_count(1)
     expect(curves).to_contain_text(best.name)
