@@ -40,6 +40,8 @@ def command_test(args: argparse.Namespace) -> int:
     result = evaluate(model, test, batch_size=args.batch_size)
     classes = class_names(config)
     print(f"checkpoint: {args.checkpoint} (model {config.model}, epoch {checkpoint['epoch']})")
+    if checkpoint.get("inferred"):
+        print(f"note: {checkpoint['inferred']}")
     print(f"test loss {result.loss:.4f}, accuracy {result.accuracy:.2%} "
           f"({round(result.accuracy * len(test))}/{len(test)})")
     print("per-class accuracy:")

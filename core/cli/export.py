@@ -45,7 +45,9 @@ def command_tensorboard(args: argparse.Namespace) -> int:
 
 
 def command_onnx(args: argparse.Namespace) -> int:
-    difference = export_checkpoint(args.checkpoint, writable_file(args.out, "the ONNX model"))
+    difference, inferred = export_checkpoint(args.checkpoint, writable_file(args.out, "the ONNX model"))
+    if inferred:
+        print(f"note: {inferred}")
     print(f"wrote {args.out}: onnxruntime matches torch on a batch of 32 to {difference:.2g} "
           f"(allowed: {TOLERANCE:g})")
     return 0

@@ -8,15 +8,21 @@ from typing import Any
 
 import torch
 
-from core.config import RunConfig
+from core.config import ConfigError, RunConfig
 from core.training.models import SimpleCNN, build_model
 
 IMAGE_INPUTS, CLASSES = 28 * 28, 10
 
 
+# what `test` and `export` say of a checkpoint whose settings were read off its weights
+INFERRED = ("its settings were inferred from its weights: the labs' {model}, with ReLU and MNIST's mean and std "
+            "normalisation, as the labs train it; a model trained otherwise would score less here")
+
+
 def adopted(data: Any) -> dict | None:
-    """The labs' checkpoint ({model_state_dict, optimizer_state_dict, epoch, loss, accuracy}, or a bare
-    state_dict) with the config and layer names of the model its weights fit; None when they fit none."""
+    """The labs' checkpoint ({model_state_dict, optimizer_state_dict, epoch, ...}, or a bare state_dict) with the
+    config and layer names of the model its weights fit, and `inferred` saying so; None when they fit none.
+    Its loss and accuracy are left out: a lab may keep a tensor there, or a percent, and the model needs neither."""
     if not isinstance(data, Mapping) or "config" in data:
         return None
     state = data.get("model_state_dict", data)
@@ -26,20 +32,23 @@ def adopted(data: Any) -> dict | None:
     if config is None:
         return None
     epoch = data.get("epoch", 0) if "model_state_dict" in data else 0
-    kept = {key: data[key] for key in ("loss", "accuracy") if key in data and "model_state_dict" in data}
-    return {**kept, "model_state_dict": renamed(state, config), "config": config.to_dict(),
-            "epoch": epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else 0}
+    return {"model_state_dict": renamed(state, config), "config": config.to_dict(),
+            "epoch": epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else 0,
+            "inferred": INFERRED.format(model="SimpleCNN" if config.model == "cnn" else "MLP")}
 
 
 def lab_config(state: Mapping[str, torch.Tensor]) -> RunConfig | None:
     """The settings of the labs' model whose weights these are: the SimpleCNN, or an MLP from 784 inputs to 10
-    classes (its hidden sizes read off its Linear layers); None for any other weights."""
+    classes (its hidden sizes read off its Linear layers, within what an MLP here may have); None for others."""
     if _shapes(state) == _shapes(SimpleCNN().state_dict()) and list(state) == list(SimpleCNN().state_dict()):
         return RunConfig(model="cnn")
     widths = _linear_widths(state)
-    if widths and widths[0] == IMAGE_INPUTS and widths[-1] == CLASSES:
+    if not widths or widths[0] != IMAGE_INPUTS or widths[-1] != CLASSES:
+        return None
+    try:
         return RunConfig(model="mlp", hidden_sizes=tuple(widths[1:-1]))
-    return None
+    except ConfigError:  # more layers, or wider ones, than an MLP here has
+        return None
 
 
 def renamed(state: Mapping[str, torch.Tensor], config: RunConfig) -> dict[str, torch.Tensor]:
