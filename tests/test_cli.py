@@ -45,6 +45,8 @@ def test_train_then_test_a_tiny_run(tmp_path):
     (["--epochs", "1000"], "error: --epochs: must be from 1 to 100"),
     (["--model", "resnet"], "error: --model: 'resnet' is not one of"),
     (["--device", "mps"], "error: --device: 'mps' is not available here (available: cpu"),  # never on Linux
+    (["--preset", "fast-99", "--patience", "3"],  # the preset keeps no validation split; a setting named as a flag
+     "error: --patience: early stopping needs a validation set (--val-size above 0)"),
     (["--tensorboard", "/dev/null"], "error: cannot write TensorBoard files into /dev/null: it is a file"),
     (["--target", "animal"], "error: --target is for a CSV file: give --csv FILE as well, or leave it out"),
     (["--drop-missing", "--test-size", "5"], "error: --drop-missing, --test-size are for a CSV file"),
@@ -190,7 +192,7 @@ def test_robustness_names_an_unknown_run(tmp_path):
     store = RunStore(tmp_path)
     result = cli_here("robustness", "nope", "--runs", str(store.root))
     assert result.returncode == 1 and result.stderr == (f"error: no run has the id 'nope' in {store.root} "
-                                                        "(see python -m core runs)\n")
+                                                        f"(see python -m core runs --runs {store.root})\n")
 
 
 def test_worker_names_a_run_that_is_not_queued_instead_of_exiting_silently(tmp_path, monkeypatch):

@@ -55,6 +55,8 @@ def test_fork_starts_a_child_with_changed_settings(tmp_path, capsys):
     (["--epoch", "3"], "has no checkpoint for epoch 3; epochs with one: 1"),
     (["--epoch", "1", "--epochs", "1"], "error: --epochs: a fork from epoch 1 needs more epochs than that, got 1"),
     (["--epoch", "1", "--device", "mps"], "error: --device: 'mps' is not available here"),  # never on Linux
+    (["--epoch", "1", "--plateau-patience", "5"], "error: --plateau-patience: does nothing without --scheduler "
+                                                  "plateau"),  # it forked, and trained with no schedule
 ])
 def test_a_bad_fork_is_refused_in_one_line_and_creates_nothing(tmp_path, capsys, args, message):
     runs = tmp_path / "runs"
@@ -85,7 +87,9 @@ def test_unknown_runs_and_missing_stores_are_named(tmp_path, capsys):
     train(runs, "--epochs", "1")
     capsys.readouterr()
     assert main(["resume", "nope", "--runs", str(runs)]) == 2
-    assert f"error: no run has the id 'nope' in {runs} (see python -m core runs)" in capsys.readouterr().err
+    # the listing it points to looks in the same store: --runs, as it is not the default one
+    assert (f"error: no run has the id 'nope' in {runs} (see python -m core runs --runs {runs})"
+            in capsys.readouterr().err)
     assert main(["fork", "nope", "--epoch", "1", "--runs", str(tmp_path / "elsewhere")]) == 2
     assert "error: no run store in" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
 

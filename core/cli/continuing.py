@@ -6,7 +6,7 @@ import dataclasses
 
 from core.cli.paths import add_runs_argument
 from core.cli.runs import existing_store
-from core.cli.train import config_arguments, errors_name_flags, train_in_turn
+from core.cli.train import config_arguments, errors_name_flags, refuse_unused, train_in_turn
 from core.config import ConfigError, RunConfig
 from core.devices import available_devices, require_device
 from core.runs import continuation
@@ -53,7 +53,9 @@ def command_fork(args: argparse.Namespace) -> int:
     store = existing_store(args.runs)
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)}
     with errors_name_flags():
-        require_device(changes.get("device", store.get_run(args.run_id).config.device))
+        parent = store.get_run(args.run_id).config
+        require_device(changes.get("device", parent.device))
+        refuse_unused(dataclasses.replace(parent, **changes), changes)  # --plateau-patience on a run without it
         child = continuation.fork(store, args.run_id, args.epoch, changes, name=args.name, tags=args.tags)
     print(f"forked {args.run_id} at epoch {args.epoch} as {child}", flush=True)
     return train_in_turn(store, [child], args.data_dir).exit_code

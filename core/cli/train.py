@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import sys
 import threading
@@ -256,6 +257,7 @@ def epoch_line(event: EpochEnded, config: RunConfig) -> str:
 # RunConfig's fields (and a table's test rows) by the flags that set them: errors name what the user typed
 SETTING_FLAGS = {field.name: "--" + field.name.replace("_", "-") for field in dataclasses.fields(RunConfig)
                  if field.name != "csv"} | {"csv.test_size": "--test-size", "seeds": "--seeds"}
+SETTING_NAMES = re.compile(r"(?<![\w.-])(" + "|".join(name for name in SETTING_FLAGS if "_" in name) + r")\b")
 
 
 @contextlib.contextmanager
@@ -266,7 +268,9 @@ def errors_name_flags() -> Iterator[None]:
     except ConfigError as err:
         if err.field not in SETTING_FLAGS:
             raise
-        raise ConfigError(SETTING_FLAGS[err.field], err.reason) from None
+        # a setting named in the reason too: "(val_size above 0)" reads "(--val-size above 0)"
+        reason = SETTING_NAMES.sub(lambda found: SETTING_FLAGS[found.group(0)], err.reason)
+        raise ConfigError(SETTING_FLAGS[err.field], reason) from None
 
 
 def command_train(args: argparse.Namespace) -> int:

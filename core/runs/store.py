@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import sqlite3
 import time
@@ -51,8 +52,11 @@ class RunNotFound(KeyError):
         self.id, self.root = run_id, root
 
     def __str__(self) -> str:  # KeyError's would be the id's repr alone
-        where = f" in {self.root}" if self.root is not None else ""
-        return f"no {self.kind} has the id {self.id!r}{where} (see python -m core {self.listing})"
+        if self.root is None:
+            return f"no {self.kind} has the id {self.id!r} (see python -m core {self.listing})"
+        elsewhere = Path(self.root).resolve() != Path(default_runs_dir()).resolve()
+        runs = f" --runs {shlex.quote(str(self.root))}" if elsewhere else ""  # the listing looks where this did
+        return f"no {self.kind} has the id {self.id!r} in {self.root} (see python -m core {self.listing}{runs})"
 
 
 class RunActive(RuntimeError):
