@@ -22,6 +22,7 @@ from streamlit_ui import (
     wait_until,
 )
 
+from core.config import MAX_EPOCHS
 from core.runs.store import RunStore
 from core.training.checkpoints import load_model
 
@@ -115,14 +116,14 @@ def test_small_synthetic_run_finishes_with_its_curves(page, app_url, runs_dir, s
 def test_long_run_is_live_survives_a_refresh_and_stops(page, app, app_url, runs_dir, screenshot):
     store = RunStore(runs_dir)
     open_page(page, app_url, "", "Train")
-    # the labs' CNN for 50 epochs: far longer than this test on any machine, so it is still running
+    # the labs' CNN for 100 epochs: far longer than this test on any machine, so it is still running
     # when Stop is pressed; what it has reached by then is never asserted
     choose(page, "Model", "cnn")
     type_into(page, "Run name", "long-cnn")
     epochs = slider(page, "Epochs")
     epochs.focus()
     epochs.press("End")
-    expect(epochs).to_have_value("50")
+    expect(epochs).to_have_value(str(MAX_EPOCHS))
     run_id = start_run(page, store, "long-cnn")
 
     # live: the chart and the progress line move on while the run trains
@@ -132,9 +133,9 @@ def test_long_run_is_live_survives_a_refresh_and_stops(page, app, app_url, runs_
     wait_until(lambda: last_x(page, "train_chart_loss"), lambda x: x > first, 180, "loss chart growing")
     shown = wait_until(lambda: progress_step(page), lambda step: step > 0, 180, "step in the progress line")
     wait_until(lambda: progress_step(page), lambda step: step > shown, 180, "step in the progress line")
-    steps = 50 * math.ceil(55_000 / 64)
+    steps = MAX_EPOCHS * math.ceil(55_000 / 64)
     expect(page.locator('[data-testid="stProgress"]')).to_contain_text(
-        re.compile(rf"epoch \d+/50 - step [\d,]+/{steps:,} - "))
+        re.compile(rf"epoch \d+/{MAX_EPOCHS} - step [\d,]+/{steps:,} - "))
     screenshot(page, "running")
 
     # a refresh is a new session: the run goes on in its worker and the chart comes back whole

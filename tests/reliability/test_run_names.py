@@ -85,5 +85,5 @@ def test_hostile_names_given_to_the_cli_stay_inside_too(tmp_path, nested_store, 
     assert sorted(run.name for run in nested_store.list_runs()) == sorted(STORED.values())
     assert main(["runs", "--runs", str(nested_store.root)]) == 0
     listing = capsys.readouterr().out
-    # one line a run, each name as one_line shows it
-    assert len(listing.splitlines()) == len(STORED) and all(one_line(name) in listing for name in STORED.values())
+    # a header, then one line a run, each name as one_line shows it
+    assert len(listing.splitlines()) == 1 + len(STORED) and all(one_line(name) in listing for name in STORED.values())
