@@ -49,7 +49,7 @@ TABLE_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
     "optimizer": st.column_config.TextColumn("Optimizer"),
     "lr": st.column_config.NumberColumn("LR", format="%.0e"),
-    "epochs": st.column_config.TextColumn("Epochs", help="Epochs trained, of the planned ones where they differ"),
+    "epochs": st.column_config.NumberColumn("Epochs", help="Epochs trained (the Settings tab has those planned)"),
     "batch": st.column_config.NumberColumn("Batch"),
     "best val acc": percent_column("Best val acc"),
     "test acc": percent_column("Test acc"),
@@ -80,7 +80,7 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run with its settings and headline results."""
     rows = [{"name": run.name, "status": status_label(run), "data": data_label(run.config), "model": run.config.model,
              "optimizer": run.config.optimizer, "lr": run.config.lr, "batch": run.config.batch_size,
-             "epochs": run.epochs_label, "best val acc": percent_value(run.summary.best_val_accuracy),
+             "epochs": run.summary.epochs_completed, "best val acc": percent_value(run.summary.best_val_accuracy),
              "test acc": percent_value(run.summary.test_accuracy),
              "drawn acc": percent_value(run.summary.drawn_accuracy),
              "duration (s)": run.duration,

@@ -1,6 +1,8 @@
 """Charts that tell the truth: one colour per run, smoothing only where it is honest, divergence shown."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,6 +164,8 @@ def test_a_point_says_its_step_metric_and_run_and_an_accuracy_reads_in_percent()
     # it read "(3438, 0.9698025) validation": no names, seven digits, a fraction beside a headline in percent
     assert accuracy.data[0].hovertemplate == "step %{x:,}<br>accuracy %{y:.2%}<extra>%{fullData.name}</extra>"
     assert accuracy.layout.yaxis.tickformat == ".1%" and accuracy.data[0].name == "run &lt;b&gt;a&lt;/b&gt;"
+    marked = curves_figure([replace(curve, last_raw=0.9698)], "Accuracy", "step", metric="accuracy")
+    assert marked.data[-1].text == ("96.98%",)  # the last value's label too (it read 0.9698 by a 97.0% axis)
     loss = curves_figure([curve], "Loss", "epoch", metric="epoch_loss")
     assert loss.data[0].hovertemplate.startswith("epoch %{x:,}<br>epoch loss %{y:.4g}")
     assert loss.layout.yaxis.tickformat is None

@@ -31,6 +31,8 @@ def test_a_run_created_long_before_its_first_step_does_not_inflate_the_eta():
     # 20 steps of 50 in 4 s: the speed the ETA is reckoned at, not the batches' own 1,000 samples/s (a busy
     # machine showed 3,207 samples/s beside an ETA that took a quarter of that)
     assert describe(shown) == "epoch 3/4 - step 21/40 - 250 samples/s - ETA 3.8s"
+    short = dataclasses.replace(CONFIG, train_samples=100, batch_size=64)  # 2 steps an epoch: 64 and 36
+    assert progress(short, RunStatus.RUNNING, StepTime(1, 500.0), StepTime(21, 504.0), 3, None).samples_per_s == 250
 
 
 def test_progress_of_a_run_in_each_state():

@@ -94,13 +94,15 @@ def is_accuracy(metric: str) -> bool:
     return "accuracy" in metric
 
 
-def _last_raw(curve: Curve, position: str = "top left") -> go.Scatter:
-    """A marker on a smoothed curve's last x at the raw value there, labelled with it."""
-    return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[short_number(curve.last_raw)], meta="replace",
+def _last_raw(curve: Curve, position: str = "top left", percent: bool = False) -> go.Scatter:
+    """A marker on a smoothed curve's last x at the raw value there, labelled with it (an accuracy in percent)."""
+    label = f"{curve.last_raw:.2%}" if percent else short_number(curve.last_raw)
+    return go.Scatter(x=[curve.x[-1]], y=[curve.last_raw], text=[label], meta="replace",
                       mode="markers+text", textposition=position, showlegend=False, cliponaxis=False,
                       marker=dict(color=curve.color, size=8, symbol="circle-open", line=dict(width=2)),
                       textfont=dict(color=curve.color, size=11), legendgroup=curve.group,
-                      hovertemplate=f"last value (raw): %{{y:.6g}}<extra>{plotly_text(curve.name)}</extra>")
+                      hovertemplate=f"last value (raw): %{{y:{'.2%' if percent else '.6g'}}}"
+                                    f"<extra>{plotly_text(curve.name)}</extra>")
 
 
 # where the labels of three or more last values that end close together go, from the lowest value up:
@@ -158,14 +160,14 @@ def _span(values: Sequence[np.ndarray], log: bool = False) -> float:
     return float(high - low) if high > low else 1.0
 
 
-def _last_values(curves: Sequence[Curve], log_y: bool) -> list[go.Scatter]:
+def _last_values(curves: Sequence[Curve], log_y: bool, percent: bool = False) -> list[go.Scatter]:
     """The last-value markers of the smoothed curves, their labels kept apart."""
     marked = [curve for curve in curves if curve.last_raw is not None and len(curve.x)]
     if len(marked) < 2:  # a live chart of one run: no label to keep apart, no spans to measure
-        return [_last_raw(curve) for curve in marked]
+        return [_last_raw(curve, percent=percent) for curve in marked]
     points = [(float(curve.x[-1]), _axis_value(curve.last_raw, log_y)) for curve in marked]
     spans = (_span([curve.x for curve in curves]), _span([curve.y for curve in curves], log_y))
-    return [_last_raw(curve, position) for curve, position in zip(marked, label_positions(points, spans))]
+    return [_last_raw(curve, position, percent) for curve, position in zip(marked, label_positions(points, spans))]
 
 
 def _scale(curves: Sequence[Curve], name: str, log_y: bool) -> tuple[float, float] | None:
@@ -205,7 +207,7 @@ def curves_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: st
     for curve in curves:
         clipped = curve.y if top is None else np.where(off_scale(metric, curve.y), top, curve.y)
         fig.add_trace(_line(curve, clipped, hover))
-    fig.add_traces(_last_values(curves, log_y))
+    fig.add_traces(_last_values(curves, log_y, percent=is_accuracy(metric)))
     if top is not None:
         fig.add_traces([_off_scale_marks(curve, metric, top) for curve in curves
                         if not curve.faint and off_scale(metric, curve.y).any()])

@@ -135,8 +135,14 @@ def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.
     # the zoom goes with what the axes mean; the rest (smoothing, raw, the runs) only redraws the lines
     revision = f"{[run.id for run in runs]}:{[run.status for run in runs]}:{metric}:{settings}"
     live_chart(figure, key=key, revision=revision, zoom_key=f"{metric}:{settings.x}:{settings.log_y}")
+    if legend and metric[0] == "train" and "loss" in metric[1]:  # the grid says it once, under its key
+        smoothing_note(runs, names)
+
+
+def smoothing_note(runs: Sequence[Run], names: Sequence[str]) -> None:
+    """Which runs' training loss includes label smoothing: it sits above a loss without it, as validation's."""
     smoothed = [name for run, name in zip(runs, names) if run.config.label_smoothing]
-    if legend and metric[0] == "train" and "loss" in metric[1] and smoothed:  # said once, not in each grid cell
+    if smoothed:
         st.caption(markdown_text(f"The training loss of {', '.join(smoothed)} includes label smoothing, so it sits "
                                  "above a loss without it; validation and test losses never include it."))
 
@@ -175,6 +181,7 @@ def grid(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.DataFram
     """Every metric the runs have, each on its own small chart, in a grid that wraps on a narrow window."""
     st.plotly_chart(key_figure(names, run_styles([run.id for run in runs])), key="runs_grid_key",
                     config={"displayModeBar": False, "staticPlot": True})
+    smoothing_note(runs, names)
     with st.container(horizontal=True, gap="medium", key="runs_grid"):
         for split, name in metrics_present(frames):
             with st.container(key=f"runs_grid_cell_{split}_{name}", width=360):

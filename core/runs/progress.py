@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.config import RunConfig, planned_steps
+from core.config import RunConfig, epoch_steps, planned_steps, training_images
 from core.runs.records import Run
 from core.status import RunStatus
 
@@ -53,7 +53,8 @@ def progress(config: RunConfig, status: RunStatus, first: StepTime | None, last:
     eta = eta_seconds(first, last, total) if status == RunStatus.RUNNING else None
     if eta is not None:  # the speed the ETA is reckoned at: the batches' own rate leaves out what the loop
         # does between groups (recording, validation), and read 4x the pace its ETA took on a busy machine
-        samples_per_s = (last.step - first.step) * config.batch_size / (last.time - first.time)
+        per_step = training_images(config) / epoch_steps(config)  # an epoch's last batch may be short
+        samples_per_s = (last.step - first.step) * per_step / (last.time - first.time)
     return Progress(status, last.step if last else 0, total, max(epoch, 1), config.epochs, samples_per_s, eta)
 
 
