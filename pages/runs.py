@@ -35,6 +35,7 @@ from ui.common import (
 )
 from ui.continuing import continue_controls, flash
 from ui.epochs import epochs_section
+from ui.models import distinct_names
 from ui.robustness import robustness_section
 from ui.run_charts import curves, run_frame
 from ui.seed_groups import groups_section
@@ -68,12 +69,6 @@ TABLE_COLUMNS = {
 def test_images(dataset: str, folder: str) -> np.ndarray:
     """A dataset's uint8 test images (N, 28, 28), shared read-only by every session."""
     return load_test_images(dataset, folder).numpy()
-
-
-def display_names(runs: list[Run]) -> list[str]:
-    """Run names, with the id's tail added where two runs share a name."""
-    names = [run.name for run in runs]
-    return [f"{run.name} ({run.id[-6:]})" if names.count(run.name) > 1 else run.name for run in runs]
 
 
 def runs_table(runs: list[Run]) -> pd.DataFrame:
@@ -354,7 +349,7 @@ def tensorboard_download(store: RunStore, runs: list[Run]) -> None:
 def compare(store: RunStore, runs: list[Run]) -> None:
     """The selected runs side by side."""
     runs = [store.get_run(run.id) for run in runs]  # with their test evaluations
-    names = display_names(runs)
+    names = list(distinct_names(runs).values())
     tensorboard_download(store, runs)
     tabs = ["Curves", "Settings", "Results", "Seed groups", "Epochs", "Misclassified", "Robustness"]
     has_table = any(run.config.csv is not None for run in runs)

@@ -35,13 +35,19 @@ def runs_with_checkpoints(store: RunStore) -> dict[str, tuple[Run, Checkpoint]]:
     return {run_id: (run, checkpoint) for run_id, (run, checkpoint) in found.items() if checkpoint is not None}
 
 
-def model_labels(runs: Sequence[Run]) -> dict[str, str]:
-    """Each model's label by run id, for the Draw and Inside pickers and answers: its run's name, with its model
-    and id's tail where two runs share a name (the picker showed 'ctrlc' twice, and hid one while the other was
-    picked); a model that never saw a digit says so."""
+def distinct_names(runs: Sequence[Run]) -> dict[str, str]:
+    """Each run's name by id, with its model and id's tail where two of the runs share a name: 'ctrlc (mlp,
+    3f2a1b)' (the Draw picker showed 'ctrlc' twice, and hid one while the other was picked). Runs, Draw and
+    Inside name runs so."""
     names = [run.name for run in runs]
-    return {run.id: (f"{run.name} ({run.config.model}, {run.id[-6:]})" if names.count(run.name) > 1 else run.name)
-            + digit_note(run) for run in runs}
+    return {run.id: f"{run.name} ({run.config.model}, {run.id[-6:]})" if names.count(run.name) > 1 else run.name
+            for run in runs}
+
+
+def model_labels(runs: Sequence[Run]) -> dict[str, str]:
+    """Each model's label by run id, for the Draw and Inside pickers and answers: its distinct name, and a note
+    for a model that never saw a digit."""
+    return {run_id: name + digit_note(run) for (run_id, name), run in zip(distinct_names(runs).items(), runs)}
 
 
 def digit_note(run: Run) -> str:

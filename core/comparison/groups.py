@@ -6,7 +6,7 @@ import dataclasses
 import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,8 +81,7 @@ def seed_groups(runs: Sequence[Run]) -> list[SeedGroup]:
 def _labels(firsts: list[Run]) -> list[str]:
     """Each group named by the settings that differ between the groups: 'lr=0.001, optimizer=adam'."""
     configs = [_shown_settings(run) for run in firsts]
-    differing = [name for name in configs[0] if name not in NOT_SETTINGS
-                 and len({config[name] for config in configs}) > 1] if configs else []
+    differing = differing_settings(configs)
     labels = []
     for run, config in zip(firsts, configs):
         parts = [f"{name}={config[name]}" for name in differing]
@@ -90,6 +89,12 @@ def _labels(firsts: list[Run]) -> list[str]:
             parts.append(f"fork of {run.parent_id[-6:]} at epoch {run.parent_epoch}")
         labels.append(", ".join(parts) or "same settings")
     return _unique(labels)
+
+
+def differing_settings(configs: Sequence[Mapping[str, object]]) -> list[str]:
+    """The settings, but the seed and device, on which the configs (as dicts) do not all agree, in their order."""
+    return [name for name in configs[0] if name not in NOT_SETTINGS
+            and len({repr(config[name]) for config in configs}) > 1] if configs else []
 
 
 def _shown_settings(run: Run) -> dict[str, str]:

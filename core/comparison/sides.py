@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 
-from core.comparison.groups import NOT_SETTINGS
+from core.comparison.groups import differing_settings
 from core.config import dataset_label
 from core.runs.records import Run
 
@@ -30,7 +30,7 @@ def caveats(sides: Mapping[str, Sequence[Run]]) -> list[str]:
             f"{side}: {', '.join(labels)}" for side, labels in data.items()) + "): their test accuracies are on "
             "different test sets")
     for side, runs in sides.items():
-        differing = _differing_settings(runs)
+        differing = differing_settings([run.config.to_dict() for run in runs])
         if differing:
             found.append(f"group {side}'s runs differ in more than their seed ({', '.join(differing)}): the "
                          "verdict mixes those settings' effects with the seeds' luck")
@@ -46,10 +46,3 @@ def trained_on(run: Run) -> str:
     """A run's data: 'mnist', 'synthetic', or a CSV's file name and checksum (two files may share a name)."""
     table = run.config.csv
     return dataset_label(run.config) if table is None else f"{dataset_label(run.config)} ({table.sha256[:8]})"
-
-
-def _differing_settings(runs: Sequence[Run]) -> list[str]:
-    """The settings, but the seed and device, on which the runs do not all agree."""
-    configs = [run.config.to_dict() for run in runs]
-    return [name for name in configs[0] if name not in NOT_SETTINGS
-            and len({repr(config[name]) for config in configs}) > 1] if configs else []
