@@ -118,11 +118,7 @@ def metric_chart(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.
         curves, shades = group_curves(runs, lambda run: by_id[run.id], metric, settings.x,
                                       settings.weight if is_smoothable(*metric) else 0.0, settings.band)
     else:
-        styles = run_styles([run.id for run in runs])
-        # the oldest drawn first: a fork, newer than its parent, lies on top of it (it was hidden under it)
-        shown = sorted(zip(runs, names, frames, styles), key=lambda entry: entry[0].created_at)
-        curves, shades = [curve for run, name, frame, style in shown
-                          for curve in run_curves(frame, run, name, style, metric, settings) if len(curve.x)], []
+        curves, shades = each_runs_curves(runs, names, frames, metric, settings), []
     title = METRICS.get(metric, metric[1])
     if not curves:
         st.caption(f"{title}: no points yet.")
@@ -145,6 +141,16 @@ def smoothing_note(runs: Sequence[Run], names: Sequence[str]) -> None:
     if smoothed:
         st.caption(markdown_text(f"The training loss of {', '.join(smoothed)} includes label smoothing, so it sits "
                                  "above a loss without it; validation and test losses never include it."))
+
+
+def each_runs_curves(runs: Sequence[Run], names: Sequence[str], frames: Sequence[pd.DataFrame],
+                     metric: tuple[str, str], settings: CurveSettings) -> list[Curve]:
+    """Each run's curves of the metric, the oldest run's first: a fork, newer than its parent, is drawn on top
+    of it (it lay hidden under it)."""
+    styles = run_styles([run.id for run in runs])
+    shown = sorted(zip(runs, names, frames, styles), key=lambda entry: entry[0].created_at)
+    return [curve for run, name, frame, style in shown
+            for curve in run_curves(frame, run, name, style, metric, settings) if len(curve.x)]
 
 
 def add_lineage_of(figure: go.Figure, store: RunStore, runs: Sequence[Run], frames: Sequence[pd.DataFrame],

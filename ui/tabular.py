@@ -109,6 +109,17 @@ def split_sizes(rows: int, key: str) -> tuple[int, int]:
     return test, val
 
 
+def show_preview(frame: pd.DataFrame) -> None:
+    """The file's size and first rows, numbered from 1 below the header as the checks and the Runs page count."""
+    if left_out_note(frame):
+        st.info(left_out_note(frame), icon=":material/info:")
+    st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}, "
+               "numbered from 1 below the header as the checks and the Runs page number them:")
+    preview = frame.head(PREVIEW_ROWS)
+    st.dataframe(preview.set_axis(range(1, len(preview) + 1)).rename_axis("row"), width="stretch", height=220,
+                 key="train_csv_preview")
+
+
 def csv_section() -> CsvChoice | None:
     """Upload, pick and check a table; the checked choice, or None while there is nothing to train on."""
     uploaded = upload()
@@ -121,13 +132,7 @@ def csv_section() -> CsvChoice | None:
         st.error(markdown_text(f"Not usable: {err}."), icon=":material/error:")
         return None
     key = sha256(data)[:12]  # a new file starts with fresh column choices
-    if left_out_note(frame):
-        st.info(left_out_note(frame), icon=":material/info:")
-    st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}, "
-               "numbered from 1 below the header as the checks and the Runs page number them:")
-    preview = frame.head(PREVIEW_ROWS)
-    st.dataframe(preview.set_axis(range(1, len(preview) + 1)).rename_axis("row"), width="stretch", height=220,
-                 key="train_csv_preview")
+    show_preview(frame)
     target, features = columns(frame, key)
     one_hot, drop = fixes(data, target, features, key)
     checked = check_upload(data, target, features, one_hot, drop)
