@@ -152,7 +152,9 @@ def trials_table(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> p
     """One row per trial: its status, objective, the best-so-far mark and its settings."""
     records = []
     for row in rows:
-        record = {"trial": row.number, "status": row.run.status.label, "val acc": percent_value(row.objective),
+        so_far = row.run.summary.best_val_accuracy if row.run.is_active else None  # a running trial's best yet
+        record = {"trial": row.number, "status": row.run.status.label,
+                  "val acc": percent_value(row.objective if row.objective is not None else so_far),
                   "best": "best" if best is not None and row.number == best.number else "",
                   "test acc": percent_value(row.run.summary.test_accuracy), "epochs": row.run.summary.epochs_completed,
                   "time": format_seconds(row.run.duration), "attempts": row.attempts}

@@ -35,3 +35,22 @@ def test_batches_after_rows_a_busy_store_held_back_are_stored_after_them(store, 
     assert stored == [(1, "loss"), (1, "accuracy"), (1, "lr"), (1, "samples_per_s"), (1, "epoch_loss"),
                       (1, "epoch_accuracy"), (1, "epoch_seconds"), (2, "loss"), (2, "accuracy"), (2, "lr"),
                       (2, "samples_per_s")]
+
+
+def test_a_running_run_shows_the_epochs_and_best_accuracy_it_has_reached(store, tiny_config):
+    # its summary was written only at its end: the Runs and Sweeps tables and `runs` read 0 epochs until then
+    from dataclasses import replace
+
+    from core.runs.supervisor import execute_run
+
+    run_id = store.create_run(replace(tiny_config, epochs=3))
+    seen = []
+
+    def at_each_epoch(item) -> None:  # called before the item is recorded: the epochs before it are
+        if isinstance(item, EpochEnded):
+            run = store.get_run(run_id)
+            seen.append((run.status, run.summary.epochs_completed, run.summary.best_val_accuracy is not None))
+
+    assert execute_run(store, run_id, on_item=at_each_epoch) == "finished"
+    assert seen == [("running", 0, False), ("running", 1, True), ("running", 2, True)]
+    assert store.get_run(run_id).summary.epochs_completed == 3

@@ -143,6 +143,12 @@ class Recorder:
         self.buffer += event_metrics(event, time.time())
         self.best = event if event.is_best else self.best
         self.flush()  # an epoch's rows land before its checkpoint
+        # what the run has reached so far, for the tables (Runs, Sweeps, `runs`): they read 0 epochs until its end
+        best = self.best
+        so_far = RunSummary(epochs_completed=event.epoch, steps=event.step, best_epoch=best.epoch if best else None,
+                            best_val_accuracy=best.val_accuracy if best else None,
+                            best_val_loss=best.val_loss if best else None)
+        self._to_store(lambda: self.store.set_summary(self.run_id, so_far))
 
     def _checkpoint(self, item: CheckpointReady) -> None:
         self.flush()  # raises RunNotRunning for a run ended or deleted meanwhile
