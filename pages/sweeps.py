@@ -152,7 +152,9 @@ def trials_table(sweep: Sweep, rows: list[TrialRow], best: TrialRow | None) -> p
     """One row per trial: its status, objective, the best-so-far mark and its settings."""
     records = []
     for row in rows:
-        so_far = row.run.summary.best_val_accuracy if row.run.is_active else None  # a running trial's best yet
+        # the best yet of a trial running, or stopped by hand (no result for the search, but it reached one)
+        unscored = row.run.is_active or row.run.status == RunStatus.STOPPED
+        so_far = row.run.summary.best_val_accuracy if unscored else None
         record = {"trial": row.number, "status": row.run.status.label,
                   "val acc": percent_value(row.objective if row.objective is not None else so_far),
                   "best": "best" if best is not None and row.number == best.number else "",

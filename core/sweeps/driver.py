@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -249,17 +249,22 @@ class SweepLoop:
             # a trial that diverged before any validation scores 0: the sampler learns to avoid it
             value = run.summary.best_val_accuracy
             value = 0.0 if value is None and status == RunStatus.DIVERGED else value
-            yield self.tell(trial, value, run)
+            told = self.tell(trial, value, run, may_be_best=status.completed)  # 0% was named the best
+            # said as diverged, with why (it read "complete val_acc 0.00%")
+            yield told if status.completed or told.outcome != "complete" else replace(told, outcome="diverged")
+        elif status == RunStatus.STOPPED:  # stopped by the user, on Runs or with `stop`: said so, not "failed"
+            tell(self.study, trial, state=TrialState.FAIL)  # a trial stopped by hand is no result for the sampler
+            yield self.ended(trial, "stopped", None, run.id, "stopped on request: no result for the search")
         else:
             tell(self.study, trial, state=TrialState.FAIL)
             yield self.ended(trial, "failed", None, run.id, run.message)
 
-    def tell(self, trial: optuna.Trial, value: float | None, run: Run) -> TrialEnded:
+    def tell(self, trial: optuna.Trial, value: float | None, run: Run, may_be_best: bool = True) -> TrialEnded:
         if value is None:
             tell(self.study, trial, state=TrialState.FAIL)
             return self.ended(trial, "failed", None, run.id, "no validation accuracy was recorded")
         tell(self.study, trial, value)
-        if self.best is None or value > self.best[1]:
+        if may_be_best and (self.best is None or value > self.best[1]):
             self.best = (trial.number, value)
         return self.ended(trial, "complete", value, run.id, run.message)
 

@@ -70,7 +70,8 @@ def describe_best(number: int, value: float) -> str:
 
 
 def best_row(rows: list[TrialRow]) -> TrialRow | None:
-    scored = [row for row in rows if row.objective is not None]
+    """The trial with the best result; a diverged one never (alone, its 0% was named the best)."""
+    scored = [row for row in rows if row.objective is not None and row.run.status != RunStatus.DIVERGED]
     return max(scored, key=lambda row: (row.objective, -row.number)) if scored else None
 
 

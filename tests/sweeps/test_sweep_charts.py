@@ -8,7 +8,7 @@ from core.config import RunConfig
 from core.runs.records import Environment, Run, RunSummary
 from core.status import RunStatus
 from core.sweeps.records import Sweep, SweepPlan
-from core.sweeps.results import TrialRow, activity
+from core.sweeps.results import TrialRow, activity, best_row
 from core.sweeps.space import parse_space
 from ui.sweep_charts import best_so_far_figure, log_ticks, parallel_figure, scatter_figure
 
@@ -84,3 +84,12 @@ def test_the_header_counts_running_and_waiting_trials_apart():
     rows = [replace(row, run=replace(row.run, status=status)) for row, status in zip(rows, statuses)]
     assert activity(rows) == "1 running, 1 waiting"  # the queued one was counted running
     assert activity(rows[2:]) == "0 running"
+
+
+def test_a_diverged_trial_is_never_the_best_and_a_stopped_one_is_no_result():
+    _, rows = sweep_and_rows()
+    diverged = replace(rows[0], run=replace(rows[0].run, status=RunStatus.DIVERGED, summary=RunSummary()))
+    stopped = replace(rows[1], run=replace(rows[1].run, status=RunStatus.STOPPED))
+    assert diverged.objective == 0.0 and stopped.objective is None
+    assert best_row([diverged, stopped]) is None  # "best: trial #1, validation accuracy 0.00%" was said
+    assert best_row([diverged, stopped, rows[2]]) == rows[2]
