@@ -113,13 +113,20 @@ def run_sweep(args: argparse.Namespace) -> int:
     print(f"sweep {sweep.id} ({one_line(sweep.name)}) in {store.root}: {sweep.plan.strategy}, "
           f"{sweep.plan.trials} trials, {sweep.plan.parallel} at once on {sweep.plan.executor}", flush=True)
     # Ctrl-C asks for a stop: the trials in flight stop with their checkpoints, and --resume goes on
-    signal.signal(signal.SIGINT, lambda *_: sweeps.request_stop(sweep_id))
-    signal.signal(signal.SIGTERM, lambda *_: sweeps.request_stop(sweep_id))
+    received: list[int] = []
+
+    def stop(signum: int, _frame) -> None:
+        received.append(signum)
+        sweeps.request_stop(sweep_id)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     from core.sweeps.driver import drive
 
     for ended in drive(store, sweep_id, args.data_dir):
         print(trial_line(ended), flush=True)
-    return print_outcome(sweeps, sweep_id)
+    code = print_outcome(sweeps, sweep_id)
+    return 128 + received[0] if received else code  # as train exits: `sweep ... && next` goes no further
 
 
 def trial_line(ended: TrialEnded) -> str:

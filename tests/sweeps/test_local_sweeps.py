@@ -151,6 +151,22 @@ def test_a_trial_the_user_stops_is_said_stopped_not_failed_and_the_sweep_goes_on
     assert SweepStore(sweep_store).get(sweep_id).status == RunStatus.FINISHED
 
 
+def test_ctrl_c_stops_a_sweep_from_the_cli_which_exits_130(sweep_store):
+    sweep_id = make_sweep(sweep_store, {**ENDLESS, "lr": [1e-3, 2e-3]}, trials=2)
+    driver = subprocess.Popen([sys.executable, "-m", "core", "sweep", "--resume", sweep_id, "--runs",
+                               str(sweep_store.root)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        wait_for(lambda: any(sweep_store.read_metrics(r.id)[0] for r in sweep_store.sweep_runs(sweep_id)),
+                 what="the first trial's metrics")
+        driver.send_signal(signal.SIGINT)
+        out, _ = driver.communicate(timeout=300)
+    finally:
+        driver.kill()
+    assert driver.returncode == 130 and "sweep stopped" in out  # it exited 0: `sweep ... && next` went on
+    assert SweepStore(sweep_store).get(sweep_id).status == RunStatus.STOPPED
+
+
 def test_a_trial_asked_by_a_driver_that_died_before_giving_it_a_run_runs_on_resume(sweep_store):
     """The one moment a kill loses track of a trial: after study.ask(), before its run is made. The
     resumed driver's grid keeps the first one's order, so its new trial takes the other point."""
