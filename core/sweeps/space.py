@@ -93,8 +93,8 @@ def load_space(path: Path | str) -> SearchSpace:
     """A space file (.toml or .json); a file that cannot be read is a SpaceError naming it."""
     path = Path(path)
     try:
-        text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        text = path.read_text(encoding="utf-8-sig")  # a BOM, as some Windows editors write, is no statement
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)  # sp.JSON read as TOML
     except (OSError, ValueError) as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise SpaceError("space", f"cannot read {path}: {err}") from err
     return parse_space(data)

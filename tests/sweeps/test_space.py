@@ -95,3 +95,12 @@ def test_sweep_settings_are_checked_and_a_grid_needs_countable_ranges():
     assert SweepPlan(six, strategy="grid", trials=6).space.grid_size() == 6
     with pytest.raises(SweepSettingError, match="trials: the grid has 6 points; ask for at most 6 trials"):
         SweepPlan(six, strategy="grid", trials=8)  # it ended "finished, 6 of 8 trials started", unexplained
+
+
+def test_a_space_file_with_a_bom_or_an_upper_case_suffix_reads_as_its_kind(tmp_path):
+    text = '{"model": "mlp", "lr": [0.01, 0.1]}'
+    for name, data in [("bom.json", "\ufeff" + text), ("upper.JSON", text), ("bom.toml", "\ufeffmodel = 'mlp'\n"
+                                                                            "lr = [0.01, 0.1]\n")]:
+        (tmp_path / name).write_text(data, encoding="utf-8")
+        space = load_space(tmp_path / name)  # "Unexpected UTF-8 BOM", "Invalid statement (at line 1, column 1)"
+        assert space.fixed["model"] == "mlp" and "lr" in space.search, name
