@@ -15,7 +15,16 @@ from core.status import RunStatus
 from core.sweeps.driver import check_drivers, launch_sweep, resume_sweep
 from core.sweeps.executors import RayUnreachable, check_reachable
 from core.sweeps.records import EXECUTORS, STRATEGIES, Sweep, SweepPlan, SweepSettingError
-from core.sweeps.results import BEST, TrialRow, activity, best_row, describe_best, shown_value, trial_rows
+from core.sweeps.results import (
+    BEST,
+    TrialRow,
+    activity,
+    best_row,
+    describe_best,
+    shown_value,
+    trial_rows,
+    trials_started,
+)
 from core.sweeps.space import SpaceError, parse_space
 from core.sweeps.store import SweepStore
 from ui.common import (
@@ -213,7 +222,7 @@ def header(sweeps: SweepStore, store: RunStore, sweep: Sweep, rows: list[TrialRo
     with buttons:
         controls(sweeps, store, sweep)
     plan = sweep.plan
-    started = max((row.number + 1 for row in rows), default=0)  # trials are numbered as they start
+    started = trials_started([row.run for row in rows])
     deleted = f" ({started - len(rows)} deleted since)" if started > len(rows) else ""
     st.caption(f"{STRATEGY_LABELS[plan.strategy]}{', pruning' if plan.pruner else ''} - {started} of "
                f"{plan.trials} trials started{deleted}, {activity(rows)} - {plan.parallel} at once on "

@@ -12,6 +12,7 @@ from core.status import RunStatus
 from core.sweeps.records import SweepPlan
 from core.sweeps.space import parse_space
 from core.sweeps.store import SweepStore
+from tests.cli_helpers import cli_here
 
 SPACE = {"model": "mlp", "dataset": "synthetic", "val_size": 100, "epochs": 2, "device": "cpu",
          "optimizer": "sgd", "momentum": 0.0, "lr": {"low": 1e-3, "high": 0.1, "log": True}, "batch_size": [32, 64]}
@@ -86,6 +87,8 @@ def test_a_deleted_trial_is_counted_and_the_best_line_follows_the_trials_left(st
     at = open_page("pages/sweeps.py")
     shown = [as_shown(c.value) for c in at.caption]
     assert any("3 of 3 trials started (1 deleted since)" in c for c in shown), shown
+    listing = cli_here("sweep", "--list", "--runs", str(app_store.root)).stdout
+    assert "   3/3" in listing  # as the page counts them: it read 2/3 for a finished sweep
     assert (f"best: trial #{left.trial_number}, validation accuracy {left.summary.best_val_accuracy:.2%}"
             in shown)  # not the deleted trial, which the message named
 

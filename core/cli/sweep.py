@@ -13,6 +13,7 @@ from core.runs.store import RunStore
 from core.status import RunStatus
 from core.sweeps.executors import RayUnreachable, check_reachable
 from core.sweeps.records import EXECUTORS, PRUNERS, STRATEGIES, SweepPlan, SweepSettingError
+from core.sweeps.results import trials_started
 from core.sweeps.space import SpaceError, load_space
 from core.sweeps.store import SweepNotFound, SweepStore
 from core.training.data import DEFAULT_DATA_DIR
@@ -159,8 +160,8 @@ def list_sweeps(store: RunStore) -> int:
               "python -m core sweep --space examples/sweep-quick.toml")
         return 0
     for sweep in sweeps.list():
-        trials = {run.trial_number for run in store.sweep_runs(sweep.id)}
-        print(f"{sweep.id}  {sweep.status:<12} {sweep.plan.strategy:<6} {len(trials):>4}/{sweep.plan.trials:<4} "
+        started = trials_started(store.sweep_runs(sweep.id))  # a finished sweep with one deleted read "3/4"
+        print(f"{sweep.id}  {sweep.status:<12} {sweep.plan.strategy:<6} {started:>4}/{sweep.plan.trials:<4} "
               f"{one_line(sweep.name)}  {one_line(sweep.message)}")
     return 0
 

@@ -56,6 +56,11 @@ def best_so_far(rows: list[TrialRow]) -> list[tuple[int, float]]:
 BEST = "best: trial #"  # how a finished sweep's message begins
 
 
+def trials_started(runs: list[Run]) -> int:
+    """How many trials a sweep has started: they are numbered as they start, so one deleted since still counts."""
+    return max((run.trial_number + 1 for run in runs if run.trial_number is not None), default=0)
+
+
 def activity(rows: list[TrialRow]) -> str:
     """How many trials train now and how many wait for a worker: "1 running, 1 waiting" (a trial the driver has
     just queued was counted running a moment before its row said queued)."""
