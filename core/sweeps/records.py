@@ -14,6 +14,7 @@ PRUNERS = ("", "median", "hyperband")
 EXECUTORS = ("local", "ray")
 MAX_TRIALS = 10_000
 MAX_PARALLEL = 256
+MAX_GRID_POINTS = 100_000  # all of them listed up front by Optuna's GridSampler
 
 
 class SweepSettingError(ValueError):
@@ -50,6 +51,9 @@ class SweepPlan:
             _whole("seed", self.sampler_seed, 0, 2**32 - 1)  # numpy's seed range, which Optuna's samplers use
         if self.strategy == "grid":
             points = self.space.grid_size()  # a range without a step cannot be gridded: say so now
+            if points > MAX_GRID_POINTS:  # Optuna's grid lists every point up front: 8e11 ran out of memory
+                raise SweepSettingError(f"space: the grid has {points:,} points, more than the {MAX_GRID_POINTS:,} "
+                                        "a grid search may list; give fewer values, or search with tpe or random")
             if self.trials > points:  # Optuna would end after the last point, short of the trials asked
                 raise SweepSettingError(f"trials: the grid has {points} point{'s' * (points > 1)}; ask for at "
                                         f"most {points} trials (fewer try that many points, picked at random)")

@@ -95,6 +95,10 @@ def test_sweep_settings_are_checked_and_a_grid_needs_countable_ranges():
     assert SweepPlan(six, strategy="grid", trials=6).space.grid_size() == 6
     with pytest.raises(SweepSettingError, match="trials: the grid has 6 points; ask for at most 6 trials"):
         SweepPlan(six, strategy="grid", trials=8)  # it ended "finished, 6 of 8 trials started", unexplained
+    huge = parse_space({**BASE, "lr": {"low": 1e-4, "high": 0.1, "step": 1e-5}, "batch_size": {"low": 1, "high": 8192},
+                        "seed": {"low": 0, "high": 9999}})  # each within MAX_GRID: their product is 8e11
+    with pytest.raises(SweepSettingError, match="space: the grid has 818,[0-9,]+ points, more than the 100,000"):
+        SweepPlan(huge, strategy="grid", trials=1)  # Optuna listed them all: MemoryError, and a failed sweep
 
 
 def test_a_space_file_with_a_bom_or_an_upper_case_suffix_reads_as_its_kind(tmp_path):
