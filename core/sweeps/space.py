@@ -112,13 +112,25 @@ def parse_space(data: Any) -> SearchSpace:
         param = _param(name, spec)
         if param is None:
             fixed[name] = _fixed(name, spec)
+        elif (one := _single_value(param)) is not None:  # as the form takes one value: a fixed setting
+            fixed[name] = _fixed(name, one[0])
         else:
             search[name] = param
-    if not search:
-        raise SpaceError("space", "searches nothing: give at least one setting a list of choices or a range")
+    if not search:  # `lr = [0.1]` alone ran trials that all trained the same settings
+        raise SpaceError("space", "searches nothing: give at least one setting two or more choices, or a range "
+                                  "(one value is a fixed setting)")
     space = SearchSpace(fixed, search)
     check_space(space)
     return space
+
+
+def _single_value(param: Param) -> tuple[Any] | None:
+    """(the value,) of a parameter that can take one value only: a one-item list, or a range from x to x."""
+    if isinstance(param, Choice):
+        return (decode(param.values[0]),) if len(param.values) == 1 else None
+    if param.low == param.high:
+        return (int(param.low) if param.integer else param.low,)
+    return None
 
 
 def _fixed(name: str, spec: Any) -> Any:

@@ -48,6 +48,8 @@ def test_a_space_round_trips_through_its_json():
 @pytest.mark.parametrize("data, field, words", [
     ({}, "space", "is empty"),
     (BASE, "space", "searches nothing"),
+    ({**BASE, "lr": [0.1]}, "space", "searches nothing"),  # one value: trials that all trained the same
+    ({**BASE, "lr": {"low": 0.1, "high": 0.1}}, "space", "searches nothing"),
     ({**BASE, "lr": {"low": 0.1, "high": 0.001}}, "lr", "low (0.1) is above high (0.001)"),
     ({**BASE, "lr": {"low": 0, "high": 0.1, "log": True}}, "lr", "a log range needs low above 0"),
     ({**BASE, "learning_rate": [0.1, 0.01]}, "learning_rate", "not a RunConfig setting"),
@@ -108,3 +110,8 @@ def test_a_space_file_with_a_bom_or_an_upper_case_suffix_reads_as_its_kind(tmp_p
         (tmp_path / name).write_text(data, encoding="utf-8")
         space = load_space(tmp_path / name)  # "Unexpected UTF-8 BOM", "Invalid statement (at line 1, column 1)"
         assert space.fixed["model"] == "mlp" and "lr" in space.search, name
+
+
+def test_one_value_of_a_setting_is_a_fixed_setting_as_the_form_takes_it():
+    space = parse_space({**BASE, "lr": [0.1, 0.1], "epochs": {"low": 2, "high": 2}, "batch_size": [32, 64]})
+    assert (space.fixed["lr"], space.fixed["epochs"], list(space.search)) == (0.1, 2, ["batch_size"])
