@@ -36,7 +36,7 @@ def ray_executor(ray_session, sweep_store):
 
 def test_a_remote_trial_is_recorded_like_a_local_run(sweep_store, ray_executor):
     """Same metric rows, checkpoints and test evaluation as the same settings run by a local worker."""
-    sweep_id = make_sweep(sweep_store, {**TINY, "lr": [0.05]}, trials=1)
+    sweep_id = make_sweep(sweep_store, {**TINY, "lr": [0.05, 0.04]}, trials=1)  # one value would search nothing
     (ended,) = DriverThread(sweep_store, sweep_id, ray_executor).run_to_end()
     remote = sweep_store.get_run(ended.run.id)
     local_id = sweep_store.create_run(remote.config, name="local twin")
@@ -69,7 +69,7 @@ def test_tpe_with_pruning_on_ray_prunes_a_trial_that_trails(sweep_store, ray_exe
 
 
 def test_stop_reaches_the_remote_task_which_ends_cleanly_with_its_checkpoints(sweep_store, ray_executor):
-    sweep_id = make_sweep(sweep_store, {**ENDLESS, "lr": [1e-3]}, trials=1)
+    sweep_id = make_sweep(sweep_store, {**ENDLESS, "lr": [1e-3, 2e-3]}, trials=1)
     driver = DriverThread(sweep_store, sweep_id, ray_executor)
     driver.start()
     run = wait_for(lambda: [r for r in sweep_store.sweep_runs(sweep_id) if sweep_store.read_metrics(r.id)[0]],
@@ -86,7 +86,7 @@ def test_stop_reaches_the_remote_task_which_ends_cleanly_with_its_checkpoints(sw
 
 
 def test_a_dead_ray_worker_leaves_the_trial_interrupted_then_retried_once(sweep_store, ray_executor):
-    sweep_id = make_sweep(sweep_store, {**ENDLESS, "lr": [1e-3]}, trials=1, retries=1)
+    sweep_id = make_sweep(sweep_store, {**ENDLESS, "lr": [1e-3, 2e-3]}, trials=1, retries=1)
     driver = DriverThread(sweep_store, sweep_id, ray_executor)
     driver.start()
     for attempt in (1, 2):
