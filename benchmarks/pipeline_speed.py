@@ -12,7 +12,8 @@ fastest of each counts. The ratio of the medians, and the median of each repeat'
 are printed beside it as checks on the machine's noise. Last, the generator and the worker are timed
 with the step taken out (a fixed batch, loss and logits): what they spend beside each step, free of
 the noise on compute; beside them, the worker's flush of one epoch's rows to the store.
-Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP).
+Targets: conventional / project >= 1.4 (cnn) and >= 8 (mlp); project / floor <= 1.10 (issue 17: 1.05 for the MLP,
+measured finely by benchmarks.loop_overhead: one run's fastest MLP epoch here moves by five points with the machine).
 """
 from __future__ import annotations
 
@@ -211,7 +212,8 @@ def main() -> None:
               f"{100 * (statistics.median(project) / statistics.median(floor) - 1):>+19.1f}% "
               f"{100 * paired_overhead(project, floor):>+6.1f}% {100 * (min(generator) / floor_fastest - 1):>+15.1f}%")
     print("project, generator and floor: fastest of the repeats; paired: the median of each repeat's project / floor, "
-          "seconds apart\ntargets: speed-up >= 1.4x (cnn), >= 8x (mlp); overhead <= 10% (5% for the MLP)")
+          "seconds apart\ntargets: speed-up >= 1.4x (cnn), >= 8x (mlp); overhead <= 10% (5% for the MLP, whose "
+          "0.4 s epochs scatter with the machine: benchmarks.loop_overhead measures it in turns inside the epoch)")
     print("\nwith the step taken out (fixed batch, loss and logits; fastest of 10), beside each step:")
     for name, _, _, _, floor, (generator_s, project_s, flush_s) in rows:
         step_s = min(floor) / steps_per_epoch(60_000, args.batch_size)
