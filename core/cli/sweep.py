@@ -97,8 +97,12 @@ def refuse_plan_options(args: argparse.Namespace, action: str) -> None:
 
 def run_sweep(args: argparse.Namespace) -> int:
     if args.resume:
+        from core.sweeps.driver import check_not_driven
+
         store = existing_store(args.runs)
-        sweep_id = SweepStore(store).get(args.resume).id
+        sweep = SweepStore(store).get(args.resume)
+        check_not_driven(SweepStore(store), sweep)  # refused before its header, not after
+        sweep_id = sweep.id
     else:
         plan = plan_from_args(args)  # a bad space or setting is refused before the store is touched
         if plan.executor == "ray" and plan.ray_address:

@@ -89,6 +89,13 @@ def driver_lock(sweeps: SweepStore, sweep: Sweep) -> Iterator[None]:
         yield
 
 
+def check_not_driven(sweeps: SweepStore, sweep: Sweep) -> None:
+    """SweepBusy now if another process drives the sweep, before the caller says anything of it (drive()
+    takes the lock for good)."""
+    with driver_lock(sweeps, sweep):
+        pass
+
+
 def make_executor(plan: SweepPlan, runs: RunStore, data_dir: Path | str) -> Executor:
     if plan.executor == "ray":
         return RayExecutor(runs, data_dir, plan.ray_address)

@@ -12,6 +12,7 @@ from sweep_helpers import ENDLESS, REPO, TINY, DriverThread, make_sweep, trial_r
 
 from core.runs.store import RunStore
 from core.status import RunStatus
+from core.sweeps.driver import driver_lock
 from core.sweeps.store import SweepStore
 from core.sweeps.study import distributions, open_study
 from tests.cli_helpers import cli, cli_here
@@ -83,6 +84,16 @@ def test_a_contradictory_space_file_is_refused_naming_the_field(tmp_path):
     result = cli_here("sweep", "--space", str(space), "--runs", str(tmp_path / "runs"))
     assert result.returncode == 2 and result.stderr.strip() == "error: lr: low (1) is above high (0.1)"
     assert not (tmp_path / "runs").exists()
+
+
+def test_resuming_a_sweep_another_process_drives_is_refused_before_anything_is_printed(sweep_store):
+    sweep_id = make_sweep(sweep_store, {**TINY, "lr": [0.1, 0.05]}, trials=2)
+    sweeps = SweepStore(sweep_store)
+    with driver_lock(sweeps, sweeps.get(sweep_id)):  # as a running driver holds it
+        result = cli_here("sweep", "--resume", sweep_id, "--runs", str(sweep_store.root))
+    assert result.returncode == 2 and "is already being driven by process" in result.stderr
+    assert result.stdout == ""  # it printed the sweep's header, as if starting, then refused
+    assert sweeps.get(sweep_id).status == RunStatus.QUEUED
 
 
 def test_tpe_with_median_pruning_prunes_a_trial_that_trails(sweep_store):
