@@ -20,6 +20,7 @@ from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
 DEFAULT_RAY_PORT = 6379
+RAY_CLIENT_PORT = 10001  # where `ray start --head` serves Ray Client, the ray:// addresses
 
 
 class RayUnreachable(RuntimeError):
@@ -27,10 +28,13 @@ class RayUnreachable(RuntimeError):
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail in one line when nothing listens at host:port; ray.init would retry for minutes."""
-    if address == "auto" or address.startswith("ray://"):
+    """Fail in one line when nothing listens at host:port (a Ray Client's ray://host:port too, whose port is
+    RAY_CLIENT_PORT unless given); ray.init would retry for minutes."""
+    if address == "auto":
         return
-    host, _, port = address.rpartition(":") if ":" in address else (address, "", str(DEFAULT_RAY_PORT))
+    target = address.removeprefix("ray://")
+    default_port = RAY_CLIENT_PORT if target != address else DEFAULT_RAY_PORT
+    host, _, port = target.rpartition(":") if ":" in target else (target, "", str(default_port))
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise RayUnreachable(f"Ray's address {address} does not end in a port number from 1 to 65535 (give "
                              f"host:port, for example 127.0.0.1:{DEFAULT_RAY_PORT})")

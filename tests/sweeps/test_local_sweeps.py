@@ -58,6 +58,8 @@ def test_the_cli_runs_the_example_sweep_and_prints_each_trial_and_the_best(tmp_p
     (["--space", "no-such-space.toml"], "error: space: cannot read no-such-space.toml"),
     (["--space", "examples/sweep-quick.toml", "--executor", "ray", "--ray-address", "127.0.0.1:9"],
      "error: Ray is not reachable at 127.0.0.1:9"),
+    (["--space", "examples/sweep-quick.toml", "--executor", "ray", "--ray-address", "ray://127.0.0.1:9"],
+     "error: Ray is not reachable at ray://127.0.0.1:9"),  # unchecked, it was stored as a sweep, then tried
     (["--space", "examples/sweep-quick.toml", "--seed", "-1"], "error: seed: must be a whole number from 0 to "
                                                               "4294967295, got -1"),
     (["--space", "examples/sweep-quick.toml", "--storage", "notaurl"],
