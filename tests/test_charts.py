@@ -152,7 +152,8 @@ def test_run_names_in_the_robustness_and_grid_legends_are_text_not_markup():
     name = '<a href="https://example.com">click</a> %{x}'
     curve = RobustnessCurve("rotation", "degrees", [0.0, 15.0], [0.99, 0.9])
     result = Robustness([curve], images=100, subset="every 100th", checkpoint="best", seconds=1.0)
-    trace = robustness_figure("rotation", "degrees", [(name, "#123456", result)]).data[0]
+    trace = robustness_figure("rotation", "degrees", [(name, ("#123456", "dot"), result)]).data[0]
+    assert (trace.line.color, trace.line.dash) == ("#123456", "dot")
     assert trace.name == plotly_text(name) and "click" not in trace.hovertemplate  # "%{x}" is not filled in
     key = key_figure([name], [("#123456", "solid")])
     assert key.data[0].name == plotly_text(name) and key.layout.showlegend  # shown for one run too

@@ -1,6 +1,7 @@
 """The Inside page and the Runs page's robustness tab under AppTest, checked against core's own results."""
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ from core.insight.preprocess import to_tensor
 from core.runs.records import RunSummary
 from core.training.checkpoints import load_model
 from core.training.data import load_test_images, load_test_labels
+from ui.charts import run_color
 
 
 def select(at, rows: list[int]):
@@ -108,8 +110,12 @@ def test_robustness_tab_offers_to_compute_then_shows_a_chart_per_perturbation(ap
     assert not at.exception
     assert len(at.get("plotly_chart")) == charts_before + 6
     assert not [button for button in at.button if button.key == "runs_robustness_compute"]
-    rotation = [chart.proto.spec for chart in at.get("plotly_chart") if '"Rotation"' in chart.proto.spec]
-    assert rotation and '"first"' in rotation[0] and '"second"' in rotation[0]
+    rotation = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if '"Rotation"' in chart.proto.spec]
+    lines = {trace["name"]: (trace["line"]["color"], trace["line"]["dash"]) for trace in rotation[0]["data"]}
+    # as on the curves, each run in its own colour (they were the first and second of a fixed list)
+    assert {name: colour for name, (colour, _) in lines.items()} == {"first": run_color(first),
+                                                                     "second": run_color(second)}
+    assert len(set(lines.values())) == 2  # told apart, by a dash where they share a colour
 
 
 def test_a_broken_checkpoint_is_reported_with_the_run_name_as_typed(app_store):

@@ -12,21 +12,22 @@ from core.insight import robustness_jobs
 from core.insight.robustness import PERTURBATIONS, Robustness
 from core.runs.records import Run
 from core.runs.store import RunStore
-from ui.charts import color
+from ui.charts import run_styles
 from ui.text import markdown_text, plotly_text
 
 TITLES = {"rotation": "Rotation", "shift": "Shift", "scale": "Scale", "noise": "Gaussian noise",
           "thickness": "Stroke thickness", "fgsm": "FGSM attack"}
 
 
-def robustness_figure(name: str, unit: str, lines: list[tuple[str, str, Robustness]], height: int = 300) -> go.Figure:
-    """Accuracy against one perturbation's level, a line per run."""
+def robustness_figure(name: str, unit: str, lines: list[tuple[str, tuple[str, str], Robustness]],
+                      height: int = 300) -> go.Figure:
+    """Accuracy against one perturbation's level, a line per run in its (colour, dash) (ui.charts.run_styles)."""
     fig = go.Figure()
-    for label, colour, result in lines:
+    for label, (colour, dash), result in lines:
         curve = result.curve(name)
         # a run's name as typed: escaped, and not in the template, where "%{x}" in it would be filled in
         fig.add_trace(go.Scatter(x=curve.levels, y=curve.accuracy, name=plotly_text(label), mode="lines+markers",
-                                 line=dict(color=colour, width=2),
+                                 line=dict(color=colour, dash=dash, width=2),
                                  hovertemplate="%{fullData.name}<br>%{x:g}: %{y:.1%}<extra></extra>"))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="accuracy")
     fig.update_xaxes(title=unit)
@@ -61,7 +62,8 @@ def compute_button(store: RunStore, runs: list[Run], names: list[str]) -> None:
 
 def robustness_section(store: RunStore, runs: list[Run], names: list[str]) -> None:
     """The selected runs' robustness curves, and what it takes to get the missing ones."""
-    colours = {run.id: color(i) for i, run in enumerate(runs)}
+    # each run as on the curves above: its own colour, and a dash where two selected runs share one
+    styles = dict(zip([run.id for run in runs], run_styles([run.id for run in runs])))
     reasons = {run.id: robustness_jobs.unmeasurable(store, run) for run in runs}
     left_out = [f"{name} ({reasons[run.id]})" for run, name in zip(runs, names) if reasons[run.id]]
     if left_out:
@@ -83,7 +85,7 @@ def robustness_section(store: RunStore, runs: list[Run], names: list[str]) -> No
         job_progress(store, *map(list, zip(*busy)))
     elif missing:
         compute_button(store, *map(list, zip(*missing)))
-    lines = [(name, colours[run.id], results[run.id]) for run, name in ready if results[run.id] is not None]
+    lines = [(name, styles[run.id], results[run.id]) for run, name in ready if results[run.id] is not None]
     if not lines:
         return
     first = lines[0][2]
