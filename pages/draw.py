@@ -16,7 +16,7 @@ from core.training.checkpoints import CheckpointError
 from ui.charts import image_figure, probability_figure, run_color
 from ui.common import get_store, route_through_app, store_guard
 from ui.layout import split
-from ui.models import checkpoint_model, digit_note, model_labels, runs_with_checkpoints
+from ui.models import checkpoint_model, distinct_names, model_labels, runs_with_checkpoints
 from ui.text import markdown_text
 
 CANVAS_PX = 280
@@ -89,13 +89,13 @@ def prediction_of(run: Run, checkpoint: Checkpoint, image: np.ndarray) -> Predic
     return predict(model, to_tensor(image))
 
 
-def show_prediction(run: Run, label: str, checkpoint: Checkpoint, prediction: Prediction | str,
+def show_prediction(run: Run, name: str, checkpoint: Checkpoint, prediction: Prediction | str,
                     image: np.ndarray) -> None:
     """One model's answer: top class, confidence, probability bars in the run's colour, and saliency."""
     if isinstance(prediction, str):
         st.error(markdown_text(prediction), icon=":material/error:")
         return
-    st.metric(markdown_text(label.removesuffix(digit_note(run))), prediction.label,
+    st.metric(markdown_text(name), prediction.label,
               f"{prediction.confidence:.1%} confident", delta_color="off", delta_arrow="off")
     if checkpoint.which != "best" or run.config.dataset == "synthetic":
         trained = "trained on synthetic bars, not digits" if run.config.dataset == "synthetic" else ""
@@ -120,7 +120,7 @@ def doubts(image: np.ndarray, answers: list[tuple[Run, Prediction | str]]) -> st
     return text[:1].upper() + text[1:] + "." if reasons else None  # capitalize() would lower 'MNIST'
 
 
-def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], labels: dict[str, str], image: np.ndarray,
+def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], names: dict[str, str], image: np.ndarray,
                      runs: list[Run]) -> None:
     """The chosen models' answers for a 28x28 image in [0, 1], side by side, under one warning if any."""
     answers = [(run, prediction_of(run, candidates[run.id][1], image)) for run in runs]
@@ -129,8 +129,7 @@ def show_predictions(candidates: dict[str, tuple[Run, Checkpoint]], labels: dict
     with st.container(horizontal=True, gap="medium", key="draw_answers"):
         for run, answer in answers:
             with st.container(key=f"draw_answer_{run.id}", width=300):
-                show_prediction(run, labels[run.id], candidates[run.id][1], answer, image)
-
+                show_prediction(run, names[run.id], candidates[run.id][1], answer, image)
 
 
 def draw_page() -> None:
@@ -156,7 +155,7 @@ def draw_page() -> None:
             if not chosen:
                 st.info("Pick one or more models above to see what they predict.", icon=":material/info:")
                 return
-            show_predictions(candidates, labels, seen, chosen)
+            show_predictions(candidates, distinct_names(runs), seen, chosen)  # the caption says "bars"
             st.page_link("pages/inside.py", label="Look inside these models", icon=":material/neurology:")
 
 
