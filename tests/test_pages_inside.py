@@ -108,7 +108,7 @@ def test_robustness_tab_offers_to_compute_then_shows_a_chart_per_perturbation(ap
         time.sleep(0.2)
     at = select(open_page("pages/runs.py"), [0, 1])
     assert not at.exception
-    assert len(at.get("plotly_chart")) == charts_before + 6
+    assert len(at.get("plotly_chart")) == charts_before + 7  # six, and the key above them
     assert not [button for button in at.button if button.key == "runs_robustness_compute"]
     rotation = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if '"Rotation"' in chart.proto.spec]
     lines = {trace["name"]: (trace["line"]["color"], trace["line"]["dash"]) for trace in rotation[0]["data"]}

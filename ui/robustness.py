@@ -13,6 +13,7 @@ from core.insight.robustness import PERTURBATIONS, Robustness
 from core.runs.records import Run
 from core.runs.store import RunStore
 from ui.charts import run_styles
+from ui.run_charts import key_figure
 from ui.text import markdown_text, plotly_text
 
 TITLES = {"rotation": "Rotation", "shift": "Shift", "scale": "Scale", "noise": "Gaussian noise",
@@ -21,7 +22,8 @@ TITLES = {"rotation": "Rotation", "shift": "Shift", "scale": "Scale", "noise": "
 
 def robustness_figure(name: str, unit: str, lines: list[tuple[str, tuple[str, str], Robustness]],
                       height: int = 300) -> go.Figure:
-    """Accuracy against one perturbation's level, a line per run in its (colour, dash) (ui.charts.run_styles)."""
+    """Accuracy against one perturbation's level, a line per run in its (colour, dash) (ui.charts.run_styles);
+    no legend: a key stands above the grid."""
     fig = go.Figure()
     for label, (colour, dash), result in lines:
         curve = result.curve(name)
@@ -32,8 +34,7 @@ def robustness_figure(name: str, unit: str, lines: list[tuple[str, tuple[str, st
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="accuracy")
     fig.update_xaxes(title=unit)
     fig.update_layout(title=TITLES.get(name, name), height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      showlegend=len(lines) > 1,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+                      showlegend=False)  # the key above the grid says which line is which run
     return fig
 
 
@@ -91,7 +92,16 @@ def robustness_section(store: RunStore, runs: list[Run], names: list[str]) -> No
     first = lines[0][2]
     st.caption(f"Accuracy on a fixed subset of the test set, {first.subset}, measured on each run's best "
                f"checkpoint. FGSM moves every pixel by epsilon in the direction that raises the loss most.")
-    for start in range(0, len(PERTURBATIONS), 3):
-        for column, perturbation in zip(st.columns(3), PERTURBATIONS[start:start + 3]):
-            column.plotly_chart(robustness_figure(perturbation.name, perturbation.unit, lines),
+    curves_grid(lines)
+
+
+def curves_grid(lines: list[tuple[str, tuple[str, str], Robustness]]) -> None:
+    """One key, then a chart per perturbation in a grid that wraps on a narrow window, as the Curves tab's
+    (three columns with a legend each cramped an 800 px window: legends over titles, axis titles cut)."""
+    st.plotly_chart(key_figure([name for name, _, _ in lines], [style for _, style, _ in lines]),
+                    key="runs_robustness_key", config={"displayModeBar": False, "staticPlot": True})
+    with st.container(horizontal=True, gap="medium", key="runs_robustness_grid"):
+        for perturbation in PERTURBATIONS:
+            with st.container(key=f"runs_robustness_cell_{perturbation.name}", width=360):
+                st.plotly_chart(robustness_figure(perturbation.name, perturbation.unit, lines),
                                 key=f"runs_robustness_{perturbation.name}")
