@@ -192,11 +192,29 @@ def _float_range(name: str, value: Any, low: float, high: float, *, open_low: bo
 
 def validate(config: RunConfig) -> None:
     """Raise ConfigError naming the first field that is out of range."""
+    _validate_model(config)
+    _validate_optimizer(config)
+    _int_range("batch_size", config.batch_size, 1, MAX_BATCH_SIZE)
+    _int_range("epochs", config.epochs, 1, MAX_EPOCHS)
+    _validate_schedule(config)
+    _validate_data(config)
+    _validate_augmentation(config)
+    _float_range("label_smoothing", config.label_smoothing, 0.0, 1.0, open_high=True)
+    _int_range("seed", config.seed, 0, 2**32 - 1)
+    _choice("device", config.device, DEVICES)
+    _validate_table(config)
+    _validate_split(config)
+
+
+def _validate_model(config: RunConfig) -> None:
     _choice("model", config.model, MODELS)
     if not config.hidden_sizes or len(config.hidden_sizes) > 4:
         raise ConfigError("hidden_sizes", "must list 1 to 4 layer sizes")
     for size in config.hidden_sizes:
         _int_range("hidden_sizes", size, 1, 4096)
+
+
+def _validate_optimizer(config: RunConfig) -> None:
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     _float_range("lr", config.lr, 0.0, 10.0, open_low=True)
     _float_range("momentum", config.momentum, 0.0, 1.0, open_high=True)
@@ -205,22 +223,25 @@ def validate(config: RunConfig) -> None:
     if config.nesterov and not nesterov_applies(config.optimizer, config.momentum):
         raise ConfigError("nesterov", "needs optimizer 'sgd' with a momentum above 0")
     _float_range("weight_decay", config.weight_decay, 0.0, 1.0)
-    _int_range("batch_size", config.batch_size, 1, MAX_BATCH_SIZE)
-    _int_range("epochs", config.epochs, 1, MAX_EPOCHS)
-    _validate_schedule(config)
+
+
+def _validate_data(config: RunConfig) -> None:
     _choice("dataset", config.dataset, DATASETS)
     _int_range("val_size", config.val_size, 0, MAX_VAL_SIZE)
     if config.train_samples is not None:
         _int_range("train_samples", config.train_samples, 1, 60_000)
+
+
+def _validate_augmentation(config: RunConfig) -> None:
     _int_range("augment_shift", config.augment_shift, 0, 4)
     _float_range("augment_rotate", config.augment_rotate, 0.0, 45.0)
     _float_range("augment_scale", config.augment_scale, 0.0, 0.5)
     _float_range("augment_thickness", config.augment_thickness, 0.0, 1.0)
     _float_range("augment_elastic", config.augment_elastic, 0.0, 4.0)
-    _float_range("label_smoothing", config.label_smoothing, 0.0, 1.0, open_high=True)
-    _int_range("seed", config.seed, 0, 2**32 - 1)
-    _choice("device", config.device, DEVICES)
-    _validate_table(config)
+
+
+def _validate_split(config: RunConfig) -> None:
+    """The validation split leaves examples to train on."""
     examples = training_pool(config)
     if config.val_size >= examples:
         what = "rows left after the test rows" if config.csv else "training images"
