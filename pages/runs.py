@@ -367,15 +367,19 @@ def compare(store: RunStore, runs: list[Run]) -> None:
     with epochs:
         epochs_section(store, runs)
     with wrong:
-        for run, name in zip(runs, names):
-            st.markdown(f"**{markdown_text(name)}**")
-            gallery(store, run)
+        misclassified_section(store, runs, names)
     with robust:
         robustness_section(store, runs, names)
-    tables = [(run, name) for run, name in zip(runs, names) if run.config.csv is not None]
-    if tables:
+    if predict is not None:
         with predict:
-            predict_section(store, tables)
+            predict_section(store, [(run, name) for run, name in zip(runs, names) if run.config.csv is not None])
+
+
+def misclassified_section(store: RunStore, runs: list[Run], names: list[str]) -> None:
+    """Each run's wrongly classified test images, under its name."""
+    for run, name in zip(runs, names):
+        st.markdown(f"**{markdown_text(name)}**")
+        gallery(store, run)
 
 
 def unindexed_notice(store: RunStore) -> None:
