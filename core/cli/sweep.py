@@ -95,24 +95,31 @@ def refuse_plan_options(args: argparse.Namespace, action: str) -> None:
                                 f"(--space); {action}")
 
 
+def resumed_sweep(args: argparse.Namespace) -> tuple[RunStore, str]:
+    """The stored sweep --resume names, refused now, before its header, if another process drives it."""
+    from core.sweeps.driver import check_not_driven
+
+    store = existing_store(args.runs)
+    sweep = SweepStore(store).get(args.resume)
+    check_not_driven(SweepStore(store), sweep)
+    return store, sweep.id
+
+
+def created_sweep(args: argparse.Namespace) -> tuple[RunStore, str]:
+    """A new sweep from --space and the options, stored once they, the Ray address and the storage check out."""
+    plan = plan_from_args(args)  # a bad space or setting is refused before the store is touched
+    if plan.executor == "ray" and plan.ray_address:
+        check_reachable(plan.ray_address)  # one line now, not minutes of Ray retrying
+    if plan.storage:
+        from core.sweeps.study import check_storage
+
+        check_storage(plan.storage)  # one line now, not a traceback and a failed sweep in the list
+    store = RunStore(args.runs)
+    return store, SweepStore(store).create(plan)
+
+
 def run_sweep(args: argparse.Namespace) -> int:
-    if args.resume:
-        from core.sweeps.driver import check_not_driven
-
-        store = existing_store(args.runs)
-        sweep = SweepStore(store).get(args.resume)
-        check_not_driven(SweepStore(store), sweep)  # refused before its header, not after
-        sweep_id = sweep.id
-    else:
-        plan = plan_from_args(args)  # a bad space or setting is refused before the store is touched
-        if plan.executor == "ray" and plan.ray_address:
-            check_reachable(plan.ray_address)  # one line now, not minutes of Ray retrying
-        if plan.storage:
-            from core.sweeps.study import check_storage
-
-            check_storage(plan.storage)  # one line now, not a traceback and a failed sweep in the list
-        store = RunStore(args.runs)
-        sweep_id = SweepStore(store).create(plan)
+    store, sweep_id = resumed_sweep(args) if args.resume else created_sweep(args)
     sweeps = SweepStore(store)
     sweep = sweeps.get(sweep_id)
     print(f"sweep {sweep.id} ({one_line(sweep.name)}) in {store.root}: {sweep.plan.strategy}, "
