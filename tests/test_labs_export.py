@@ -221,6 +221,29 @@ def test_cli_exports_a_table_checkpoint_that_standardises_raw_rows(store, tmp_pa
     assert tuple(json.loads(meta["classes"])) == CLASSES and "weight" in meta["input"]
 
 
+def test_a_run_is_named_by_its_id_for_export_and_test(store, tmp_path, capsys):
+    """--checkpoint RUN_ID: the run's best checkpoint in --runs, as the Runs page names the run (a table run's
+    test rows come from the same store)."""
+    run_id = store.create_run(pets_config(store, epochs=1))
+    assert execute_run(store, run_id) == "finished"
+    best = store.checkpoint_path(run_id, "best")
+    assert main(["export", "onnx", "--checkpoint", run_id, "--runs", str(store.root),
+                 "--out", str(tmp_path / "m.onnx")]) == 0
+    assert f"from {best}: onnxruntime matches torch" in capsys.readouterr().out
+    assert main(["test", "--checkpoint", run_id, "--runs", str(store.root), "--show-samples", "0"]) == 0
+    assert f"checkpoint: {best} (model mlp, epoch 1)" in capsys.readouterr().out
+
+
+def test_a_run_id_with_no_checkpoint_or_not_in_the_store_is_said_so(store, tmp_path, capsys):
+    queued = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100), name="waiting")
+    assert main(["test", "--checkpoint", queued, "--runs", str(store.root)]) == 2
+    assert f"error: run {queued} (waiting, queued) has no checkpoint yet" in capsys.readouterr().err
+    assert main(["export", "onnx", "--checkpoint", "20200101-000000-abcdef", "--runs", str(store.root),
+                 "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "error: no run has the id '20200101-000000-abcdef'" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
 @pytest.mark.parametrize("out, reason", [(".", "it is a folder; give a file name"),
                                          ("nodir/m.onnx", "the folder {tmp}/nodir does not exist")])
 def test_cli_names_an_onnx_path_it_cannot_write(tmp_path, capsys, out, reason):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from core.cli.runs import CHECKPOINT_HELP, checkpoint_file
 from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, RunConfig, class_names
 from core.runs.store import default_runs_dir
 from core.training.checkpoints import load_model
@@ -16,9 +17,9 @@ from core.training.evaluation import EVAL_BATCH, evaluate
 
 def register(commands: argparse._SubParsersAction) -> None:
     test = commands.add_parser("test", help="evaluate a checkpoint on its test set (MNIST's, or its CSV's test rows)")
-    test.add_argument("--checkpoint", required=True)
-    test.add_argument("--runs", default=None, help="the run store that holds a CSV run's table (default: the "
-                      "checkpoint's run store, two folders up, else $MNIST_RUNS_DIR or ./runs)")
+    test.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    test.add_argument("--runs", default=None, help="the run store that holds a run given by its id, and a CSV run's "
+                      "table (default: the checkpoint's run store, two folders up, else $MNIST_RUNS_DIR or ./runs)")
     test.add_argument("--batch-size", type=int, default=EVAL_BATCH)
     test.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     test.add_argument("--show-samples", type=int, default=10)
@@ -35,6 +36,7 @@ def check_counts(args: argparse.Namespace) -> None:
 
 def command_test(args: argparse.Namespace) -> int:
     check_counts(args)
+    args.checkpoint = str(checkpoint_file(args.checkpoint, args.runs))
     model, config, checkpoint = load_model(args.checkpoint)
     test = test_split(config, args)
     result = evaluate(model, test, batch_size=args.batch_size)

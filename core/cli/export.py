@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from core.cli.paths import add_runs_argument, writable_file, writable_folder
-from core.cli.runs import existing_store
+from core.cli.runs import CHECKPOINT_HELP, checkpoint_file, existing_store
 from core.labs.onnx_export import TOLERANCE, export_checkpoint
 from core.labs.tensorboard import export_runs
 from core.runs.store import RunNotFound
@@ -23,8 +23,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_runs_argument(tensorboard)
     tensorboard.set_defaults(handler=command_tensorboard)
     onnx = formats.add_parser("onnx", help="export a checkpoint's model to ONNX, checked with onnxruntime")
-    onnx.add_argument("--checkpoint", required=True)
-    onnx.add_argument("--out", required=True, metavar="FILE")
+    onnx.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    onnx.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
+    onnx.add_argument("--runs", default=None, help="the run store that holds a run given by its id (default: "
+                      "$MNIST_RUNS_DIR, else ./runs)")
     onnx.set_defaults(handler=command_onnx)
 
 
@@ -45,9 +47,10 @@ def command_tensorboard(args: argparse.Namespace) -> int:
 
 
 def command_onnx(args: argparse.Namespace) -> int:
-    difference, inferred = export_checkpoint(args.checkpoint, writable_file(args.out, "the ONNX model"))
+    checkpoint = checkpoint_file(args.checkpoint, args.runs)
+    difference, inferred = export_checkpoint(checkpoint, writable_file(args.out, "the ONNX model"))
     if inferred:
         print(f"note: {inferred}")
-    print(f"wrote {args.out}: onnxruntime matches torch on a batch of 32 to {difference:.2g} "
+    print(f"wrote {args.out} from {checkpoint}: onnxruntime matches torch on a batch of 32 to {difference:.2g} "
           f"(allowed: {TOLERANCE:g})")
     return 0

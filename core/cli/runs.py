@@ -18,9 +18,10 @@ from core.runs.queue import current_run
 from core.runs.rebuild import rebuild_index
 from core.runs.records import Run
 from core.runs.run_file import run_folders
-from core.runs.store import RunStore
+from core.runs.store import RUN_ID, RunStore, default_runs_dir
 from core.runs.store_errors import folder_error
 from core.status import RunStatus
+from core.training.checkpoints import CheckpointError
 from core.training.data import DEFAULT_DATA_DIR
 
 
@@ -75,6 +76,25 @@ def existing_store(path: str) -> RunStore:
     """The run store in a folder that has one; NoStore, creating nothing, otherwise."""
     require_runs_folder(path)
     return RunStore(path)
+
+
+CHECKPOINT_HELP = ("a checkpoint file (runs/RUN_ID/best.pt, or one saved by the labs' scripts), or a run's id: its "
+                   "best checkpoint, or its last where it stopped before it had one")
+
+
+def checkpoint_file(given: str, runs: str | None) -> Path:
+    """--checkpoint as a file: the path given, or for a run's id (not a file here) that run's best checkpoint,
+    else its last, in the run store at runs (default: $MNIST_RUNS_DIR, else ./runs)."""
+    path = Path(given)
+    if path.exists() or not RUN_ID.fullmatch(given):
+        return path  # loading names a missing file
+    store = existing_store(runs or default_runs_dir())
+    run = store.get_run(given)
+    for which in ("best", "last"):
+        if store.checkpoint_path(run.id, which).exists():
+            return store.checkpoint_path(run.id, which)
+    raise CheckpointError(f"run {run.id} ({one_line(run.name)}, {run.status.label}) has no checkpoint yet: one is "
+                          "written at the end of each epoch")
 
 
 def command_runs(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -198,6 +199,9 @@ def _row_to_run(row: sqlite3.Row) -> Run:
 LISTED_COLUMNS = ("id, name, config, status, created_at, started_at, ended_at, environment, tags, notes, summary, "
                   "message, pid, heartbeat_at, stop_requested, sweep_id, trial_number, parent_id, parent_epoch, "
                   "trained_before_s")
+
+
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # new_run_id's: when the run was made, and a random tail
 
 
 def new_run_id() -> str:
