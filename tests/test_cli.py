@@ -1,3 +1,4 @@
+import argparse
 import math
 import os
 import subprocess
@@ -337,3 +338,17 @@ def test_an_empty_store_says_so_and_how_to_fill_it(tmp_path):
                                                  "python -m core train\n")
     sweeps = cli_here("sweep", "--list", "--runs", str(tmp_path / "runs"))  # it printed nothing at all
     assert sweeps.returncode == 0 and sweeps.stdout.startswith(f"no sweeps yet in {tmp_path / 'runs'}: start one")
+
+
+def test_every_argument_of_every_command_says_what_it_is_in_help():
+    def unexplained(parser: argparse.ArgumentParser, command: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += unexplained(sub, f"{command} {name}")
+            elif action.help is None:
+                missing.append(f"{command}: {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    assert unexplained(build_parser(), "python -m core") == []  # --data-dir, RUN_ID, --checkpoint had none

@@ -4,25 +4,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from core.cli.paths import add_runs_argument
+from core.cli.paths import add_data_dir_argument, add_runs_argument
 from core.cli.runs import existing_store
 from core.cli.train import config_arguments, errors_name_flags, refuse_unused, train_in_turn
 from core.config import ConfigError, RunConfig
 from core.devices import available_devices, require_device
 from core.runs import continuation
-from core.training.data import DEFAULT_DATA_DIR
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     resume = commands.add_parser("resume", help="continue a stopped, interrupted or finished run from its last "
                                  "epoch checkpoint, in the same run")
-    resume.add_argument("run_id")
+    resume.add_argument("run_id", metavar="RUN_ID", help="the run to go on with, as `python -m core runs` lists it")
     resume.add_argument("--epochs", type=int, help="a new total of epochs (default: the run's planned epochs)")
     _store_arguments(resume)
     resume.set_defaults(handler=command_resume)
     fork = commands.add_parser("fork", help="start a new run from an epoch checkpoint of another, with some "
                                "settings changed (not the model's shape, the data, the batch size or the seed)")
-    fork.add_argument("run_id")
+    fork.add_argument("run_id", metavar="RUN_ID", help="the run to start from, as `python -m core runs` lists it")
     fork.add_argument("--epoch", type=int, required=True, help="the parent's epoch to start from")
     config_arguments(fork, inherited=True)
     fork.add_argument("--name", default="", help="run name (default: the parent's, with fork@EPOCH)")
@@ -33,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
     add_runs_argument(parser)
-    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    add_data_dir_argument(parser)
 
 
 def command_resume(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ from core.training.data import DEFAULT_DATA_DIR, download_mnist
 def register(commands: argparse._SubParsersAction) -> None:
     download = commands.add_parser("download-mnist", help="download the MNIST files over https (they ship "
                                    "in data/mnist; this is for a copy that lost them)")
-    download.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    download.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
+                          help="the folder to put MNIST's four .gz files in (default: data/mnist)")
     download.set_defaults(handler=command_download)
 
 

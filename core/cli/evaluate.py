@@ -6,11 +6,12 @@ from pathlib import Path
 
 import torch
 
+from core.cli.paths import add_data_dir_argument
 from core.cli.runs import CHECKPOINT_HELP, checkpoint_file
 from core.config import DIGITS, MAX_BATCH_SIZE, ConfigError, RunConfig, class_names
 from core.runs.store import default_runs_dir
 from core.training.checkpoints import load_model
-from core.training.data import DEFAULT_DATA_DIR, DataError, Split
+from core.training.data import DataError, Split
 from core.training.datasets import load_test_split
 from core.training.evaluation import EVAL_BATCH, evaluate
 
@@ -20,9 +21,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     test.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     test.add_argument("--runs", default=None, help="the run store that holds a run given by its id, and a CSV run's "
                       "table (default: the checkpoint's run store, two folders up, else $MNIST_RUNS_DIR or ./runs)")
-    test.add_argument("--batch-size", type=int, default=EVAL_BATCH)
-    test.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
-    test.add_argument("--show-samples", type=int, default=10)
+    test.add_argument("--batch-size", type=int, default=EVAL_BATCH,
+                      help=f"images or rows a forward pass takes at once (default: {EVAL_BATCH})")
+    add_data_dir_argument(test)
+    test.add_argument("--show-samples", type=int, default=10,
+                      help="how many of the first test samples to list with their predictions (default: 10)")
     test.set_defaults(handler=command_test)
 
 

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from core.cli.paths import add_runs_argument, writable_file, writable_folder
+from core.cli.paths import RUN_IDS_HELP, add_runs_argument, writable_file, writable_folder
 from core.cli.runs import CHECKPOINT_HELP, checkpoint_file, existing_store
 from core.labs.onnx_export import TOLERANCE, export_checkpoint
 from core.labs.tensorboard import export_runs
@@ -18,8 +18,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     formats = export.add_subparsers(dest="format", required=True)
     tensorboard = formats.add_parser("tensorboard", help="write runs' metrics as TensorBoard event files, "
                                      "one folder per run (open with `tensorboard --logdir DIR`)")
-    tensorboard.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    tensorboard.add_argument("--out", required=True, metavar="DIR")
+    tensorboard.add_argument("run_ids", nargs="+", metavar="RUN_ID", help=RUN_IDS_HELP)
+    tensorboard.add_argument("--out", required=True, metavar="DIR", help="the folder to write into, a folder per run")
     add_runs_argument(tensorboard)
     tensorboard.set_defaults(handler=command_tensorboard)
     onnx = formats.add_parser("onnx", help="export a checkpoint's model to ONNX, checked with onnxruntime")

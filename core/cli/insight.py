@@ -7,20 +7,20 @@ import sys
 from tqdm import tqdm
 
 from core.cli.output import one_line
-from core.cli.paths import add_runs_argument
+from core.cli.paths import RUN_IDS_HELP, add_data_dir_argument, add_runs_argument
 from core.cli.runs import existing_store
 from core.insight import robustness_jobs
 from core.runs.store import RunNotFound, RunStore
 from core.training.checkpoints import CheckpointError
-from core.training.data import DEFAULT_DATA_DIR, DataError
+from core.training.data import DataError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("robustness", help="compute runs' robustness curves (rotation, shift, scale, "
                                  "noise, stroke thickness, FGSM) on their best checkpoints")
-    parser.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    parser.add_argument("run_ids", nargs="+", metavar="RUN_ID", help=RUN_IDS_HELP)
     add_runs_argument(parser)
-    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    add_data_dir_argument(parser)
     parser.add_argument("--force", action="store_true", help="compute again even if the curves are current")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (the dashboard's background job)")
     parser.set_defaults(handler=command_robustness)

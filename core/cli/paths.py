@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from core.runs.store import default_runs_dir
-from core.training.data import DataError
+from core.training.data import DEFAULT_DATA_DIR, DataError
 
 
 def writable_folder(path: str | Path, what: str) -> Path:
@@ -40,3 +40,12 @@ def add_runs_argument(parser: argparse.ArgumentParser) -> None:
     """--runs, the run store's folder: $MNIST_RUNS_DIR, as the app's, else ./runs."""
     parser.add_argument("--runs", default=default_runs_dir(),
                         help="the run store's folder (default: $MNIST_RUNS_DIR, else ./runs)")
+
+
+RUN_IDS_HELP = "runs' ids, as `python -m core runs` lists them"
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """--data-dir, the folder of MNIST's four .gz files."""
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
+                        help="the folder with MNIST's four .gz files (default: the copy shipped in data/mnist)")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from core.cli.output import one_line
-from core.cli.paths import add_runs_argument
+from core.cli.paths import RUN_IDS_HELP, add_data_dir_argument, add_runs_argument
 from core.config import data_label
 from core.presets import PRESETS
 from core.runs import supervisor
@@ -22,7 +22,6 @@ from core.runs.store import RUN_ID, RunStore, default_runs_dir
 from core.runs.store_errors import folder_error
 from core.status import RunStatus
 from core.training.checkpoints import CheckpointError
-from core.training.data import DEFAULT_DATA_DIR
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,18 +34,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     presets.set_defaults(handler=command_presets)
     worker = commands.add_parser("worker", help="run queued runs (started by the dashboard)")
     add_runs_argument(worker)
-    worker.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    add_data_dir_argument(worker)
     worker.add_argument("--run", help="run only this queued run (a sweep's trial) instead of the queue")
     worker.add_argument("--evaluate", metavar="RUN_ID",
                         help="instead: test an ended run's last good checkpoint (one whose worker died)")
     worker.set_defaults(handler=command_worker)
     stop = commands.add_parser("stop", help="stop runs: a running one ends at its next flush with its checkpoints, "
                                "a queued one is cancelled")
-    stop.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    stop.add_argument("run_ids", nargs="+", metavar="RUN_ID", help=RUN_IDS_HELP)
     add_runs_argument(stop)
     stop.set_defaults(handler=command_stop)
     delete = commands.add_parser("delete", help="delete runs with their metrics and checkpoints (asks first)")
-    delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    delete.add_argument("run_ids", nargs="+", metavar="RUN_ID", help=RUN_IDS_HELP)
     add_runs_argument(delete)
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     delete.set_defaults(handler=command_delete)

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from core.cli.output import one_line
-from core.cli.paths import add_runs_argument
+from core.cli.paths import add_data_dir_argument, add_runs_argument
 from core.cli.runs import existing_store
 from core.runs.store import RunStore
 from core.status import RunStatus
@@ -16,7 +16,6 @@ from core.sweeps.records import EXECUTORS, PRUNERS, STRATEGIES, SweepPlan, Sweep
 from core.sweeps.results import trials_started
 from core.sweeps.space import SpaceError, load_space
 from core.sweeps.store import SweepNotFound, SweepStore
-from core.training.data import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
     from core.sweeps.driver import TrialEnded
@@ -55,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--seed", type=int, **PLAN_OPTION, help="the sampler's seed (default: random)")
     sweep.add_argument("--name", **PLAN_OPTION, help="sweep name")
     add_runs_argument(sweep)
-    sweep.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    add_data_dir_argument(sweep)
     sweep.set_defaults(handler=command_sweep)
 
 

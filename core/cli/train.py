@@ -17,7 +17,7 @@ from typing import NamedTuple, TextIO
 from tqdm import tqdm
 
 from core.cli.output import quiet_when_closed
-from core.cli.paths import add_runs_argument, writable_folder
+from core.cli.paths import add_data_dir_argument, add_runs_argument, writable_folder
 from core.comparison.groups import MAX_SEEDS, parse_seeds, repeat_over_seeds, spread
 from core.config import (
     CHOICES,
@@ -38,7 +38,7 @@ from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import TrialItem
 from core.status import RunStatus
-from core.training.data import DEFAULT_DATA_DIR, DataError, require_files
+from core.training.data import DataError, require_files
 from core.training.events import BatchEnded, EpochEnded, RunEnded
 
 REDRAW_S = 0.25
@@ -112,7 +112,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--tags", nargs="*", action="extend", default=[], help="run tags")
     add_runs_argument(train)
-    train.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    add_data_dir_argument(train)
     train.set_defaults(handler=command_train)
 
 
