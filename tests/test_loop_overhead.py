@@ -41,3 +41,15 @@ def test_the_generator_and_the_floor_train_the_same_batches_in_the_same_turns(sy
     floor = floor_turns(config, data)
     assert len(generator_epoch(config, data, floor, floor_first)) == math.ceil(steps / READ_BACK_EVERY)
     assert next(floor, "spent") == "spent"  # the floor's epoch ended with the generator's
+
+
+def test_a_turn_that_holds_more_than_one_read_back_is_refused():
+    """A read-back cut short (a stalled machine) puts more or fewer steps in a turn than the floor's."""
+    def floor():
+        while True:
+            yield
+
+    rates = [1.0] * 30 + [2.0] * 20  # two read-backs within the first 50 batches
+    batches = [BatchEnded(step, 1, 0.5, 0.9, 1e-3, rate) for step, rate in enumerate(rates, 1)]
+    with pytest.raises(RuntimeError, match="the turn ending at batch 50 held more than one read-back"):
+        list(taking_turns(iter(batches), floor(), 50, []))

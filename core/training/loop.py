@@ -153,13 +153,14 @@ def _correct_counts(logits: Sequence[torch.Tensor], labels: Sequence[torch.Tenso
 
 def train(config: RunConfig, datasets: Datasets, state: TrainingState,
           should_stop: Callable[[], bool] | None = None, sync_every: int = 1,
-          sync_wait_s: float = SYNC_WAIT_S) -> Iterator[Event]:
+          sync_wait_s: float | None = None) -> Iterator[Event]:
     """Train from the state's epoch to the config's last, yielding BatchEnded per batch, Validated and
     EpochEnded per epoch, then RunEnded.
 
     The batches' values are read back every sync_every batches, or sooner once sync_wait_s has passed;
-    should_stop is asked after each read.
+    should_stop is asked after each read. sync_wait_s defaults to SYNC_WAIT_S as it is when called.
     """
+    sync_wait_s = SYNC_WAIT_S if sync_wait_s is None else sync_wait_s
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         started = time.perf_counter()
