@@ -234,8 +234,8 @@ def _train_epoch(config: RunConfig, datasets: Datasets, state: TrainingState, cr
 def _train_step(state: TrainingState, criterion: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 per_batch_schedule: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step; returns the loss and logits as they are, their spent graph attached until the
-    read-back, which runs without grad: detaching them measured 0.5-0.9% of the MLP's epoch
-    (benchmarks.loop_overhead's turns, old against new)."""
+    read-back, which runs without grad (backward has freed the graph's saved tensors: only its nodes stay).
+    Two detach calls cost 0.64 us a step, 0.14% of the MLP's."""
     state.optimizer.zero_grad(set_to_none=True)
     logits = state.model(images)
     loss = criterion(logits, labels)
