@@ -18,9 +18,9 @@ turn each repeat and the fastest of a turn is the one without it: so the turns r
 timed apart and added back (a review found the first version of this benchmark dropped it):
 - a read-back group cut short by SYNC_WAIT_S (a stalled machine) would put more or fewer steps in a
   turn than the floor's 50, so the turns run with no deadline (each group has its 50 batches);
-- the recorder flushes every FLUSH_INTERVAL_S, about once an MLP epoch: added back, the median of 10
-  flushes of an epoch's rows (one flush an epoch, as a real run makes; a turned epoch, twice as long in
-  wall time, would make two);
+- the recorder flushes every FLUSH_INTERVAL_S, about once an MLP epoch: added back, the mean of 40
+  flushes of an epoch's rows into one run (one flush an epoch, as a real run makes; a turned epoch,
+  twice as long in wall time, would make two), about one in ten paying for SQLite's checkpoint;
 - the worker's heartbeat thread writes once a HEARTBEAT_INTERVAL_S: added back, the median of 10 beats
   times the epoch's beats.
 
@@ -185,20 +185,26 @@ def measure(config: RunConfig, repeats: int, runs_root: Path) -> dict[str, list[
     return epochs
 
 
-def by_the_clock(config: RunConfig, runs_root: Path, epoch_s: float, repeats: int = 10) -> tuple[float, float]:
-    """Seconds an epoch of the worker spends on what it does by the clock: one flush of an epoch's rows
-    (median of `repeats`, into a store held open as the worker holds it), and its heartbeats (the median
-    beat times the beats in epoch_s)."""
+def by_the_clock(config: RunConfig, runs_root: Path, epoch_s: float, flushes: int = 40) -> tuple[float, float]:
+    """Seconds an epoch of the worker spends on what it does by the clock: one flush of an epoch's rows, the
+    mean of `flushes` epochs flushed into one run of a store held open as the worker holds it (the mean, since
+    about one in ten pays for SQLite's checkpoint of its write-ahead log: a review found the median dropped
+    0.3-0.4 points), and its heartbeats (the median of 10 beats, times the beats in epoch_s)."""
     steps = steps_per_epoch(60_000, config.batch_size)
-    rows = [batch_row(BatchEnded(step, 1, 0.5, 0.9, config.lr, 1e5), time.time()) for step in range(1, steps + 1)]
-    store, flushes, beats = RunStore(runs_root), [], []
+    store = RunStore(runs_root)
     with store.held_open():
-        for _ in range(repeats):
-            run_id = store.create_run(config)
-            store.claim(run_id, os.getpid())
-            flushes.append(_timed(store.record_metrics, run_id, [], rows))  # as the recorder flushes
-            beats.append(_timed(store.heartbeat, run_id))
-    return statistics.median(flushes), statistics.median(beats) * epoch_s / supervisor.HEARTBEAT_INTERVAL_S
+        run_id = store.create_run(config)
+        store.claim(run_id, os.getpid())
+        flushed = [_timed(store.record_metrics, run_id, [], _epoch_rows(config, epoch, steps))  # as the recorder does
+                   for epoch in range(flushes)]
+        beats = [_timed(store.heartbeat, run_id) for _ in range(10)]
+    return statistics.mean(flushed), statistics.median(beats) * epoch_s / supervisor.HEARTBEAT_INTERVAL_S
+
+
+def _epoch_rows(config: RunConfig, epoch: int, steps: int) -> list:
+    """An epoch's batch rows as the recorder buffers them, its steps after the epochs before it."""
+    return [batch_row(BatchEnded(epoch * steps + step, epoch + 1, 0.5, 0.9, config.lr, 1e5), time.time())
+            for step in range(1, steps + 1)]
 
 
 def _timed(action: Callable[..., object], *args: object) -> float:
