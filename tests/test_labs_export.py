@@ -1,6 +1,7 @@
 """TensorBoard event files read back with TensorBoard's own reader and server; ONNX run with onnxruntime."""
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -232,12 +233,20 @@ def test_a_run_is_named_by_its_id_for_export_and_test(store, tmp_path, capsys):
     assert f"from {best}: onnxruntime matches torch" in capsys.readouterr().out
     assert main(["test", "--checkpoint", run_id, "--runs", str(store.root), "--show-samples", "0"]) == 0
     assert f"checkpoint: {best} (model mlp, epoch 1)" in capsys.readouterr().out
+    # from inside the store, where the run's folder has the id's name: the run, not the folder
+    with contextlib.chdir(store.root):
+        assert main(["test", "--checkpoint", run_id, "--runs", ".", "--show-samples", "0"]) == 0
+    assert "(model mlp, epoch 1)" in capsys.readouterr().out
+    best.rename(store.checkpoint_path(run_id, 1).with_name("kept.pt"))  # best.pt gone, as by hand
+    assert main(["test", "--checkpoint", run_id, "--runs", str(store.root), "--show-samples", "0"]) == 0
+    assert f"checkpoint: {store.checkpoint_path(run_id, 1)}" in capsys.readouterr().out  # its latest epoch's
 
 
 def test_a_run_id_with_no_checkpoint_or_not_in_the_store_is_said_so(store, tmp_path, capsys):
     queued = store.create_run(RunConfig(model="mlp", dataset="synthetic", val_size=100), name="waiting")
     assert main(["test", "--checkpoint", queued, "--runs", str(store.root)]) == 2
-    assert f"error: run {queued} (waiting, queued) has no checkpoint yet" in capsys.readouterr().err
+    assert f"error: run {queued} (waiting, queued) has no checkpoint: its first epoch has not ended yet" in \
+        capsys.readouterr().err
     assert main(["export", "onnx", "--checkpoint", "20200101-000000-abcdef", "--runs", str(store.root),
                  "--out", str(tmp_path / "m.onnx")]) == 2
     assert "error: no run has the id '20200101-000000-abcdef'" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from core.config import data_label
 from core.presets import PRESETS
 from core.runs import supervisor
 from core.runs.deletion import deletable_runs, delete_consequences
-from core.runs.final_test import describe_test, evaluate_ended_run, lost_checkpoints
+from core.runs.final_test import describe_test, evaluate_ended_run, last_good_checkpoint, lost_checkpoints
 from core.runs.progress import status_line
 from core.runs.queue import current_run
 from core.runs.rebuild import rebuild_index
@@ -78,22 +78,24 @@ def existing_store(path: str) -> RunStore:
 
 
 CHECKPOINT_HELP = ("a checkpoint file (runs/RUN_ID/best.pt, or one saved by the labs' scripts), or a run's id: its "
-                   "best checkpoint, or its last where it stopped before it had one")
+                   "best checkpoint, else the one it stopped with, else its latest epoch's")
 
 
 def checkpoint_file(given: str, runs: str | None) -> Path:
-    """--checkpoint as a file: the path given, or for a run's id (not a file here) that run's best checkpoint,
-    else its last, in the run store at runs (default: $MNIST_RUNS_DIR, else ./runs)."""
+    """--checkpoint as a file: the file given, or for a run's id (not a file here) that run's checkpoint as
+    its test uses one (final_test.last_good_checkpoint), in the run store at runs (default: $MNIST_RUNS_DIR,
+    else ./runs)."""
     path = Path(given)
-    if path.exists() or not RUN_ID.fullmatch(given):
+    if path.is_file() or not RUN_ID.fullmatch(given):
         return path  # loading names a missing file
     store = existing_store(runs or default_runs_dir())
     run = store.get_run(given)
-    for which in ("best", "last"):
-        if store.checkpoint_path(run.id, which).exists():
-            return store.checkpoint_path(run.id, which)
-    raise CheckpointError(f"run {run.id} ({one_line(run.name)}, {run.status.label}) has no checkpoint yet: one is "
-                          "written at the end of each epoch")
+    found = last_good_checkpoint(store, run.id)
+    if found is not None:
+        return found.path
+    why = lost_checkpoints(store, run) or ("its first epoch has not ended yet" if run.is_active
+                                           else "it ended before its first epoch did")
+    raise CheckpointError(f"run {run.id} ({one_line(run.name)}, {run.status.label}) has no checkpoint: {why}")
 
 
 def command_runs(args: argparse.Namespace) -> int:
