@@ -20,7 +20,7 @@ from core.status import RunStatus
 from core.training.data import DEFAULT_DATA_DIR
 
 DEFAULT_RAY_PORT = 6379
-RAY_CLIENT_PORT = 10001  # where `ray start --head` serves Ray Client, the ray:// addresses
+RAY_CLIENT_PORT = 10001  # where `ray start --head` serves Ray Client (ray:// addresses name it)
 
 
 class RayUnreachable(RuntimeError):
@@ -28,23 +28,33 @@ class RayUnreachable(RuntimeError):
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail in one line when nothing listens at host:port (a Ray Client's ray://host:port too, whose port is
-    RAY_CLIENT_PORT unless given); ray.init would retry for minutes."""
+    """Fail in one line when nothing listens at host:port, or ray://host:port for Ray Client, which has no
+    default port (gRPC would dial 443); ray.init would retry for minutes."""
     if address == "auto":
         return
-    target = address.removeprefix("ray://")
-    default_port = RAY_CLIENT_PORT if target != address else DEFAULT_RAY_PORT
-    host, _, port = target.rpartition(":") if ":" in target else (target, "", str(default_port))
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise RayUnreachable(f"Ray's address {address} does not end in a port number from 1 to 65535 (give "
-                             f"host:port, for example 127.0.0.1:{DEFAULT_RAY_PORT})")
+    host, port = host_and_port(address)
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
+        with socket.create_connection((host, port), timeout=timeout_s):
             return
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
         raise RayUnreachable(f"Ray is not reachable at {address} ({reason}): start a cluster there with "
                              "`ray start --head`, or check the address") from None
+
+
+def host_and_port(address: str) -> tuple[str, int]:
+    """A cluster's host:port (port DEFAULT_RAY_PORT if none), or a Ray Client's ray://host:port; an IPv6
+    host in brackets."""
+    client = address.startswith("ray://")
+    target = address.removeprefix("ray://")
+    host, colon, port = target.rpartition(":") if target.rfind(":") > target.rfind("]") else (target, "", "")
+    if not colon and not client:
+        port = str(DEFAULT_RAY_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        example = f"ray://127.0.0.1:{RAY_CLIENT_PORT}" if client else f"127.0.0.1:{DEFAULT_RAY_PORT}"
+        raise RayUnreachable(f"Ray's address {address} does not end in a port number from 1 to 65535 (give "
+                             f"{'ray://host:port' if client else 'host:port'}, for example {example})")
+    return host.removeprefix("[").removesuffix("]"), int(port)
 
 
 def use_token_if_present() -> None:
