@@ -261,6 +261,12 @@ def test_cli_names_an_onnx_path_it_cannot_write(tmp_path, capsys, out, reason):
     assert f"cannot write the ONNX model to {path}: {reason.format(tmp=tmp_path)}" in capsys.readouterr().err
 
 
+def test_a_folder_given_as_the_checkpoint_is_named_a_folder(tmp_path, capsys):
+    assert main(["test", "--checkpoint", str(tmp_path)]) == 2
+    assert f"error: {tmp_path} is a folder; give a checkpoint file in it (best.pt) or a run's id" in \
+        capsys.readouterr().err
+
+
 def test_cli_names_a_missing_checkpoint_and_writes_nothing(tmp_path, capsys):
     assert main(["export", "onnx", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err and not (tmp_path / "m.onnx").exists()

@@ -73,6 +73,8 @@ def write_bytes_atomically(path: Path, data: bytes | memoryview) -> None:
 def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> dict:
     """Read a checkpoint with weights_only=True; any problem is a CheckpointError naming the file."""
     path = Path(path)
+    if path.is_dir():  # a run's folder, say: it read "not found"
+        raise CheckpointError(f"{path} is a folder; give a checkpoint file in it (best.pt) or a run's id")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.suffix.lower() == ".onnx":  # an export of a checkpoint, not one: it read as corrupt
