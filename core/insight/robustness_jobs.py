@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from core.insight.robustness import STEPS, SUBSET_NOTE, Robustness, robustness_curves, subset
 from core.runs import launcher
 from core.runs.final_test import lost_checkpoints
@@ -97,13 +95,7 @@ def progress(store: RunStore, run_id: str) -> JobProgress | None:
 
 
 def _alive(pid: int, started_at: float) -> bool:
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= started_at + 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
+    return launcher.still_running(pid, started_at, "robustness")
 
 
 def compute(store: RunStore, run_id: str, data_dir: Path | str = DEFAULT_DATA_DIR,

@@ -23,6 +23,8 @@ from multiprocessing import forkserver
 from multiprocessing import spawn as mp_spawn
 from pathlib import Path
 
+import psutil
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # imported once by the fork server; what a worker imports besides these is cheap
 PRELOAD = ("torch", "torch._dynamo", "numpy", "psutil", "setproctitle")
@@ -129,6 +131,22 @@ def _run_detached(args: list[str], env: dict[str, str], log_path: str) -> None:
     from core.cli import main
 
     sys.exit(main(args))
+
+
+def still_running(pid: int, since: float, command: str) -> bool:
+    """Whether the process this module started as `python -m core COMMAND ...` with this pid, at or before
+    the wall time `since`, still runs (and is not a zombie)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # a pid reused by a process started later is not ours; but a wall clock stepped forward (a paused VM
+        # resumed, an NTP step) makes ours look started later too, so then its command line decides
+        return process.create_time() <= since + 1.0 or f" -m core {command}" in " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
 
 
 def _show_command(args: list[str]) -> None:

@@ -215,17 +215,9 @@ def launch_evaluation(store: RunStore, run_id: str, data_dir: Path | str = DEFAU
 
 def worker_alive(run: Run) -> bool:
     """Whether the run's worker process still exists (and is not a zombie or a newer process with its pid)."""
-    if not run.pid:
-        return False
-    try:
-        process = psutil.Process(run.pid)
-        # a pid reused by a process started after the worker was assigned is not the worker
-        assigned = run.started_at or run.heartbeat_at or run.created_at
-        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= assigned + 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
+    # a test marked two live workers' runs interrupted when this VM was paused and resumed: launcher.still_running
+    return bool(run.pid) and launcher.still_running(run.pid, run.started_at or run.heartbeat_at or run.created_at,
+                                                    "worker")
 
 
 def not_responding(run: Run, now: float | None = None) -> bool:
