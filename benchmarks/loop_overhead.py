@@ -195,14 +195,15 @@ def by_the_clock(config: RunConfig, runs_root: Path, epoch_s: float, flushes: in
     with store.held_open():
         run_id = store.create_run(config)
         store.claim(run_id, os.getpid())
-        flushed = [_timed(store.record_metrics, run_id, [], _epoch_rows(config, epoch, steps))  # as the recorder does
+        flushed = [_timed(store.record_metrics, run_id, [], epoch_rows(config, epoch, steps))  # as the recorder does
                    for epoch in range(flushes)]
         beats = [_timed(store.heartbeat, run_id) for _ in range(10)]
     return statistics.mean(flushed), statistics.median(beats) * epoch_s / supervisor.HEARTBEAT_INTERVAL_S
 
 
-def _epoch_rows(config: RunConfig, epoch: int, steps: int) -> list:
-    """An epoch's batch rows as the recorder buffers them, its steps after the epochs before it."""
+def epoch_rows(config: RunConfig, epoch: int, steps: int) -> list:
+    """An epoch's batch rows as the recorder buffers them, its steps after the epochs before it (pipeline_speed's
+    flush too)."""
     return [batch_row(BatchEnded(epoch * steps + step, epoch + 1, 0.5, 0.9, config.lr, 1e5), time.time())
             for step in range(1, steps + 1)]
 

@@ -31,17 +31,16 @@ from unittest import mock
 import torch
 from torch import nn
 
+from benchmarks.loop_overhead import epoch_rows, floor_turns
 from core.config import RunConfig, steps_per_epoch
-from core.runs.recorder import batch_row
 from core.runs.store import RunStore
 from core.runs.supervisor import execute_run
 from core.runs.trial import READ_BACK_EVERY
 from core.training import loop
-from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, batches, build_datasets, load_arrays
-from core.training.events import BatchEnded, EpochEnded
+from core.training.data import DEFAULT_DATA_DIR, MNIST_FILES, build_datasets, load_arrays
+from core.training.events import EpochEnded
 from core.training.loop import prepare, train
 from core.training.models import build_model
-from core.training.optim import build_optimizer
 
 
 def conventional_loader(raw_root: Path, train: bool, batch_size: int) -> torch.utils.data.DataLoader:
@@ -76,20 +75,11 @@ def conventional_epoch(config: RunConfig, raw_root: Path) -> float:
 
 
 def floor_epoch(config: RunConfig) -> float:
-    """Forward, backward and step over ready in-memory tensors: the compute floor."""
-    data = build_datasets(load_arrays("mnist"), 0, config.seed)
-    torch.manual_seed(config.seed)
-    model = build_model(config)
-    optimizer = build_optimizer(config, model)  # the project's own: the floor differs by the loop alone
-    criterion = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(config.seed)
+    """Forward, backward and step over ready in-memory tensors: the compute floor (loop_overhead's, whole)."""
+    epoch = floor_turns(config, build_datasets(load_arrays("mnist"), 0, config.seed))  # built before the clock
     started = time.perf_counter()
-    model.train()
-    for images, labels in batches(data.train, config.batch_size, generator):
-        optimizer.zero_grad()
-        loss = criterion(model(images), labels)
-        loss.backward()
-        optimizer.step()
+    for _ in epoch:
+        pass
     return time.perf_counter() - started
 
 
@@ -136,7 +126,7 @@ def flush_per_step(config: RunConfig, runs_root: Path, repeats: int = 10) -> flo
     the most (with the step taken out, the epoch above ends before the 0.5 s flush interval, so its flush
     comes after the epoch's time; in a real MLP epoch most of its rows are flushed inside it)."""
     steps = steps_per_epoch(60_000, config.batch_size)
-    batches = [batch_row(BatchEnded(step, 1, 0.5, 0.9, config.lr, 1e5), time.time()) for step in range(1, steps + 1)]
+    batches = epoch_rows(config, 0, steps)
     store, fastest = RunStore(runs_root), math.inf
     with store.held_open():  # as the worker holds it
         for _ in range(repeats):

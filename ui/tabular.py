@@ -111,8 +111,8 @@ def split_sizes(rows: int, key: str) -> tuple[int, int]:
 
 def show_preview(frame: pd.DataFrame) -> None:
     """The file's size and first rows, numbered from 1 below the header as the checks and the Runs page count."""
-    if left_out_note(frame):
-        st.info(left_out_note(frame), icon=":material/info:")
+    if note := left_out_note(frame):
+        st.info(note, icon=":material/info:")
     st.caption(f"{len(frame):,} rows and {len(frame.columns)} columns; the first {min(PREVIEW_ROWS, len(frame))}, "
                "numbered from 1 below the header as the checks and the Runs page number them:")
     preview = frame.head(PREVIEW_ROWS)

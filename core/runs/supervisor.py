@@ -215,7 +215,7 @@ def launch_evaluation(store: RunStore, run_id: str, data_dir: Path | str = DEFAU
 
 def worker_alive(run: Run) -> bool:
     """Whether the run's worker process still exists (and is not a zombie or a newer process with its pid)."""
-    # a test marked two live workers' runs interrupted when this VM was paused and resumed: launcher.still_running
+    # by the assignment's time, or by its command line where the clock stepped since (launcher.still_running)
     return bool(run.pid) and launcher.still_running(run.pid, run.started_at or run.heartbeat_at or run.created_at,
                                                     "worker")
 
